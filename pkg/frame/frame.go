@@ -1,0 +1,155 @@
+// Package frame is the websocket wire protocol shared by the gateway, the
+// functions and clients. Field names follow the original system (note the
+// `formId` spelling) so existing clients keep working.
+package frame
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// Type is the frameType field.
+type Type int
+
+const (
+	Data  Type = 0
+	Ping  Type = 1
+	Ack   Type = 2
+	NoAck Type = 3
+	Error Type = 9
+)
+
+// Chat types, as in the original.
+const (
+	GroupChat  = 1
+	SingleChat = 2
+)
+
+// Message types.
+const (
+	TextMsg = 0
+)
+
+// Methods a client may call.
+const (
+	MethodChat     = "conversation.chat"
+	MethodMarkChat = "conversation.markChat"
+	MethodSync     = "conversation.sync"
+	MethodOnline   = "user.online"
+	MethodPush     = "push"
+)
+
+// Frame is one JSON text message in either direction.
+type Frame struct {
+	FrameType Type            `json:"frameType"`
+	ID        string          `json:"id,omitempty"`
+	AckSeq    int             `json:"ackSeq,omitempty"`
+	Method    string          `json:"method,omitempty"`
+	FormID    string          `json:"formId,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+	ErrMsg    string          `json:"errMsg,omitempty"`
+}
+
+// Decode parses a client frame. It accepts `fromId` as an alias of `formId`;
+// callers must overwrite FormID with the authenticated user anyway.
+func Decode(b []byte) (Frame, error) {
+	var in struct {
+		Frame
+		FromID string `json:"fromId"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return Frame{}, err
+	}
+	f := in.Frame
+	if f.FormID == "" {
+		f.FormID = in.FromID
+	}
+	return f, nil
+}
+
+// Msg is the content of a chat message.
+type Msg struct {
+	MsgID       string            `json:"msgId,omitempty"`
+	MType       int               `json:"mType"`
+	Content     string            `json:"content"`
+	ReadRecords map[string]string `json:"readRecords,omitempty"`
+}
+
+// Chat is the data of a conversation.chat frame.
+type Chat struct {
+	ConversationID string `json:"conversationId,omitempty"`
+	ChatType       int    `json:"chatType"`
+	RecvID         string `json:"recvId"`
+	Msg            Msg    `json:"msg"`
+}
+
+// Push is the data of a push frame sent to a recipient.
+type Push struct {
+	ConversationID string `json:"conversationId"`
+	ChatType       int    `json:"chatType"`
+	SendID         string `json:"sendId"`
+	RecvID         string `json:"recvId,omitempty"`
+	SendTime       int64  `json:"sendTime"`
+	Seq            int64  `json:"seq"`
+	Msg            Msg    `json:"msg"`
+}
+
+// ChatAck is the data of the ack the sender gets for a chat frame.
+type ChatAck struct {
+	MsgID          string `json:"msgId"`
+	ConversationID string `json:"conversationId"`
+}
+
+// MaxContent bounds one message's text; the gateway also bounds whole frames.
+const MaxContent = 16 << 10
+
+// Validation errors; their text goes into error frames as is.
+var (
+	ErrChatType  = errors.New("chatType must be 1 (group) or 2 (single)")
+	ErrRecv      = errors.New("recvId is required")
+	ErrContent   = errors.New("msg.content is required")
+	ErrTooLong   = errors.New("msg.content is too long")
+	ErrSelf      = errors.New("cannot chat with yourself")
+	ErrMType     = errors.New("unsupported msg.mType")
+	ErrConvMatch = errors.New("conversationId does not match the recipient")
+)
+
+// Validate checks a chat from sender and returns its conversation id.
+func (c Chat) Validate(sender string) (string, error) {
+	if c.ChatType != GroupChat && c.ChatType != SingleChat {
+		return "", ErrChatType
+	}
+	if c.RecvID == "" {
+		return "", ErrRecv
+	}
+	if c.Msg.MType != TextMsg {
+		return "", ErrMType
+	}
+	if c.Msg.Content == "" {
+		return "", ErrContent
+	}
+	if len(c.Msg.Content) > MaxContent {
+		return "", ErrTooLong
+	}
+	var conv string
+	if c.ChatType == SingleChat {
+		if c.RecvID == sender {
+			return "", ErrSelf
+		}
+		conv = SingleConversationID(sender, c.RecvID)
+	} else {
+		conv = c.RecvID
+	}
+	if c.ConversationID != "" && c.ConversationID != conv {
+		return "", ErrConvMatch
+	}
+	return conv, nil
+}
+
+// SingleConversationID is the two user ids sorted and joined with "_".
+func SingleConversationID(a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	return a + "_" + b
+}
