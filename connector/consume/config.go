@@ -1,0 +1,231 @@
+package consume
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"easychat/pkg/event"
+	"easychat/pkg/secret"
+	"easychat/pkg/sign"
+)
+
+// Config configures a Connector. Zero fields take the defaults listed in
+// ConfigFromEnv, except Topics (empty means "the topics of the topic map")
+// and HTTPAddr (empty means Run serves no HTTP; use Handler).
+type Config struct {
+	Brokers []string // Kafka bootstrap brokers
+	GroupID string   // consumer group
+	// Topics to consume. Empty: every topic some function subscribes to,
+	// following the topic map (the consumer restarts when that set changes).
+	Topics []string
+	// DeadLetterTopic receives messages no function accepted after MaxAttempts.
+	DeadLetterTopic string
+
+	GatewayURL      string // FaaS gateway, e.g. http://127.0.0.1:8080
+	GatewayUser     string // basic auth for /system/functions; empty: none
+	GatewayPassword string
+	InternalKey     string // HMAC key signing every invocation (pkg/sign)
+
+	UpstreamTimeout time.Duration // one function call
+	RebuildInterval time.Duration // topic map refresh period
+
+	RetryMin    time.Duration // first retry delay, doubled per failure
+	RetryMax    time.Duration // cap of the retry delay
+	MaxAttempts int           // tries before a message goes to DeadLetterTopic
+	BatchMax    int           // messages per invocation; >1 sends JSON arrays
+	QueueSize   int           // fetched messages buffered per partition
+
+	// ShutdownTimeout bounds how long in-flight calls may run after Run's
+	// context is cancelled.
+	ShutdownTimeout time.Duration
+
+	// Consumer group timings (kafka-go's defaults are 30 s / 3 s / 30 s / 5 s).
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
+	RebalanceTimeout  time.Duration
+	JoinGroupBackoff  time.Duration
+	// MaxWait is how long a fetch waits at the broker for new data; with
+	// MinBytes 1 it bounds idle polling, not latency.
+	MaxWait time.Duration
+
+	HTTPAddr string // metrics and health; empty: not served by Run
+}
+
+// Defaults.
+const (
+	DefaultBrokers         = "127.0.0.1:9092"
+	DefaultGroupID         = "easychat-connector"
+	DefaultTopics          = event.TopicChat + "," + event.TopicRead
+	DefaultGatewayURL      = "http://127.0.0.1:8080"
+	DefaultHTTPAddr        = "127.0.0.1:8099"
+	DefaultUpstreamTimeout = 30 * time.Second
+	DefaultRebuildInterval = 3 * time.Second
+	DefaultRetryMin        = 100 * time.Millisecond
+	DefaultRetryMax        = 5 * time.Second
+	DefaultMaxAttempts     = 10
+	DefaultBatchMax        = 1
+	DefaultQueueSize       = 512
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultSessionTimeout  = 10 * time.Second
+	DefaultHeartbeat       = 1 * time.Second
+	DefaultRebalance       = 10 * time.Second
+	DefaultJoinBackoff     = 500 * time.Millisecond
+	DefaultMaxWait         = 100 * time.Millisecond
+)
+
+// OpenFaaS secret names for the gateway's basic auth.
+const (
+	SecretBasicAuthUser     = "basic-auth-user"
+	SecretBasicAuthPassword = "basic-auth-password"
+)
+
+// ConfigFromEnv reads the configuration from the environment:
+//
+//	KAFKA_BROKERS            comma-separated brokers             (127.0.0.1:9092)
+//	GROUP_ID                 consumer group                      (easychat-connector)
+//	TOPICS                   comma-separated topics; set to ""
+//	                         to follow the topic map             (msg-chat-transfer,msg-read-transfer)
+//	DEAD_LETTER_TOPIC        dead-letter topic                   (msg-dead-letter)
+//	GATEWAY_URL              FaaS gateway                        (http://127.0.0.1:8080)
+//	BASIC_AUTH_USER          gateway basic auth user; secret file basic-auth-user wins   (none)
+//	BASIC_AUTH_PASSWORD      gateway password; secret file basic-auth-password wins      (none)
+//	INTERNAL_KEY             signing key; secret file internal-key wins                  (sign.DevKey)
+//	UPSTREAM_TIMEOUT         one function call                   (30s)
+//	REBUILD_INTERVAL         topic map refresh                   (3s)
+//	RETRY_MIN                first retry delay                   (100ms)
+//	RETRY_MAX                retry delay cap                     (5s)
+//	MAX_ATTEMPTS             tries before dead-lettering         (10)
+//	BATCH_MAX                messages per invocation             (1)
+//	QUEUE_SIZE               buffered messages per partition     (512)
+//	SHUTDOWN_TIMEOUT         grace for in-flight calls           (10s)
+//	KAFKA_SESSION_TIMEOUT    consumer group session timeout      (10s)
+//	KAFKA_HEARTBEAT_INTERVAL consumer group heartbeat            (1s)
+//	KAFKA_REBALANCE_TIMEOUT  consumer group rebalance timeout    (10s)
+//	KAFKA_MAX_WAIT           broker-side fetch wait              (100ms)
+//	CONNECTOR_HTTP_ADDR      /metrics /healthz /readyz           (127.0.0.1:8099)
+//
+// Secret files live under SECRET_MOUNT_PATH (default /var/openfaas/secrets).
+// Durations use Go syntax (250ms, 5s).
+func ConfigFromEnv() (Config, error) {
+	cfg := Config{
+		Brokers:         splitList(envOr("KAFKA_BROKERS", DefaultBrokers)),
+		GroupID:         envOr("GROUP_ID", DefaultGroupID),
+		DeadLetterTopic: envOr("DEAD_LETTER_TOPIC", event.TopicDead),
+		GatewayURL:      envOr("GATEWAY_URL", DefaultGatewayURL),
+		GatewayUser:     secret.Read(SecretBasicAuthUser, "BASIC_AUTH_USER", ""),
+		GatewayPassword: secret.Read(SecretBasicAuthPassword, "BASIC_AUTH_PASSWORD", ""),
+		InternalKey:     secret.Read(secret.Internal, "INTERNAL_KEY", sign.DevKey),
+		HTTPAddr:        envOr("CONNECTOR_HTTP_ADDR", DefaultHTTPAddr),
+	}
+	// TOPICS set but empty means "follow the topic map"; unset means the default.
+	if v, ok := os.LookupEnv("TOPICS"); ok {
+		cfg.Topics = splitList(v)
+	} else {
+		cfg.Topics = splitList(DefaultTopics)
+	}
+	var errs []string
+	dur := func(key string, def time.Duration, dst *time.Duration) {
+		*dst = def
+		if v := os.Getenv(key); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				errs = append(errs, fmt.Sprintf("%s=%q: want a positive duration", key, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	num := func(key string, def int, dst *int) {
+		*dst = def
+		if v := os.Getenv(key); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				errs = append(errs, fmt.Sprintf("%s=%q: want a positive integer", key, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	dur("UPSTREAM_TIMEOUT", DefaultUpstreamTimeout, &cfg.UpstreamTimeout)
+	dur("REBUILD_INTERVAL", DefaultRebuildInterval, &cfg.RebuildInterval)
+	dur("RETRY_MIN", DefaultRetryMin, &cfg.RetryMin)
+	dur("RETRY_MAX", DefaultRetryMax, &cfg.RetryMax)
+	dur("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, &cfg.ShutdownTimeout)
+	dur("KAFKA_SESSION_TIMEOUT", DefaultSessionTimeout, &cfg.SessionTimeout)
+	dur("KAFKA_HEARTBEAT_INTERVAL", DefaultHeartbeat, &cfg.HeartbeatInterval)
+	dur("KAFKA_REBALANCE_TIMEOUT", DefaultRebalance, &cfg.RebalanceTimeout)
+	dur("KAFKA_MAX_WAIT", DefaultMaxWait, &cfg.MaxWait)
+	num("MAX_ATTEMPTS", DefaultMaxAttempts, &cfg.MaxAttempts)
+	num("BATCH_MAX", DefaultBatchMax, &cfg.BatchMax)
+	num("QUEUE_SIZE", DefaultQueueSize, &cfg.QueueSize)
+	if len(cfg.Brokers) == 0 {
+		errs = append(errs, "KAFKA_BROKERS: empty")
+	}
+	if len(errs) > 0 {
+		return cfg, fmt.Errorf("connector config: %s", strings.Join(errs, "; "))
+	}
+	return cfg, nil
+}
+
+// withDefaults fills zero fields so an embedder can set only what it needs.
+func (c Config) withDefaults() Config {
+	if len(c.Brokers) == 0 {
+		c.Brokers = splitList(DefaultBrokers)
+	}
+	setS := func(p *string, d string) {
+		if *p == "" {
+			*p = d
+		}
+	}
+	setD := func(p *time.Duration, d time.Duration) {
+		if *p <= 0 {
+			*p = d
+		}
+	}
+	setI := func(p *int, d int) {
+		if *p <= 0 {
+			*p = d
+		}
+	}
+	setS(&c.GroupID, DefaultGroupID)
+	setS(&c.DeadLetterTopic, event.TopicDead)
+	setS(&c.GatewayURL, DefaultGatewayURL)
+	setS(&c.InternalKey, sign.DevKey)
+	setD(&c.UpstreamTimeout, DefaultUpstreamTimeout)
+	setD(&c.RebuildInterval, DefaultRebuildInterval)
+	setD(&c.RetryMin, DefaultRetryMin)
+	setD(&c.RetryMax, DefaultRetryMax)
+	setD(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	setD(&c.SessionTimeout, DefaultSessionTimeout)
+	setD(&c.HeartbeatInterval, DefaultHeartbeat)
+	setD(&c.RebalanceTimeout, DefaultRebalance)
+	setD(&c.JoinGroupBackoff, DefaultJoinBackoff)
+	setD(&c.MaxWait, DefaultMaxWait)
+	setI(&c.MaxAttempts, DefaultMaxAttempts)
+	setI(&c.BatchMax, DefaultBatchMax)
+	setI(&c.QueueSize, DefaultQueueSize)
+	if c.RetryMax < c.RetryMin {
+		c.RetryMax = c.RetryMin
+	}
+	return c
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

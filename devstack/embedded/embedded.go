@@ -1,0 +1,162 @@
+// Package embedded runs the infrastructure of the one-command stack inside the
+// process: Kafka (kfake), a Mongo-compatible server (FerretDB on SQLite, or on
+// PostgreSQL when asked) and Redis (miniredis). Each speaks the real wire
+// protocol, so components use their production clients against them.
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/alicebob/miniredis/v2"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Kafka is an in-process Kafka cluster.
+type Kafka struct {
+	c *kfake.Cluster
+}
+
+// StartKafka starts a one-broker cluster on addr ("127.0.0.1:0" for any port)
+// with topics pre-created with partitions each. With dataDir set, records and
+// committed offsets survive a restart.
+func StartKafka(addr, dataDir string, partitions int32, topics ...string) (*Kafka, error) {
+	_, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("kafka address %q: %w", addr, err)
+	}
+	var port int
+	fmt.Sscan(portStr, &port)
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.Ports(port),
+		kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(int(partitions)),
+		kfake.SeedTopics(partitions, topics...),
+		// Consumer groups rebalance in about a second instead of kfake's 6 s floor.
+		kfake.GroupMinSessionTimeout(time.Second),
+	}
+	if dataDir != "" {
+		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("creating kafka data dir: %w", err)
+		}
+		opts = append(opts, kfake.DataDir(dataDir))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("starting kafka: %w", err)
+	}
+	return &Kafka{c: c}, nil
+}
+
+// Brokers is the bootstrap address list.
+func (k *Kafka) Brokers() string { return k.c.ListenAddrs()[0] }
+
+// Close stops the cluster.
+func (k *Kafka) Close() { k.c.Close() }
+
+// Mongo is an in-process FerretDB.
+type Mongo struct {
+	f      *ferretdb.FerretDB
+	cancel context.CancelFunc
+	done   chan struct{}
+	uri    string
+}
+
+// StartMongo serves the MongoDB protocol on addr. With pgURL empty it stores
+// data in SQLite files under dataDir; otherwise in that PostgreSQL database.
+func StartMongo(ctx context.Context, addr, dataDir, pgURL string, logger *slog.Logger) (*Mongo, error) {
+	cfg := &ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: addr},
+		Logger:   logger,
+	}
+	if pgURL != "" {
+		cfg.Handler, cfg.PostgreSQLURL = "postgresql", pgURL
+	} else {
+		abs, err := filepath.Abs(dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("mongo data dir: %w", err)
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return nil, fmt.Errorf("creating mongo data dir: %w", err)
+		}
+		// A directory URI: SQLite's in-memory mode hangs under FerretDB 1.24.
+		cfg.Handler, cfg.SQLiteURL = "sqlite", "file:"+abs+"/"
+	}
+	f, err := ferretdb.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("starting ferretdb: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m := &Mongo{f: f, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		_ = f.Run(runCtx)
+	}()
+	// MongoDBURI needs the listener to be up, which Run does.
+	uriC := make(chan string, 1)
+	go func() { uriC <- f.MongoDBURI() }()
+	select {
+	case m.uri = <-uriC:
+	case <-time.After(30 * time.Second):
+		cancel()
+		return nil, fmt.Errorf("ferretdb did not start listening on %s", addr)
+	}
+	return m, nil
+}
+
+// URI is the mongodb:// connection string.
+func (m *Mongo) URI() string { return m.uri }
+
+// Close stops FerretDB and waits for it.
+func (m *Mongo) Close() {
+	m.cancel()
+	<-m.done
+}
+
+// Redis is an in-process Redis-protocol server.
+type Redis struct {
+	m    *miniredis.Miniredis
+	stop chan struct{}
+}
+
+// StartRedis serves the Redis protocol on addr ("127.0.0.1:0" for any port).
+func StartRedis(addr string) (*Redis, error) {
+	m := miniredis.NewMiniRedis()
+	if err := m.StartAddr(addr); err != nil {
+		return nil, fmt.Errorf("starting redis on %s: %w", addr, err)
+	}
+	r := &Redis{m: m, stop: make(chan struct{})}
+	// miniredis only expires keys when its clock is moved; move it with the
+	// wall clock so TTL-based routes and presence behave as on a real server.
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-r.stop:
+				return
+			case now := <-t.C:
+				m.FastForward(now.Sub(last))
+				last = now
+			}
+		}
+	}()
+	return r, nil
+}
+
+// URL is the redis:// URL.
+func (r *Redis) URL() string { return "redis://" + r.m.Addr() + "/0" }
+
+// Close stops the server.
+func (r *Redis) Close() {
+	close(r.stop)
+	r.m.Close()
+}

@@ -1,0 +1,163 @@
+// Package invoke calls OpenFaaS functions on behalf of a websocket user. Every
+// call is signed with pkg/sign, because functions are reachable by anyone who
+// can reach the FaaS gateway and must not trust an unsigned user id.
+package invoke
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"easychat/pkg/sign"
+)
+
+// HeaderFrameID carries the client's frame id, so functions can derive ids
+// that are stable across the client's retries.
+const HeaderFrameID = "X-Easychat-Frame-Id"
+
+// MaxResult bounds a function's answer (sync results can be large).
+const MaxResult = 8 << 20
+
+// maxErrText bounds the error text passed on to a client.
+const maxErrText = 512
+
+// ErrUnavailable means the function could not be reached or did not answer in
+// time. The call may or may not have taken effect; the client should retry
+// with the same frame id.
+var ErrUnavailable = errors.New("service unavailable, retry")
+
+// StatusError is a non-2xx answer from a function. Msg is the function's own
+// error text, fit for an error frame.
+type StatusError struct {
+	Function string
+	Status   int
+	Msg      string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("function %s answered %d: %s", e.Function, e.Status, e.Msg)
+}
+
+// Observer is told the outcome ("ok", "error", "unavailable") and latency of
+// every call.
+type Observer func(function, outcome string, d time.Duration)
+
+// Client calls functions at <base>/function/<name>.
+type Client struct {
+	base    string
+	hc      *http.Client
+	signer  *sign.Signer
+	observe Observer
+}
+
+// New returns a Client for the FaaS gateway at baseURL. hc may be nil for a
+// client tuned for many concurrent calls to one host; observe may be nil.
+func New(baseURL string, signer *sign.Signer, hc *http.Client, observe Observer) *Client {
+	if hc == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// Every call goes to the same FaaS gateway; keep enough idle
+		// connections to avoid a handshake per frame under load.
+		t.MaxIdleConns = 512
+		t.MaxIdleConnsPerHost = 512
+		hc = &http.Client{Transport: t}
+	}
+	if observe == nil {
+		observe = func(string, string, time.Duration) {}
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc, signer: signer, observe: observe}
+}
+
+// Call POSTs body to function fn for user, tagged with the client's frameID,
+// and returns the function's JSON answer. The deadline comes from ctx.
+// Errors are *StatusError for a non-2xx answer, or wrap ErrUnavailable.
+func (c *Client) Call(ctx context.Context, fn, user, frameID string, body []byte) (json.RawMessage, error) {
+	start := time.Now()
+	res, err := c.call(ctx, fn, user, frameID, body)
+	outcome := "ok"
+	var se *StatusError
+	switch {
+	case errors.As(err, &se):
+		outcome = "error"
+	case err != nil:
+		outcome = "unavailable"
+	}
+	c.observe(fn, outcome, time.Since(start))
+	return res, err
+}
+
+func (c *Client) call(ctx context.Context, fn, user, frameID string, body []byte) (json.RawMessage, error) {
+	path := "/function/" + fn
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("building request to %s: %w", fn, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if frameID != "" {
+		req.Header.Set(HeaderFrameID, frameID)
+	}
+	c.signer.Sign(req, path, user, body)
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: calling %s: %v", ErrUnavailable, fn, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResult+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading answer of %s: %v", ErrUnavailable, fn, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, &StatusError{Function: fn, Status: resp.StatusCode, Msg: errorText(resp.StatusCode, b)}
+	}
+	if len(b) > MaxResult {
+		return nil, &StatusError{Function: fn, Status: resp.StatusCode, Msg: "result too large"}
+	}
+	return result(b), nil
+}
+
+// result makes a 2xx body embeddable as a frame's data: JSON as is, nothing
+// for an empty body, anything else as a JSON string.
+func result(b []byte) json.RawMessage {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil
+	}
+	if json.Valid(b) {
+		return json.RawMessage(b)
+	}
+	s, _ := json.Marshal(string(b))
+	return s
+}
+
+// errorText extracts a function's error message: `{"error":"..."}` or plain text.
+func errorText(status int, b []byte) string {
+	var e struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	msg := ""
+	if json.Unmarshal(b, &e) == nil {
+		msg = e.Error
+		if msg == "" {
+			msg = e.Message
+		}
+	} else {
+		msg = strings.TrimSpace(string(b))
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+		if msg == "" {
+			msg = fmt.Sprintf("status %d", status)
+		}
+	}
+	if len(msg) > maxErrText {
+		msg = strings.ToValidUTF8(msg[:maxErrText], "")
+	}
+	return msg
+}

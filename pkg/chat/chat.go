@@ -1,0 +1,90 @@
+// Package chat accepts a user's conversation.chat frame: it validates it,
+// derives the conversation id, assigns a msgId that is stable across resends of
+// the same client frame, and publishes it to Kafka keyed by conversation.
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"easychat/pkg/bus"
+	"easychat/pkg/event"
+	"easychat/pkg/frame"
+)
+
+// Errors a caller maps to answers: ErrInvalid → 400, ErrForbidden → 403,
+// anything else → 503 (retryable).
+var (
+	ErrInvalid   = errors.New("invalid chat")
+	ErrForbidden = errors.New("forbidden")
+)
+
+// Publisher is where accepted chats go (Kafka in production).
+type Publisher interface {
+	Publish(ctx context.Context, recs ...bus.Record) error
+}
+
+// Membership answers whether a user may post to a group.
+type Membership interface {
+	IsMember(ctx context.Context, group, user string) (bool, error)
+}
+
+// Service accepts chats.
+type Service struct {
+	Pub    Publisher
+	Groups Membership
+	Now    func() time.Time
+}
+
+// Accept validates data (a conversation.chat frame's data) from user and
+// publishes it. frameID is the client's frame id, used to dedupe resends.
+func (s *Service) Accept(ctx context.Context, user, frameID string, data []byte) (frame.ChatAck, error) {
+	if user == "" {
+		return frame.ChatAck{}, fmt.Errorf("%w: no authenticated user", ErrForbidden)
+	}
+	var c frame.Chat
+	if err := json.Unmarshal(data, &c); err != nil {
+		return frame.ChatAck{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	conv, err := c.Validate(user)
+	if err != nil {
+		return frame.ChatAck{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if c.ChatType == frame.GroupChat {
+		ok, err := s.Groups.IsMember(ctx, c.RecvID, user)
+		if err != nil {
+			return frame.ChatAck{}, fmt.Errorf("checking membership of %s: %w", c.RecvID, err)
+		}
+		if !ok {
+			return frame.ChatAck{}, fmt.Errorf("%w: not a member of group %s", ErrForbidden, c.RecvID)
+		}
+	}
+	msgID := event.MsgID(user, frameID)
+	if frameID == "" {
+		msgID = randomID()
+	}
+	ev := event.Chat{
+		MsgID: msgID, ConversationID: conv, ChatType: c.ChatType,
+		SendID: user, RecvID: c.RecvID, SendTime: s.Now().UnixMilli(),
+		ClientFrameID: frameID, Msg: frame.Msg{MType: c.Msg.MType, Content: c.Msg.Content},
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return frame.ChatAck{}, fmt.Errorf("encoding chat: %w", err)
+	}
+	if err := s.Pub.Publish(ctx, bus.Record{Topic: event.TopicChat, Key: conv, Value: b}); err != nil {
+		return frame.ChatAck{}, err
+	}
+	return frame.ChatAck{MsgID: msgID, ConversationID: conv}, nil
+}
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
