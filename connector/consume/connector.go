@@ -50,7 +50,12 @@ func New(cfg Config, logger *slog.Logger) (*Connector, error) {
 	if _, err := http.NewRequest(http.MethodGet, cfg.GatewayURL, nil); err != nil {
 		return nil, fmt.Errorf("connector: gateway url %q: %w", cfg.GatewayURL, err)
 	}
-	if err := readerConfig(cfg, cfg.Topics, logger).Validate(); err != nil && len(cfg.Topics) > 0 {
+	probe := cfg.Topics
+	if len(probe) == 0 {
+		probe = []string{"topics-from-the-map"}
+	}
+	if rc := readerConfig(cfg, probe, logger); rc.Validate() != nil {
+		err := rc.Validate()
 		return nil, fmt.Errorf("connector: kafka reader config: %w", err)
 	}
 	c := &Connector{

@@ -231,5 +231,7 @@ func (l *lineLogger) emit(line []byte) {
 	if len(line) == 0 {
 		return
 	}
-	l.logger.Info(string(line), append(l.attrs, "pid", l.pid)...)
+	args := make([]any, 0, len(l.attrs)+2)
+	args = append(append(args, l.attrs...), "pid", l.pid)
+	l.logger.Info(string(line), args...)
 }

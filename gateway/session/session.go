@@ -1,0 +1,457 @@
+// Package session handles the frames of one authenticated socket: it decodes
+// them, answers pings and user.online itself, forwards the other methods to
+// their functions, and acknowledges client data frames.
+//
+// Ack modes (GATEWAY_ACK_MODE), for client data frames (frameType 0) that call
+// a function. In every mode an acknowledgement means the function answered 2xx,
+// i.e. the message was durably accepted; a failure is always answered with an
+// error frame {"frameType":9,"id":<id>,"errMsg":...}, never silence.
+//
+//   - none:  no ack frame. The function's result is sent as a data frame with
+//     the request's id and method (for chat: data {msgId, conversationId}).
+//   - only:  one ack frame {"frameType":2,"id":<id>,"ackSeq":<client ackSeq+1>,
+//     "method":<method>,"data":<result>}. The default.
+//   - rigor: the same ack, and the client must echo an ack frame with the same
+//     id. Until it does, the gateway resends the ack every AckResend, at most
+//     AckRetries times, then gives up (logged and counted in
+//     easychat_gateway_ack_giveups_total; the message stays accepted). A client
+//     that did not get the ack resends its frame with the same id; functions
+//     derive stable message ids from it, so the resend is not a duplicate.
+//
+// A client may send frameType 3 (noAck) instead of 0 to get mode none for that
+// frame. user.online is a query answered from the route registry, so it is
+// always answered with a data frame, never an ack.
+//
+// Order: conversation.chat frames of one socket are forwarded one at a time in
+// the order received, by one worker per socket, so a conversation's messages
+// reach the chat function (and get their seq) in the order the client sent
+// them. Other methods run concurrently, bounded per socket.
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"easychat/gateway/invoke"
+	"easychat/gateway/metrics"
+	"easychat/pkg/frame"
+)
+
+// AckMode is how client data frames are acknowledged; see the package doc.
+type AckMode string
+
+const (
+	AckNone  AckMode = "none"
+	AckOnly  AckMode = "only"
+	AckRigor AckMode = "rigor"
+)
+
+// ParseAckMode parses none|only|rigor (case-insensitive).
+func ParseAckMode(s string) (AckMode, error) {
+	switch m := AckMode(strings.ToLower(strings.TrimSpace(s))); m {
+	case AckNone, AckOnly, AckRigor:
+		return m, nil
+	}
+	return "", fmt.Errorf("ack mode %q: want none, only or rigor", s)
+}
+
+// Error texts sent to clients.
+const (
+	ErrTextUnavailable = "service unavailable, retry"
+	ErrTextBusy        = "too many pending frames"
+)
+
+// Caller invokes a function on behalf of user; see invoke.Client.
+type Caller interface {
+	Call(ctx context.Context, fn, user, frameID string, body []byte) (json.RawMessage, error)
+}
+
+// Presence answers user.online.
+type Presence interface {
+	Online(ctx context.Context, users []string) (map[string]bool, error)
+}
+
+// Socket is where a session's replies go.
+type Socket interface {
+	User() string
+	// Send queues an encoded frame without blocking.
+	Send(b []byte, t frame.Type) bool
+	// Done is closed when the socket has ended.
+	Done() <-chan struct{}
+}
+
+// Config is shared by every session of a gateway.
+type Config struct {
+	Methods        map[string]string // method → function name
+	AckMode        AckMode
+	AckResend      time.Duration
+	AckRetries     int
+	ChatQueue      int           // chat frames waiting per socket
+	MaxInflight    int           // concurrent non-chat requests per socket
+	CallTimeout    time.Duration // per function call
+	MaxFrame       int64         // for the oversized-frame error text
+	MaxOnlineUsers int           // userIds per user.online request
+}
+
+// Env is what sessions share: configuration and dependencies.
+type Env struct {
+	Config
+	Caller   Caller
+	Presence Presence
+	Tracker  *Tracker
+	Metrics  *metrics.Metrics
+	// CallCtx bounds every call; the server cancels it when draining runs out
+	// of time.
+	CallCtx context.Context
+}
+
+type chatJob struct {
+	f  frame.Frame
+	fn string
+}
+
+// Session processes one socket's frames.
+type Session struct {
+	env  *Env
+	sock Socket
+	user string
+	log  *slog.Logger
+
+	chats    chan chatJob
+	inflight chan struct{} // semaphore for concurrent requests
+
+	mu      sync.Mutex
+	pending map[string]*pendingAck // rigor acks awaiting the client's echo
+	closed  bool
+}
+
+type pendingAck struct {
+	b     []byte
+	tries int
+	timer *time.Timer
+}
+
+// New starts a session for sock; call Handle for each message and Close when
+// the socket has ended.
+func New(env *Env, sock Socket, log *slog.Logger) *Session {
+	q, n := env.ChatQueue, env.MaxInflight
+	if q <= 0 {
+		q = 64
+	}
+	if n <= 0 {
+		n = 16
+	}
+	s := &Session{
+		env:      env,
+		sock:     sock,
+		user:     sock.User(),
+		log:      log,
+		chats:    make(chan chatJob, q),
+		inflight: make(chan struct{}, n),
+		pending:  map[string]*pendingAck{},
+	}
+	go s.chatWorker()
+	return s
+}
+
+// Close stops rigor resends. Queued chat frames are dropped unanswered: the
+// client got no ack for them and will resend.
+func (s *Session) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for id, p := range s.pending {
+		p.timer.Stop()
+		delete(s.pending, id)
+		s.env.Metrics.AcksPending.Dec()
+	}
+}
+
+// Handle processes one client message (conn.Handler). It never blocks on
+// function calls: those run on the chat worker or their own goroutine.
+func (s *Session) Handle(msg []byte, oversized bool) {
+	if oversized {
+		s.env.Metrics.FramesIn.WithLabelValues("invalid").Inc()
+		s.reject(peekID(msg), "oversized", fmt.Sprintf("frame too large (max %d bytes)", s.env.MaxFrame))
+		return
+	}
+	f, err := frame.Decode(msg)
+	if err != nil {
+		s.env.Metrics.FramesIn.WithLabelValues("invalid").Inc()
+		s.reject(peekID(msg), "malformed", "malformed frame: "+err.Error())
+		return
+	}
+	s.env.Metrics.FramesIn.WithLabelValues(metrics.TypeLabel(f.FrameType)).Inc()
+	f.FormID = s.user // the sender is the authenticated user, whatever the frame says
+	switch f.FrameType {
+	case frame.Ping:
+		s.send(frame.Frame{FrameType: frame.Ping, ID: f.ID})
+	case frame.Ack:
+		s.acked(f.ID)
+	case frame.Data, frame.NoAck:
+		s.dispatch(f)
+	default:
+		s.reject(f.ID, "frame_type", fmt.Sprintf("unsupported frameType %d", f.FrameType))
+	}
+}
+
+func (s *Session) dispatch(f frame.Frame) {
+	if f.ID == "" {
+		// Acks and error frames need an id to be matched by the client.
+		f.ID = newID()
+	}
+	if f.Method == frame.MethodOnline {
+		s.async(f, s.online)
+		return
+	}
+	fn, ok := s.env.Methods[f.Method]
+	if !ok {
+		if f.Method == "" {
+			s.reject(f.ID, "unknown_method", "method is required")
+		} else {
+			s.reject(f.ID, "unknown_method", "unknown method: "+f.Method)
+		}
+		return
+	}
+	if f.Method != frame.MethodChat {
+		s.async(f, func(f frame.Frame) { s.call(f, fn) })
+		return
+	}
+	// Validate here so a bad frame costs no function call; the chat
+	// function validates again.
+	var c frame.Chat
+	if err := json.Unmarshal(f.Data, &c); err != nil {
+		s.reject(f.ID, "invalid_data", "invalid chat data: "+err.Error())
+		return
+	}
+	if _, err := c.Validate(s.user); err != nil {
+		s.reject(f.ID, "invalid_data", err.Error())
+		return
+	}
+	if !s.env.Tracker.Begin() {
+		s.reject(f.ID, "unavailable", ErrTextUnavailable)
+		return
+	}
+	select {
+	case s.chats <- chatJob{f, fn}:
+	default:
+		s.env.Tracker.End()
+		s.reject(f.ID, "busy", ErrTextBusy)
+	}
+}
+
+// chatWorker forwards a socket's chat frames one at a time, in order.
+func (s *Session) chatWorker() {
+	for {
+		select {
+		case j := <-s.chats:
+			s.call(j.f, j.fn)
+			s.env.Tracker.End()
+		case <-s.sock.Done():
+			for {
+				select {
+				case <-s.chats:
+					s.env.Tracker.End()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// async runs h on its own goroutine, bounded per socket; a request over the
+// bound is refused rather than queued so the read pump never blocks.
+func (s *Session) async(f frame.Frame, h func(frame.Frame)) {
+	if !s.env.Tracker.Begin() {
+		s.reject(f.ID, "unavailable", ErrTextUnavailable)
+		return
+	}
+	select {
+	case s.inflight <- struct{}{}:
+	default:
+		s.env.Tracker.End()
+		s.reject(f.ID, "busy", ErrTextBusy)
+		return
+	}
+	go func() {
+		defer func() {
+			<-s.inflight
+			s.env.Tracker.End()
+		}()
+		h(f)
+	}()
+}
+
+func (s *Session) call(f frame.Frame, fn string) {
+	ctx, cancel := context.WithTimeout(s.env.CallCtx, s.env.CallTimeout)
+	defer cancel()
+	body := []byte(f.Data)
+	if len(body) == 0 || string(body) == "null" {
+		body = []byte("{}")
+	}
+	res, err := s.env.Caller.Call(ctx, fn, s.user, f.ID, body)
+	if err != nil {
+		var se *invoke.StatusError
+		if errors.As(err, &se) {
+			s.log.Info("function refused frame", "function", fn, "id", f.ID, "status", se.Status, "err", se.Msg)
+			s.reject(f.ID, "function_error", se.Msg)
+			return
+		}
+		s.log.Warn("function unavailable", "function", fn, "id", f.ID, "err", err)
+		s.reject(f.ID, "unavailable", ErrTextUnavailable)
+		return
+	}
+	mode := s.env.AckMode
+	if f.FrameType == frame.NoAck {
+		mode = AckNone
+	}
+	switch mode {
+	case AckNone:
+		s.send(frame.Frame{FrameType: frame.Data, ID: f.ID, Method: f.Method, Data: res})
+	case AckRigor:
+		ack := frame.Frame{FrameType: frame.Ack, ID: f.ID, AckSeq: f.AckSeq + 1, Method: f.Method, Data: res}
+		b, err := json.Marshal(ack)
+		if err != nil {
+			s.log.Error("encoding ack", "id", f.ID, "err", err)
+			return
+		}
+		s.track(f.ID, b)
+		s.sock.Send(b, frame.Ack)
+	default:
+		s.send(frame.Frame{FrameType: frame.Ack, ID: f.ID, AckSeq: f.AckSeq + 1, Method: f.Method, Data: res})
+	}
+}
+
+// track registers a rigor ack for resending until the client echoes it.
+func (s *Session) track(id string, b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if old := s.pending[id]; old != nil {
+		// The client resent a frame it had no ack for; the new ack replaces the old.
+		old.timer.Stop()
+		s.env.Metrics.AcksPending.Dec()
+	}
+	p := &pendingAck{b: b}
+	p.timer = time.AfterFunc(s.env.AckResend, func() { s.resend(id, p) })
+	s.pending[id] = p
+	s.env.Metrics.AcksPending.Inc()
+}
+
+func (s *Session) resend(id string, p *pendingAck) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.pending[id] != p {
+		return
+	}
+	if p.tries >= s.env.AckRetries {
+		delete(s.pending, id)
+		s.env.Metrics.AcksPending.Dec()
+		s.env.Metrics.AckGiveUps.Inc()
+		s.log.Warn("client never echoed ack; giving up", "id", id, "resends", p.tries)
+		return
+	}
+	p.tries++
+	s.sock.Send(p.b, frame.Ack)
+	p.timer.Reset(s.env.AckResend)
+}
+
+// acked handles the client's echo of a rigor ack. Stray acks are ignored.
+func (s *Session) acked(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.pending[id]; p != nil {
+		p.timer.Stop()
+		delete(s.pending, id)
+		s.env.Metrics.AcksPending.Dec()
+	}
+}
+
+// online answers user.online from the route registry, cluster-wide.
+func (s *Session) online(f frame.Frame) {
+	var in struct {
+		UserIDs []string `json:"userIds"`
+	}
+	if err := json.Unmarshal(f.Data, &in); err != nil {
+		s.reject(f.ID, "invalid_data", `invalid user.online data: want {"userIds":[...]}`)
+		return
+	}
+	if max := s.env.MaxOnlineUsers; max > 0 && len(in.UserIDs) > max {
+		s.reject(f.ID, "invalid_data", fmt.Sprintf("too many userIds (max %d)", max))
+		return
+	}
+	online := map[string]bool{}
+	if len(in.UserIDs) > 0 {
+		ctx, cancel := context.WithTimeout(s.env.CallCtx, s.env.CallTimeout)
+		defer cancel()
+		var err error
+		if online, err = s.env.Presence.Online(ctx, in.UserIDs); err != nil {
+			s.log.Warn("presence lookup failed", "id", f.ID, "err", err)
+			s.reject(f.ID, "unavailable", ErrTextUnavailable)
+			return
+		}
+	}
+	data, err := json.Marshal(map[string]any{"online": online})
+	if err != nil {
+		s.log.Error("encoding online reply", "err", err)
+		return
+	}
+	s.send(frame.Frame{FrameType: frame.Data, ID: f.ID, Method: f.Method, Data: data})
+}
+
+func (s *Session) reject(id, reason, msg string) {
+	s.env.Metrics.Rejected.WithLabelValues(reason).Inc()
+	s.send(frame.Frame{FrameType: frame.Error, ID: id, ErrMsg: msg})
+}
+
+func (s *Session) send(f frame.Frame) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		s.log.Error("encoding frame", "id", f.ID, "err", err)
+		return
+	}
+	s.sock.Send(b, f.FrameType)
+}
+
+// peekID finds the top-level "id" of a message that did not decode (malformed
+// or cut at the size limit), so the error frame can name the client's frame.
+func peekID(b []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if k == "id" {
+			v, _ := dec.Token()
+			id, _ := v.(string)
+			return id
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
+}
+
+func newID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return "gw-" + hex.EncodeToString(b)
+}
