@@ -149,6 +149,12 @@ func (p *Provider) Start(ctx context.Context) error {
 	if !served.CompareAndSwap(false, true) {
 		return errors.New("faas provider: already started in this process (faas-provider's router is global)")
 	}
+	serving := false
+	defer func() {
+		if !serving { // failed before Serve: another attempt may start
+			served.Store(false)
+		}
+	}()
 	authDir := filepath.Join(p.cfg.StateDir, "auth")
 	for _, d := range []string{authDir, filepath.Join(p.cfg.StateDir, "secrets-fn")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -174,7 +180,6 @@ func (p *Provider) Start(ctx context.Context) error {
 	// busy port is an error, not the end of the process.
 	l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
 	if err != nil {
-		served.Store(false)
 		return fmt.Errorf("API port %d: %w", port, err)
 	}
 	l.Close()
@@ -201,6 +206,7 @@ func (p *Provider) Start(ctx context.Context) error {
 		HealthHandler:        p.handleHealth,
 		ListNamespaceHandler: p.handleNamespaces,
 	}
+	serving = true
 	go bootstrap.Serve(handlers, fcfg)
 	go p.idleLoop()
 

@@ -1,0 +1,131 @@
+// Command devstack runs the whole of Easy Chat on one machine with embedded
+// defaults: `make run` (or `go run ./devstack` from the repo root).
+//
+// Environment, with defaults:
+//
+//	EASYCHAT_STATE_DIR       .state                 data of embedded servers, builds, generated secrets
+//	KAFKA_BROKERS            (embedded kfake)       use a real Kafka instead
+//	MONGO_URI                (embedded FerretDB)    use a real MongoDB instead
+//	FERRETDB_POSTGRESQL_URL  (SQLite)               embedded FerretDB stores in PostgreSQL instead
+//	REDIS_URL                (embedded)             use a real Redis instead
+//	EMBEDDED_KAFKA_ADDR      127.0.0.1:9092
+//	EMBEDDED_MONGO_ADDR      127.0.0.1:27017
+//	EMBEDDED_REDIS_ADDR      127.0.0.1:6390         (not 6379, so a local Redis can keep its port)
+//	FAAS_PORT                8080                   local FaaS runtime (OpenFaaS API)
+//	FAAS_USER                admin
+//	FAAS_PASSWORD            generated into $EASYCHAT_STATE_DIR/faas-password
+//	GATEWAY_ADDR             :10090                 websocket endpoint ws://host:10090/ws
+//	GATEWAY_INTERNAL_ADDR    127.0.0.1:10091        push endpoint and gateway metrics
+//	GATEWAY_ACK_MODE         only                   none | only | rigor
+//	CONNECTOR_HTTP_ADDR      127.0.0.1:8099         connector metrics and health
+//	JWT_SECRET               generated into $EASYCHAT_STATE_DIR/jwt-secret
+//	INTERNAL_KEY             generated into $EASYCHAT_STATE_DIR/internal-key
+//	DEMO_USERS               alice,bob              users to print ready-made tokens for
+//	LOG_LEVEL                info
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"easychat/devstack/stack"
+	"easychat/gateway/session"
+	"easychat/pkg/token"
+)
+
+func main() {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(env("LOG_LEVEL", "info")))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	root, err := os.Getwd()
+	if err != nil {
+		fatal(err)
+	}
+	if _, err := os.Stat("stack.yml"); err != nil {
+		fatal(fmt.Errorf("run from the repository root (no stack.yml here): %w", err))
+	}
+	faasPort, _ := strconv.Atoi(env("FAAS_PORT", "8080"))
+	cfg := stack.Config{
+		RepoRoot:            root,
+		StateDir:            env("EASYCHAT_STATE_DIR", ".state"),
+		KafkaBrokers:        os.Getenv("KAFKA_BROKERS"),
+		MongoURI:            os.Getenv("MONGO_URI"),
+		FerretPGURL:         os.Getenv("FERRETDB_POSTGRESQL_URL"),
+		RedisURL:            os.Getenv("REDIS_URL"),
+		KafkaAddr:           env("EMBEDDED_KAFKA_ADDR", "127.0.0.1:9092"),
+		MongoAddr:           env("EMBEDDED_MONGO_ADDR", "127.0.0.1:27017"),
+		RedisAddr:           env("EMBEDDED_REDIS_ADDR", "127.0.0.1:6390"),
+		FaasPort:            faasPort,
+		FaasUser:            env("FAAS_USER", "admin"),
+		FaasPassword:        os.Getenv("FAAS_PASSWORD"),
+		GatewayAddr:         env("GATEWAY_ADDR", ":10090"),
+		GatewayInternalAddr: env("GATEWAY_INTERNAL_ADDR", "127.0.0.1:10091"),
+		ConnectorHTTPAddr:   env("CONNECTOR_HTTP_ADDR", "127.0.0.1:8099"),
+		JWTSecret:           os.Getenv("JWT_SECRET"),
+		InternalKey:         os.Getenv("INTERNAL_KEY"),
+		AckMode:             session.AckMode(os.Getenv("GATEWAY_ACK_MODE")),
+		Logger:              log,
+	}
+	start := time.Now()
+	s, err := stack.Start(ctx, cfg)
+	if err != nil {
+		fatal(err)
+	}
+	user, pass := s.FaasCredentials()
+	gw := s.Gateways()[0]
+	fmt.Printf(`
+Easy Chat is up (%s).
+  websocket      %s
+  FaaS gateway   %s   (faas-cli login -g %s -u %s -p %s)
+  gateway push   %s   (internal; metrics at /metrics)
+  connector      http://%s   (/metrics /healthz /readyz)
+  kafka          %s
+  mongo          %s
+  redis          %s
+  state          %s
+`, time.Since(start).Round(time.Millisecond), gw.URL(), s.FaasURL, s.FaasURL, user, pass,
+		gw.PushURL(), cfg.ConnectorHTTPAddr, s.Brokers, s.MongoURI, s.RedisURL, cfg.StateDir)
+
+	issuer := token.New(s.JWTSecret(), 24*time.Hour)
+	fmt.Println("Demo tokens (24 h):")
+	for _, u := range strings.Split(env("DEMO_USERS", "alice,bob"), ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		t, err := issuer.Issue(u)
+		if err != nil {
+			fatal(err)
+		}
+		fmt.Printf("  %-8s %s?token=%s\n", u, gw.URL(), t)
+	}
+	fmt.Println("Ctrl-C stops everything.")
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	s.Close()
+	log.Info("stopped")
+}
+
+func env(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func fatal(err error) {
+	slog.Error("devstack failed", "err", err)
+	os.Exit(1)
+}

@@ -1,0 +1,225 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"easychat/devstack/stack"
+	"easychat/pkg/store"
+	"easychat/pkg/frame"
+	"easychat/pkg/token"
+)
+
+// One whole system per test binary (the FaaS runtime serves the process-wide
+// OpenFaaS router), started on first use. Real services are used where
+// KAFKA_BROKERS, MONGO_URI, FERRETDB_POSTGRESQL_URL or REDIS_URL say so.
+var (
+	sysOnce sync.Once
+	sys     *stack.Stack
+	sysErr  error
+	sysDir  string
+)
+
+func system(t *testing.T) *stack.Stack {
+	t.Helper()
+	sysOnce.Do(func() {
+		sysDir, sysErr = os.MkdirTemp("", "easychat-e2e-")
+		if sysErr != nil {
+			return
+		}
+		level := slog.LevelWarn
+		if os.Getenv("E2E_LOG") != "" {
+			level = slog.LevelDebug
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		sys, sysErr = stack.Start(ctx, stack.Config{
+			RepoRoot:        repoRoot(t),
+			StateDir:        sysDir,
+			KafkaBrokers:    os.Getenv("KAFKA_BROKERS"),
+			MongoURI:        os.Getenv("MONGO_URI"),
+			FerretPGURL:     os.Getenv("FERRETDB_POSTGRESQL_URL"),
+			RedisURL:        os.Getenv("REDIS_URL"),
+			KafkaPartitions: 4,
+			RouteTTL:        3 * time.Second,
+			Logger:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		})
+	})
+	if sysErr != nil {
+		t.Fatalf("starting the system: %v", sysErr)
+	}
+	return sys
+}
+
+// uid returns a user id unique to this test run, so tests never share state.
+func uid(t *testing.T, name string) string {
+	return fmt.Sprintf("%s-%s-%d", name, strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano()%1e9)
+}
+
+func tokenFor(t *testing.T, s *stack.Stack, user string) string {
+	tok, err := token.New(s.JWTSecret(), time.Hour).Issue(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// client is a websocket client of the gateway.
+type client struct {
+	t      *testing.T
+	user   string
+	ws     *websocket.Conn
+	frames chan frame.Frame
+	mu     sync.Mutex
+}
+
+func dial(t *testing.T, s *stack.Stack, gw *stack.Gateway, user string) *client {
+	t.Helper()
+	h := http.Header{"Authorization": {"Bearer " + tokenFor(t, s, user)}}
+	ws, res, err := websocket.DefaultDialer.Dial(gw.URL(), h)
+	if err != nil {
+		t.Fatalf("dial as %s: %v (%v)", user, err, res)
+	}
+	c := &client{t: t, user: user, ws: ws, frames: make(chan frame.Frame, 4096)}
+	go func() {
+		defer close(c.frames)
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			var f frame.Frame
+			if err := json.Unmarshal(b, &f); err != nil {
+				c.t.Errorf("%s got a non-JSON frame %q", user, b)
+				return
+			}
+			c.frames <- f
+		}
+	}()
+	t.Cleanup(func() { _ = ws.Close() })
+	return c
+}
+
+func (c *client) sendRaw(b []byte) {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		c.t.Fatalf("%s send: %v", c.user, err)
+	}
+}
+
+func (c *client) send(v any) {
+	c.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.sendRaw(b)
+}
+
+// chat sends a conversation.chat frame with id frameID.
+func (c *client) chat(frameID string, chatType int, recv, content string) {
+	c.t.Helper()
+	c.send(map[string]any{
+		"frameType": 0, "id": frameID, "method": frame.MethodChat,
+		"data": map[string]any{"chatType": chatType, "recvId": recv, "msg": map[string]any{"mType": 0, "content": content}},
+	})
+}
+
+// next returns the next frame accepted by keep, failing after wait.
+func (c *client) next(wait time.Duration, keep func(frame.Frame) bool) frame.Frame {
+	c.t.Helper()
+	deadline := time.After(wait)
+	for {
+		select {
+		case f, ok := <-c.frames:
+			if !ok {
+				c.t.Fatalf("%s: connection closed while waiting", c.user)
+			}
+			if keep == nil || keep(f) {
+				return f
+			}
+		case <-deadline:
+			c.t.Fatalf("%s: no matching frame within %v", c.user, wait)
+		}
+	}
+}
+
+func isPush(f frame.Frame) bool { return f.FrameType == frame.Data && f.Method == frame.MethodPush }
+
+func byID(id string) func(frame.Frame) bool {
+	return func(f frame.Frame) bool { return f.ID == id && f.Method != frame.MethodPush }
+}
+
+func pushData(t *testing.T, f frame.Frame) frame.Push {
+	t.Helper()
+	var p frame.Push
+	if err := json.Unmarshal(f.Data, &p); err != nil {
+		t.Fatalf("push data %s: %v", f.Data, err)
+	}
+	return p
+}
+
+// ackData returns the chat ack of f, failing on an error frame.
+func ackData(t *testing.T, f frame.Frame) frame.ChatAck {
+	t.Helper()
+	if f.FrameType != frame.Ack {
+		t.Fatalf("want an ack frame, got %+v", f)
+	}
+	var a frame.ChatAck
+	if err := json.Unmarshal(f.Data, &a); err != nil || a.MsgID == "" {
+		t.Fatalf("ack data %s: %v", f.Data, err)
+	}
+	return a
+}
+
+func httpPost(t *testing.T, url string, body string, h http.Header) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func otherKeyToken(t *testing.T) string {
+	tok, err := token.New("some-other-secret", time.Hour).Issue("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// openSystemStore opens the system's own Mongo database.
+func openSystemStore(t *testing.T, ctx context.Context) *store.Store {
+	t.Helper()
+	st, err := store.Open(ctx, system(t).MongoURI, "easychat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	return st
+}
