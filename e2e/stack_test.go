@@ -16,8 +16,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"easychat/devstack/stack"
-	"easychat/pkg/store"
 	"easychat/pkg/frame"
+	"easychat/pkg/store"
 	"easychat/pkg/token"
 )
 
