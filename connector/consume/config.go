@@ -107,6 +107,7 @@ const (
 //	KAFKA_MAX_WAIT           broker-side fetch wait              (100ms)
 //	CONNECTOR_HTTP_ADDR      /metrics /healthz /readyz           (127.0.0.1:8099)
 //
+// The command also reads LOG_LEVEL (debug; default info).
 // Secret files live under SECRET_MOUNT_PATH (default /var/openfaas/secrets).
 // Durations use Go syntax (250ms, 5s).
 func ConfigFromEnv() (Config, error) {

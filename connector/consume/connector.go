@@ -3,6 +3,11 @@
 // topic, committing an offset only after every such function answered 2xx
 // (at-least-once), retrying failures in place so each partition stays in
 // order, and moving messages that keep failing to a dead-letter topic.
+//
+// Delivery is at-least-once: after a rebalance or a restart a function may
+// see a message again (functions dedupe on msgId). A worker whose partition
+// moved to another member finishes its queued messages, so both may deliver
+// them for a moment; offsets only ever cover delivered messages.
 package consume
 
 import (
@@ -54,8 +59,8 @@ func New(cfg Config, logger *slog.Logger) (*Connector, error) {
 	if len(probe) == 0 {
 		probe = []string{"topics-from-the-map"}
 	}
-	if rc := readerConfig(cfg, probe, logger); rc.Validate() != nil {
-		err := rc.Validate()
+	rc := readerConfig(cfg, probe, logger)
+	if err := rc.Validate(); err != nil {
 		return nil, fmt.Errorf("connector: kafka reader config: %w", err)
 	}
 	c := &Connector{
@@ -208,14 +213,17 @@ func readerConfig(cfg Config, topics []string, logger *slog.Logger) kafka.Reader
 	}
 }
 
-// runSession is one consumer-group membership on a fixed topic list: a
-// fetch loop dispatching to one worker per partition.
+// runSession consumes a fixed topic list until ctx is done. Each topic gets
+// its own group member (Reader), so a topic whose partitions wait (say, no
+// function deployed yet for read receipts) cannot stall the others through
+// the shared fetch stream.
 func (c *Connector) runSession(ctx context.Context, topics []string) error {
-	rc := readerConfig(c.cfg, topics, c.logger)
-	if err := rc.Validate(); err != nil {
-		return fmt.Errorf("connector: kafka reader config: %w", err)
+	for _, t := range topics {
+		rc := readerConfig(c.cfg, []string{t}, c.logger)
+		if err := rc.Validate(); err != nil {
+			return fmt.Errorf("connector: kafka reader config for %s: %w", t, err)
+		}
 	}
-	reader := kafka.NewReader(rc)
 	c.logger.Info("consuming", "topics", topics, "group", c.cfg.GroupID, "brokers", c.cfg.Brokers)
 
 	// Workers stop taking messages when ctx is done; their calls and
@@ -240,6 +248,20 @@ func (c *Connector) runSession(ctx context.Context, topics []string) error {
 	}()
 
 	var wg sync.WaitGroup
+	for _, t := range topics {
+		wg.Go(func() { c.consumeTopic(ctx, work, t) })
+	}
+	wg.Wait()
+	close(workersDone)
+	c.logger.Info("consumer stopped", "topics", topics)
+	return nil
+}
+
+// consumeTopic is one group member: a fetch loop dispatching to one worker
+// per partition. It returns after the workers finished and the reader closed.
+func (c *Connector) consumeTopic(ctx, work context.Context, topic string) {
+	reader := kafka.NewReader(readerConfig(c.cfg, []string{topic}, c.logger))
+	var wg sync.WaitGroup
 	workers := map[partitionKey]*worker{}
 	for {
 		msg, err := reader.FetchMessage(ctx)
@@ -247,7 +269,7 @@ func (c *Connector) runSession(ctx context.Context, topics []string) error {
 			if ctx.Err() != nil || errors.Is(err, io.EOF) {
 				break
 			}
-			c.logger.Warn("fetching from kafka", "err", err)
+			c.logger.Warn("fetching from kafka", "topic", topic, "err", err)
 			select {
 			case <-ctx.Done():
 			case <-time.After(200 * time.Millisecond):
@@ -262,20 +284,18 @@ func (c *Connector) runSession(ctx context.Context, topics []string) error {
 			workers[key] = w
 			wg.Go(func() { w.run(ctx, work) })
 		}
-		// A full queue blocks the fetch loop, and with it every partition:
-		// kafka-go's group reader is one stream. QueueSize sets the slack.
+		// A full queue blocks this fetch loop, and with it the topic's
+		// other partitions: kafka-go's group reader is one stream per
+		// member. QueueSize is the slack before that happens.
 		select {
 		case w.queue <- msg:
 		case <-ctx.Done():
 		}
 	}
-	wg.Wait()
-	close(workersDone)
+	wg.Wait() // workers commit what they delivered before the reader closes
 	if err := reader.Close(); err != nil {
-		c.logger.Warn("closing kafka reader", "err", err)
+		c.logger.Warn("closing kafka reader", "topic", topic, "err", err)
 	}
-	c.logger.Info("consumer stopped", "topics", topics)
-	return nil
 }
 
 // kafkaLogger adapts kafka-go's printf logging to slog.

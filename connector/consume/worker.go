@@ -246,7 +246,7 @@ func (w *worker) deliver(stop, work context.Context, u unit, tries int, deadLett
 		if len(fns) == 0 {
 			// Not a failure: the function may not be deployed yet. Wait for
 			// the topic map without committing or dropping anything.
-			if !waiting {
+			if !waiting && w.c.topics.Synced() { // before the first sync, silence is normal
 				waiting = true
 				w.c.metrics.waiting.WithLabelValues(topic).Inc()
 				w.log.Warn("no function subscribes to the topic yet; partition waits",
