@@ -18,6 +18,7 @@
 //	GATEWAY_INTERNAL_ADDR    127.0.0.1:10091        push endpoint and gateway metrics
 //	GATEWAY_ACK_MODE         only                   none | only | rigor
 //	CONNECTOR_HTTP_ADDR      127.0.0.1:8099         connector metrics and health
+//	BATCH_MAX                32                     records per transfer invocation
 //	JWT_SECRET               generated into $EASYCHAT_STATE_DIR/jwt-secret
 //	INTERNAL_KEY             generated into $EASYCHAT_STATE_DIR/internal-key
 //	DEMO_USERS               alice,bob              users to print ready-made tokens for
@@ -45,6 +46,9 @@ func main() {
 	_ = level.UnmarshalText([]byte(env("LOG_LEVEL", "info")))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
+	// faas-provider and connector-sdk log every call through the standard
+	// logger; keep that at debug level.
+	slog.SetLogLoggerLevel(slog.LevelDebug)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -57,6 +61,7 @@ func main() {
 		fatal(fmt.Errorf("run from the repository root (no stack.yml here): %w", err))
 	}
 	faasPort, _ := strconv.Atoi(env("FAAS_PORT", "8080"))
+	batch, _ := strconv.Atoi(env("BATCH_MAX", "32"))
 	cfg := stack.Config{
 		RepoRoot:            root,
 		StateDir:            env("EASYCHAT_STATE_DIR", ".state"),
@@ -73,6 +78,7 @@ func main() {
 		GatewayAddr:         env("GATEWAY_ADDR", ":10090"),
 		GatewayInternalAddr: env("GATEWAY_INTERNAL_ADDR", "127.0.0.1:10091"),
 		ConnectorHTTPAddr:   env("CONNECTOR_HTTP_ADDR", "127.0.0.1:8099"),
+		ConnectorBatch:      batch,
 		JWTSecret:           os.Getenv("JWT_SECRET"),
 		InternalKey:         os.Getenv("INTERNAL_KEY"),
 		AckMode:             session.AckMode(os.Getenv("GATEWAY_ACK_MODE")),

@@ -261,8 +261,9 @@ func TestKillingTransferMidStreamLosesNothing(t *testing.T) {
 	if !killed {
 		t.Fatal("transfer was never killed")
 	}
+	replies := ca.replies(wait, n)
 	for i := 0; i < n; i++ {
-		ackData(t, ca.next(wait, byID(fmt.Sprintf("k%03d", i))))
+		ackData(t, replies[fmt.Sprintf("k%03d", i)])
 	}
 
 	// B sees every message exactly once after deduping by msgId, in order.

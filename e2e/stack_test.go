@@ -42,6 +42,9 @@ func system(t *testing.T) *stack.Stack {
 		if os.Getenv("E2E_LOG") != "" {
 			level = slog.LevelDebug
 		}
+		logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+		slog.SetDefault(logger)
+		slog.SetLogLoggerLevel(slog.LevelDebug)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		sys, sysErr = stack.Start(ctx, stack.Config{
@@ -53,7 +56,8 @@ func system(t *testing.T) *stack.Stack {
 			RedisURL:        os.Getenv("REDIS_URL"),
 			KafkaPartitions: 4,
 			RouteTTL:        3 * time.Second,
-			Logger:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+			ConnectorBatch:  16,
+			Logger:          logger,
 		})
 	})
 	if sysErr != nil {
@@ -155,6 +159,17 @@ func (c *client) next(wait time.Duration, keep func(frame.Frame) bool) frame.Fra
 			c.t.Fatalf("%s: no matching frame within %v", c.user, wait)
 		}
 	}
+}
+
+// replies collects the next n non-push frames by frame id.
+func (c *client) replies(wait time.Duration, n int) map[string]frame.Frame {
+	c.t.Helper()
+	out := make(map[string]frame.Frame, n)
+	for len(out) < n {
+		f := c.next(wait, func(f frame.Frame) bool { return !isPush(f) })
+		out[f.ID] = f
+	}
+	return out
 }
 
 func isPush(f frame.Frame) bool { return f.FrameType == frame.Data && f.Method == frame.MethodPush }

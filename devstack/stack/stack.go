@@ -54,6 +54,7 @@ type Config struct {
 	GatewayAddr         string // public websocket listener of the first gateway
 	GatewayInternalAddr string
 	ConnectorHTTPAddr   string // "" to not serve the connector's metrics
+	ConnectorBatch      int    // records per transfer invocation (connector BATCH_MAX)
 
 	JWTSecret   string // empty: generated and kept in StateDir
 	InternalKey string // empty: generated and kept in StateDir
@@ -181,6 +182,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		GatewayPassword: s.cfg.FaasPassword,
 		InternalKey:     s.cfg.InternalKey,
 		HTTPAddr:        cfg.ConnectorHTTPAddr,
+		BatchMax:        cfg.ConnectorBatch,
 	}, s.log.With("component", "connector"))
 	if err != nil {
 		return nil, fmt.Errorf("creating connector: %w", err)

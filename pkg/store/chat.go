@@ -171,16 +171,16 @@ func (s *Store) bumpConversation(ctx context.Context, m Message) error {
 	return fmt.Errorf("updating conversation %s: contended", m.ConversationID)
 }
 
-// MarkPushed records that msgIDs were handed to the gateways.
+// MarkPushed records that msgIDs were handed to the gateways. One update per
+// id: lookups by _id are the ones every Mongo-compatible backend indexes.
 func (s *Store) MarkPushed(ctx context.Context, msgIDs ...string) error {
-	if len(msgIDs) == 0 {
-		return nil
-	}
-	_, err := s.db.Collection(ChatLog).UpdateMany(ctx,
-		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: msgIDs}}}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "pushed", Value: true}}}})
-	if err != nil {
-		return fmt.Errorf("marking %d messages pushed: %w", len(msgIDs), err)
+	logs := s.db.Collection(ChatLog)
+	for _, id := range msgIDs {
+		_, err := logs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "pushed", Value: true}}}})
+		if err != nil {
+			return fmt.Errorf("marking %s pushed: %w", id, err)
+		}
 	}
 	return nil
 }
