@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -204,6 +205,7 @@ func (c *Conn) readPump(h Handler) {
 			if n, _ := r.Read(make([]byte, 1)); n > 0 {
 				c.log.Warn("closing socket: message exceeds discard limit", "limit", c.opt.MaxDiscard)
 				c.Close(websocket.CloseMessageTooBig, "message too big")
+				c.discardUntilClosed(r)
 				return
 			}
 		}
@@ -212,12 +214,29 @@ func (c *Conn) readPump(h Handler) {
 	}
 }
 
+// discardUntilClosed keeps reading, briefly, until the peer answers our close
+// frame: closing a socket with unread input makes TCP reset it, and the peer
+// would see the reset instead of our close code.
+func (c *Conn) discardUntilClosed(r io.Reader) {
+	_ = c.ws.SetReadDeadline(time.Now().Add(c.opt.CloseGrace))
+	for {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return
+		}
+		var err error
+		if _, r, err = c.ws.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
 func (c *Conn) logReadEnd(err error) {
 	var ce *websocket.CloseError
+	var ne net.Error
 	switch {
-	case errors.As(err, &ce) && (ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseGoingAway || ce.Code == websocket.CloseNoStatusReceived):
-		c.log.Debug("socket closed by peer", "code", ce.Code)
-	case c.dead.Load():
+	case errors.As(err, &ne) && ne.Timeout() && !c.dead.Load():
+		c.log.Info("socket timed out: no pong or traffic", "wait", c.opt.PongWait)
+	case errors.As(err, &ce), c.dead.Load(), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		c.log.Debug("socket closed", "err", err)
 	default:
 		c.log.Info("socket read ended", "err", err)
@@ -229,6 +248,7 @@ func (c *Conn) writePump() {
 	ticker := time.NewTicker(pingPeriod)
 	defer func() {
 		ticker.Stop()
+		c.dead.Store(true) // nobody drains the queue any more; refuse rather than "drop"
 		_ = c.ws.Close()
 	}()
 	for {

@@ -105,7 +105,8 @@ func (h *Hub) Len() int {
 
 // Deliver queues the encoded frame b to every socket of users, without
 // blocking (a socket whose queue is full is dropped by its Send). It returns
-// how many sockets took it and which users have no socket here.
+// how many sockets took it and which users no socket here took it for (none
+// here, or only closing or dropped ones).
 func (h *Hub) Deliver(users []string, b []byte, t frame.Type) (delivered int, missing []string) {
 	seen := make(map[string]struct{}, len(users))
 	h.mu.RLock()
@@ -115,16 +116,16 @@ func (h *Hub) Deliver(users []string, b []byte, t frame.Type) (delivered int, mi
 			continue
 		}
 		seen[u] = struct{}{}
-		set := h.users[u]
-		if len(set) == 0 {
-			missing = append(missing, u)
-			continue
-		}
-		for c := range set {
+		took := 0
+		for c := range h.users[u] {
 			if c.Send(b, t) {
-				delivered++
+				took++
 			}
 		}
+		if took == 0 {
+			missing = append(missing, u)
+		}
+		delivered += took
 	}
 	return delivered, missing
 }

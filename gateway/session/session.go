@@ -98,6 +98,7 @@ type Config struct {
 	ChatQueue      int           // chat frames waiting per socket
 	MaxInflight    int           // concurrent non-chat requests per socket
 	CallTimeout    time.Duration // per function call
+	QueueWait      time.Duration // how long a chat frame may wait for room in a full queue
 	MaxFrame       int64         // for the oversized-frame error text
 	MaxOnlineUsers int           // userIds per user.online request
 }
@@ -241,9 +242,22 @@ func (s *Session) dispatch(f frame.Frame) {
 		s.reject(f.ID, "unavailable", ErrTextUnavailable)
 		return
 	}
+	// A full queue pushes back on the client: the read pump waits (TCP
+	// flow control slows the sender) instead of refusing a burst of chats.
+	// The wait is bounded so a stuck function cannot starve the socket's
+	// pong handling past its deadline.
 	select {
 	case s.chats <- chatJob{f, fn}:
+		return
 	default:
+	}
+	wait := time.NewTimer(s.env.QueueWait)
+	defer wait.Stop()
+	select {
+	case s.chats <- chatJob{f, fn}:
+	case <-s.sock.Done():
+		s.env.Tracker.End()
+	case <-wait.C:
 		s.env.Tracker.End()
 		s.reject(f.ID, "busy", ErrTextBusy)
 	}

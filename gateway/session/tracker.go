@@ -38,6 +38,13 @@ func (t *Tracker) End() {
 	}
 }
 
+// Refuse makes Begin fail from now on (drain has begun).
+func (t *Tracker) Refuse() {
+	t.mu.Lock()
+	t.draining = true
+	t.mu.Unlock()
+}
+
 // Inflight returns the number of unanswered requests.
 func (t *Tracker) Inflight() int {
 	t.mu.Lock()

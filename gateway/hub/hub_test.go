@@ -1,0 +1,63 @@
+package hub
+
+import (
+	"testing"
+
+	"easychat/pkg/frame"
+)
+
+type fakeConn struct {
+	user   string
+	full   bool
+	got    [][]byte
+	closed int
+}
+
+func (c *fakeConn) User() string { return c.user }
+func (c *fakeConn) Send(b []byte, _ frame.Type) bool {
+	if c.full {
+		return false
+	}
+	c.got = append(c.got, b)
+	return true
+}
+func (c *fakeConn) Close(code int, _ string) { c.closed = code }
+
+func TestFirstLastAndDeliver(t *testing.T) {
+	h := New()
+	a1, a2, b := &fakeConn{user: "a"}, &fakeConn{user: "a"}, &fakeConn{user: "b", full: true}
+	if first, _ := h.Add(a1); !first {
+		t.Fatal("first socket of a not reported")
+	}
+	if first, _ := h.Add(a2); first {
+		t.Fatal("second socket of a reported as first")
+	}
+	h.Add(b)
+
+	n, missing := h.Deliver([]string{"a", "b", "c", "a"}, []byte("x"), frame.Data)
+	if n != 2 || len(a1.got) != 1 || len(a2.got) != 1 {
+		t.Fatalf("delivered %d (a1 %d, a2 %d)", n, len(a1.got), len(a2.got))
+	}
+	// b's only socket refused the frame, c has none.
+	if len(missing) != 2 || missing[0] != "b" || missing[1] != "c" {
+		t.Fatalf("missing %v", missing)
+	}
+
+	if h.Remove(a1) {
+		t.Fatal("a reported gone with a socket left")
+	}
+	if !h.Remove(a2) || h.Has("a") {
+		t.Fatal("last socket of a not reported")
+	}
+	if h.Remove(a2) {
+		t.Fatal("removing twice reported last again")
+	}
+
+	h.CloseAll(1001, "going away")
+	if b.closed != 1001 {
+		t.Fatal("CloseAll did not close b")
+	}
+	if _, err := h.Add(&fakeConn{user: "d"}); err != ErrClosed {
+		t.Fatalf("Add after CloseAll: %v", err)
+	}
+}

@@ -1,0 +1,60 @@
+// Command gateway is the Easy Chat websocket gateway: it holds client sockets,
+// forwards their frames to OpenFaaS functions, and delivers pushes from
+// functions to sockets. Configuration is from the environment; every variable
+// and its default is listed on server.Config (gateway/server/config.go).
+// SIGTERM or SIGINT drains gracefully.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"easychat/gateway/server"
+)
+
+func main() {
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(os.Getenv("GATEWAY_LOG_LEVEL"))}))
+	if err := run(logger); err != nil {
+		logger.Error("gateway failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(logger *slog.Logger) error {
+	cfg, err := server.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	reg, rdb, err := server.NewRedisRegistry(cfg.RedisURL, cfg.RouteTTL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	s, err := server.New(cfg, reg, logger)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process instead of waiting for the drain
+	}()
+	return s.Run(ctx)
+}
+
+func logLevel(s string) slog.Level {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

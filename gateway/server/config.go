@@ -1,0 +1,298 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"easychat/gateway/session"
+	"easychat/pkg/frame"
+	"easychat/pkg/secret"
+	"easychat/pkg/sign"
+	"easychat/pkg/token"
+)
+
+// Config configures one gateway instance. Zero fields take the defaults of
+// DefaultConfig, so an embedder can set only what it needs.
+//
+// Environment (ConfigFromEnv), with defaults:
+//
+//	GATEWAY_ADDR             :10090                 public websocket listener
+//	GATEWAY_PATH             /ws                    websocket path
+//	GATEWAY_INTERNAL_ADDR    127.0.0.1:10091        internal listener: POST /internal/push, GET /metrics;
+//	                                                never expose it to clients
+//	GATEWAY_PUSH_URL         http://<internal addr> URL other components use to reach the internal
+//	                                                listener (set it when binding 0.0.0.0, e.g. to the pod IP)
+//	GATEWAY_INSTANCE_ID      random                 this instance's id in the route registry
+//	FAAS_URL                 http://127.0.0.1:8080  OpenFaaS gateway; functions at <FAAS_URL>/function/<name>
+//	REDIS_URL                redis://127.0.0.1:6379/0  route registry
+//	JWT_SECRET               token.DevSecret        HS256 key of user tokens (secret file "jwt-secret" wins)
+//	INTERNAL_KEY             sign.DevKey            HMAC key between components (secret file "internal-key" wins)
+//	GATEWAY_METHODS          (defaults below)       extra/overriding method=function pairs, comma-separated;
+//	                                                "method=" removes one. Defaults: conversation.chat=chat,
+//	                                                conversation.markChat=read, conversation.sync=sync
+//	GATEWAY_ACK_MODE         only                   none | only | rigor (see package gateway/session)
+//	GATEWAY_ACK_RESEND       1s                     rigor: resend an unechoed ack this often
+//	GATEWAY_ACK_RETRIES      3                      rigor: resends before giving up
+//	GATEWAY_MAX_FRAME_BYTES  65536                  larger client frames get an error frame
+//	GATEWAY_MAX_PUSH_BYTES   8388608                body limit of /internal/push
+//	GATEWAY_SEND_QUEUE       256                    outgoing frames queued per socket; overflow drops the client
+//	GATEWAY_CHAT_QUEUE       64                     chat frames waiting per socket; when full the read
+//	                                                pump waits (backpressure) up to GATEWAY_CHAT_QUEUE_WAIT
+//	GATEWAY_CHAT_QUEUE_WAIT  10s                    then the frame gets "too many pending frames"
+//	GATEWAY_MAX_INFLIGHT     16                     concurrent non-chat requests per socket; overflow → error frame
+//	GATEWAY_MAX_ONLINE_USERS 1000                   userIds per user.online request
+//	GATEWAY_ROUTE_TTL        30s                    route/instance entry lifetime; refreshed every TTL/3
+//	GATEWAY_FUNCTION_TIMEOUT 10s                    per function call; then "service unavailable, retry"
+//	GATEWAY_DRAIN_TIMEOUT    15s                    on SIGTERM, wait this long for in-flight calls
+//	GATEWAY_PONG_WAIT        60s                    a client silent this long is disconnected; pinged at 9/10 of it
+//	GATEWAY_WRITE_WAIT       10s                    bound on one socket write
+//	GATEWAY_ALLOWED_ORIGINS  (any)                  comma-separated browser origins allowed; empty allows any
+//	                                                (tokens are not cookies, so cross-site hijacking gains nothing)
+//	GATEWAY_LOG_LEVEL        info                   debug | info | warn | error (main only)
+type Config struct {
+	Addr           string
+	Path           string
+	InternalAddr   string
+	PushURL        string
+	InstanceID     string
+	FaasURL        string
+	RedisURL       string // used by NewRedisRegistry, not by New
+	JWTSecret      string
+	InternalKey    string
+	Methods        map[string]string
+	AckMode        session.AckMode
+	AckResend      time.Duration
+	AckRetries     int
+	MaxFrameBytes  int64
+	MaxPushBytes   int64
+	SendQueue      int
+	ChatQueue      int
+	MaxInflight    int
+	MaxOnlineUsers int
+	RouteTTL       time.Duration
+	CallTimeout    time.Duration
+	ChatQueueWait  time.Duration
+	DrainTimeout   time.Duration
+	PongWait       time.Duration
+	WriteWait      time.Duration
+	AllowedOrigins []string
+}
+
+// DefaultMethods maps client methods to the functions that serve them.
+func DefaultMethods() map[string]string {
+	return map[string]string{
+		frame.MethodChat:     "chat",
+		frame.MethodMarkChat: "read",
+		frame.MethodSync:     "sync",
+	}
+}
+
+// DefaultConfig returns the documented defaults, with the development secrets.
+func DefaultConfig() Config {
+	return Config{
+		Addr:           ":10090",
+		Path:           "/ws",
+		InternalAddr:   "127.0.0.1:10091",
+		FaasURL:        "http://127.0.0.1:8080",
+		RedisURL:       "redis://127.0.0.1:6379/0",
+		JWTSecret:      token.DevSecret,
+		InternalKey:    sign.DevKey,
+		Methods:        DefaultMethods(),
+		AckMode:        session.AckOnly,
+		AckResend:      time.Second,
+		AckRetries:     3,
+		MaxFrameBytes:  64 << 10,
+		MaxPushBytes:   8 << 20,
+		SendQueue:      256,
+		ChatQueue:      64,
+		MaxInflight:    16,
+		MaxOnlineUsers: 1000,
+		RouteTTL:       30 * time.Second,
+		CallTimeout:    10 * time.Second,
+		ChatQueueWait:  10 * time.Second,
+		DrainTimeout:   15 * time.Second,
+		PongWait:       60 * time.Second,
+		WriteWait:      10 * time.Second,
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	str := func(v *string, def string) {
+		if *v == "" {
+			*v = def
+		}
+	}
+	str(&c.Addr, d.Addr)
+	str(&c.Path, d.Path)
+	str(&c.InternalAddr, d.InternalAddr)
+	str(&c.FaasURL, d.FaasURL)
+	str(&c.RedisURL, d.RedisURL)
+	str(&c.JWTSecret, d.JWTSecret)
+	str(&c.InternalKey, d.InternalKey)
+	if c.Methods == nil {
+		c.Methods = d.Methods
+	}
+	if c.AckMode == "" {
+		c.AckMode = d.AckMode
+	}
+	dur := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	dur(&c.AckResend, d.AckResend)
+	dur(&c.RouteTTL, d.RouteTTL)
+	dur(&c.CallTimeout, d.CallTimeout)
+	dur(&c.ChatQueueWait, d.ChatQueueWait)
+	dur(&c.DrainTimeout, d.DrainTimeout)
+	dur(&c.PongWait, d.PongWait)
+	dur(&c.WriteWait, d.WriteWait)
+	num := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	if c.AckRetries < 0 {
+		c.AckRetries = d.AckRetries
+	}
+	num(&c.SendQueue, d.SendQueue)
+	num(&c.ChatQueue, d.ChatQueue)
+	num(&c.MaxInflight, d.MaxInflight)
+	num(&c.MaxOnlineUsers, d.MaxOnlineUsers)
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = d.MaxFrameBytes
+	}
+	if c.MaxPushBytes <= 0 {
+		c.MaxPushBytes = d.MaxPushBytes
+	}
+	return c
+}
+
+// ConfigFromEnv reads the variables listed on Config.
+func ConfigFromEnv() (Config, error) {
+	c := DefaultConfig()
+	c.JWTSecret = secret.Read(secret.JWT, "JWT_SECRET", token.DevSecret)
+	c.InternalKey = secret.Read(secret.Internal, "INTERNAL_KEY", sign.DevKey)
+	envStr(&c.Addr, "GATEWAY_ADDR")
+	envStr(&c.Path, "GATEWAY_PATH")
+	envStr(&c.InternalAddr, "GATEWAY_INTERNAL_ADDR")
+	envStr(&c.PushURL, "GATEWAY_PUSH_URL")
+	envStr(&c.InstanceID, "GATEWAY_INSTANCE_ID")
+	envStr(&c.FaasURL, "FAAS_URL")
+	envStr(&c.RedisURL, "REDIS_URL")
+	if v := os.Getenv("GATEWAY_METHODS"); v != "" {
+		if err := mergeMethods(c.Methods, v); err != nil {
+			return c, fmt.Errorf("GATEWAY_METHODS: %w", err)
+		}
+	}
+	if v := os.Getenv("GATEWAY_ACK_MODE"); v != "" {
+		m, err := session.ParseAckMode(v)
+		if err != nil {
+			return c, fmt.Errorf("GATEWAY_ACK_MODE: %w", err)
+		}
+		c.AckMode = m
+	}
+	if v := os.Getenv("GATEWAY_ALLOWED_ORIGINS"); v != "" {
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.AllowedOrigins = append(c.AllowedOrigins, o)
+			}
+		}
+	}
+	for _, e := range []error{
+		envDur(&c.AckResend, "GATEWAY_ACK_RESEND"),
+		envDur(&c.RouteTTL, "GATEWAY_ROUTE_TTL"),
+		envDur(&c.CallTimeout, "GATEWAY_FUNCTION_TIMEOUT"),
+		envDur(&c.ChatQueueWait, "GATEWAY_CHAT_QUEUE_WAIT"),
+		envDur(&c.DrainTimeout, "GATEWAY_DRAIN_TIMEOUT"),
+		envDur(&c.PongWait, "GATEWAY_PONG_WAIT"),
+		envDur(&c.WriteWait, "GATEWAY_WRITE_WAIT"),
+		envInt(&c.AckRetries, "GATEWAY_ACK_RETRIES"),
+		envInt(&c.SendQueue, "GATEWAY_SEND_QUEUE"),
+		envInt(&c.ChatQueue, "GATEWAY_CHAT_QUEUE"),
+		envInt(&c.MaxInflight, "GATEWAY_MAX_INFLIGHT"),
+		envInt(&c.MaxOnlineUsers, "GATEWAY_MAX_ONLINE_USERS"),
+		envInt64(&c.MaxFrameBytes, "GATEWAY_MAX_FRAME_BYTES"),
+		envInt64(&c.MaxPushBytes, "GATEWAY_MAX_PUSH_BYTES"),
+	} {
+		if e != nil {
+			return c, e
+		}
+	}
+	return c, nil
+}
+
+// mergeMethods applies "method=function,..." to m; an empty function removes
+// the method.
+func mergeMethods(m map[string]string, spec string) error {
+	for _, pair := range strings.Split(spec, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(pair, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" {
+			return fmt.Errorf("%q: want method=function", pair)
+		}
+		if k == frame.MethodOnline || k == frame.MethodPush {
+			return fmt.Errorf("%q: %s cannot be mapped to a function", pair, k)
+		}
+		if v == "" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	return nil
+}
+
+func envStr(dst *string, key string) {
+	if v := os.Getenv(key); v != "" {
+		*dst = v
+	}
+}
+
+func envDur(dst *time.Duration, key string) error {
+	v := os.Getenv(key)
+	if v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%s=%q: want a positive duration such as 1s", key, v)
+	}
+	*dst = d
+	return nil
+}
+
+func envInt(dst *int, key string) error {
+	v := os.Getenv(key)
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%s=%q: want a non-negative integer", key, v)
+	}
+	*dst = n
+	return nil
+}
+
+func envInt64(dst *int64, key string) error {
+	v := os.Getenv(key)
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("%s=%q: want a positive integer", key, v)
+	}
+	*dst = n
+	return nil
+}

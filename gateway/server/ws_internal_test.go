@@ -1,0 +1,60 @@
+package server
+
+import (
+	"net/http/httptest"
+	"testing"
+)
+
+func TestCredentials(t *testing.T) {
+	const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"
+	cases := []struct {
+		name, auth, query, protos string
+		tok, proto                string
+	}{
+		{name: "header", auth: "Bearer " + jwt, tok: jwt},
+		{name: "header lower-case scheme", auth: "bearer " + jwt, tok: jwt},
+		{name: "query", query: "?token=" + jwt, tok: jwt},
+		{name: "subprotocol with app protocol", protos: "easychat, " + jwt, tok: jwt, proto: "easychat"},
+		{name: "subprotocol token first", protos: jwt + ", easychat", tok: jwt, proto: "easychat"},
+		{name: "subprotocol token only", protos: jwt, tok: jwt, proto: jwt},
+		{name: "header wins, app protocol answered", auth: "Bearer h.h.h", protos: "easychat", tok: "h.h.h", proto: "easychat"},
+		{name: "nothing"},
+		{name: "non-bearer header ignored", auth: "Basic abc"},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest("GET", "/ws"+c.query, nil)
+		if c.auth != "" {
+			r.Header.Set("Authorization", c.auth)
+		}
+		if c.protos != "" {
+			r.Header.Set("Sec-WebSocket-Protocol", c.protos)
+		}
+		tok, proto := credentials(r)
+		if tok != c.tok || proto != c.proto {
+			t.Errorf("%s: got (%q, %q), want (%q, %q)", c.name, tok, proto, c.tok, c.proto)
+		}
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	t.Setenv("GATEWAY_ACK_MODE", "rigor")
+	t.Setenv("GATEWAY_METHODS", "conversation.sync=, group.create=group")
+	t.Setenv("GATEWAY_ROUTE_TTL", "9s")
+	t.Setenv("GATEWAY_MAX_FRAME_BYTES", "2048")
+	t.Setenv("JWT_SECRET", "s3")
+	t.Setenv("SECRET_MOUNT_PATH", t.TempDir())
+	c, err := ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AckMode != "rigor" || c.RouteTTL.Seconds() != 9 || c.MaxFrameBytes != 2048 || c.JWTSecret != "s3" {
+		t.Fatalf("config %+v", c)
+	}
+	if _, ok := c.Methods["conversation.sync"]; ok || c.Methods["group.create"] != "group" || c.Methods["conversation.chat"] != "chat" {
+		t.Fatalf("methods %v", c.Methods)
+	}
+	t.Setenv("GATEWAY_ACK_MODE", "maybe")
+	if _, err := ConfigFromEnv(); err == nil {
+		t.Fatal("bad ack mode accepted")
+	}
+}
