@@ -243,6 +243,7 @@ func TestKillingTransferMidStreamLosesNothing(t *testing.T) {
 
 	const n = 100
 	killed := false
+	killedPIDs := map[int]bool{}
 	for i := 0; i < n; i++ {
 		ca.chat(fmt.Sprintf("k%03d", i), frame.SingleChat, b, fmt.Sprintf("m%03d", i))
 		if i == n/3 {
@@ -251,6 +252,7 @@ func TestKillingTransferMidStreamLosesNothing(t *testing.T) {
 				t.Fatal("no transfer replica to kill")
 			}
 			for _, r := range reps {
+				killedPIDs[r.PID] = true
 				if err := syscall.Kill(r.PID, syscall.SIGKILL); err != nil {
 					t.Fatalf("killing transfer pid %d: %v", r.PID, err)
 				}
@@ -261,6 +263,7 @@ func TestKillingTransferMidStreamLosesNothing(t *testing.T) {
 	if !killed {
 		t.Fatal("transfer was never killed")
 	}
+
 	replies := ca.replies(wait, n)
 	for i := 0; i < n; i++ {
 		ackData(t, replies[fmt.Sprintf("k%03d", i)])
@@ -280,6 +283,12 @@ func TestKillingTransferMidStreamLosesNothing(t *testing.T) {
 	for i, p := range got {
 		if p.Seq != int64(i+1) || p.Msg.Content != fmt.Sprintf("m%03d", i) {
 			t.Fatalf("message %d: seq %d content %q", i, p.Seq, p.Msg.Content)
+		}
+	}
+	// The runtime replaced the killed process.
+	for _, r := range s.Provider.Replicas("transfer") {
+		if killedPIDs[r.PID] && r.Ready {
+			t.Fatalf("transfer pid %d was killed but is still listed ready", r.PID)
 		}
 	}
 	// Storage holds exactly n rows for the conversation.
