@@ -24,7 +24,7 @@ test: faas-cli
 test-real: faas-cli
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	FERRETDB_POSTGRESQL_URL=$${FERRETDB_POSTGRESQL_URL:-postgres://postgres@127.0.0.1:5432/easychat_ci} \
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/... ./gateway/...
 
 faas-cli: $(FAAS_CLI)
 $(FAAS_CLI): tools/faas-cli/go.mod tools/faas-cli/go.sum

@@ -542,3 +542,38 @@ func grep(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A record the function refuses as malformed (400/422) is dead-lettered on
+// the first answer instead of being retried MaxAttempts times.
+func TestRefusedMessageIsDeadLetteredWithoutRetries(t *testing.T) {
+	t.Parallel()
+	brokers := startKafka(t, testPartsNum, topic)
+	g := newGateway(t)
+	g.deploy("transfer", topic)
+	const group = "g-refused"
+	audit(t, g, brokers, group, topic, testPartsNum, []string{"transfer"}, 1)
+	g.setBehaviour(func(d delivery) int {
+		if d.items[0].Poison {
+			return http.StatusUnprocessableEntity
+		}
+		return http.StatusOK
+	})
+	msgs := sequence(3, 20, 0)
+	msgs[7].Poison = true
+	produce(t, brokers, topic, msgs)
+	cfg := g.config(brokers, group, topic)
+	cfg.MaxAttempts = 10
+	start(t, cfg)
+
+	waitFor(t, 60*time.Second, "all good deliveries", func() bool { return len(g.okItems("transfer")) >= len(msgs)-1 })
+	allCommitted(t, brokers, group, topic, testPartsNum)
+	tries := 0
+	for _, d := range g.snapshot() {
+		if d.items[0].Poison {
+			tries++
+		}
+	}
+	if tries != 1 {
+		t.Fatalf("refused message tried %d times, want 1", tries)
+	}
+}

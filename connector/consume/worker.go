@@ -283,6 +283,11 @@ func (w *worker) deliver(stop, work context.Context, u unit, tries int, deadLett
 		if work.Err() != nil {
 			return errStopped // our own shutdown failed the call, not the function
 		}
+		if permanent(failed) {
+			// The function refused the input itself (400/413/422): retrying
+			// the same bytes cannot succeed, so skip straight to the end.
+			attempt = tries
+		}
 		if attempt >= tries {
 			if !deadLetter {
 				return errExhausted
@@ -305,6 +310,18 @@ func (w *worker) deliver(stop, work context.Context, u unit, tries int, deadLett
 		}
 		attempt++
 	}
+}
+
+// permanent reports whether every failure is a refusal of the input.
+func permanent(failed []invoke.Result) bool {
+	for _, r := range failed {
+		switch r.Status {
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		default:
+			return false
+		}
+	}
+	return len(failed) > 0
 }
 
 func (w *worker) observe(r invoke.Result) {

@@ -26,13 +26,34 @@ var ErrClosed = errors.New("gateway is shutting down")
 // Hub indexes sockets by user. Safe for concurrent use.
 type Hub struct {
 	mu     sync.RWMutex
-	users  map[string]map[Conn]struct{}
+	users  map[string]map[Conn]*position
 	conns  int
 	closed bool
 }
 
 // New returns an empty hub.
-func New() *Hub { return &Hub{users: map[string]map[Conn]struct{}{}} }
+func New() *Hub { return &Hub{users: map[string]map[Conn]*position{}} }
+
+// position is the highest message seq a socket was sent per conversation.
+// Pushes are sent in seq order, so one at or below it is a redelivery (a
+// function retried after a crash) and is not sent again.
+type position struct {
+	mu   sync.Mutex
+	last map[string]int64
+}
+
+func (p *position) advance(conv string, seq int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if seq <= p.last[conv] {
+		return false
+	}
+	if p.last == nil {
+		p.last = map[string]int64{}
+	}
+	p.last[conv] = seq
+	return true
+}
 
 // Add indexes c; first reports whether it is its user's first socket here.
 func (h *Hub) Add(c Conn) (first bool, err error) {
@@ -43,12 +64,12 @@ func (h *Hub) Add(c Conn) (first bool, err error) {
 	}
 	set := h.users[c.User()]
 	if set == nil {
-		set = map[Conn]struct{}{}
+		set = map[Conn]*position{}
 		h.users[c.User()] = set
 		first = true
 	}
 	if _, ok := set[c]; !ok {
-		set[c] = struct{}{}
+		set[c] = &position{}
 		h.conns++
 	}
 	return first, nil
@@ -108,6 +129,13 @@ func (h *Hub) Len() int {
 // how many sockets took it and which users no socket here took it for (none
 // here, or only closing or dropped ones).
 func (h *Hub) Deliver(users []string, b []byte, t frame.Type) (delivered int, missing []string) {
+	return h.DeliverMessage(users, b, t, "", 0)
+}
+
+// DeliverMessage is Deliver for a chat message with a seq in conv: a socket
+// that was already sent that seq (or a later one) of conv does not get it
+// again, and counts as having taken it.
+func (h *Hub) DeliverMessage(users []string, b []byte, t frame.Type, conv string, seq int64) (delivered int, missing []string) {
 	seen := make(map[string]struct{}, len(users))
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -117,7 +145,11 @@ func (h *Hub) Deliver(users []string, b []byte, t frame.Type) (delivered int, mi
 		}
 		seen[u] = struct{}{}
 		took := 0
-		for c := range h.users[u] {
+		for c, pos := range h.users[u] {
+			if seq > 0 && !pos.advance(conv, seq) {
+				took++ // it has this message already
+				continue
+			}
 			if c.Send(b, t) {
 				took++
 			}

@@ -61,3 +61,27 @@ func TestFirstLastAndDeliver(t *testing.T) {
 		t.Fatalf("Add after CloseAll: %v", err)
 	}
 }
+
+// A redelivered message (same or lower seq of a conversation) is not sent to
+// a socket twice; other conversations and new sockets are unaffected.
+func TestDeliverMessageSkipsSeqsASocketHasSeen(t *testing.T) {
+	h := New()
+	a1 := &fakeConn{user: "a"}
+	h.Add(a1)
+	for _, step := range []struct {
+		conv string
+		seq  int64
+		sent int
+	}{{"c1", 1, 1}, {"c1", 2, 2}, {"c1", 2, 2}, {"c1", 1, 2}, {"c2", 1, 3}, {"c1", 3, 4}} {
+		n, missing := h.DeliverMessage([]string{"a"}, []byte(step.conv), frame.Data, step.conv, step.seq)
+		if n != 1 || len(missing) != 0 || len(a1.got) != step.sent {
+			t.Fatalf("%s/%d: delivered %d missing %v, socket has %d frames, want %d", step.conv, step.seq, n, missing, len(a1.got), step.sent)
+		}
+	}
+	a2 := &fakeConn{user: "a"} // a new device has seen nothing yet
+	h.Add(a2)
+	h.DeliverMessage([]string{"a"}, []byte("x"), frame.Data, "c1", 3)
+	if len(a2.got) != 1 || len(a1.got) != 4 {
+		t.Fatalf("new device got %d, old device %d", len(a2.got), len(a1.got))
+	}
+}

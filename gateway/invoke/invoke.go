@@ -21,6 +21,9 @@ import (
 // that are stable across the client's retries.
 const HeaderFrameID = "X-Easychat-Frame-Id"
 
+// HeaderMethod carries the frame's method, for functions serving several.
+const HeaderMethod = "X-Easychat-Method"
+
 // MaxResult bounds a function's answer (sync results can be large).
 const MaxResult = 8 << 20
 
@@ -76,9 +79,9 @@ func New(baseURL string, signer *sign.Signer, hc *http.Client, observe Observer)
 // Call POSTs body to function fn for user, tagged with the client's frameID,
 // and returns the function's JSON answer. The deadline comes from ctx.
 // Errors are *StatusError for a non-2xx answer, or wrap ErrUnavailable.
-func (c *Client) Call(ctx context.Context, fn, user, frameID string, body []byte) (json.RawMessage, error) {
+func (c *Client) Call(ctx context.Context, fn, user, frameID, method string, body []byte) (json.RawMessage, error) {
 	start := time.Now()
-	res, err := c.call(ctx, fn, user, frameID, body)
+	res, err := c.call(ctx, fn, user, frameID, method, body)
 	outcome := "ok"
 	var se *StatusError
 	switch {
@@ -91,7 +94,7 @@ func (c *Client) Call(ctx context.Context, fn, user, frameID string, body []byte
 	return res, err
 }
 
-func (c *Client) call(ctx context.Context, fn, user, frameID string, body []byte) (json.RawMessage, error) {
+func (c *Client) call(ctx context.Context, fn, user, frameID, method string, body []byte) (json.RawMessage, error) {
 	path := "/function/" + fn
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
@@ -100,6 +103,9 @@ func (c *Client) call(ctx context.Context, fn, user, frameID string, body []byte
 	req.Header.Set("Content-Type", "application/json")
 	if frameID != "" {
 		req.Header.Set(HeaderFrameID, frameID)
+	}
+	if method != "" {
+		req.Header.Set(HeaderMethod, method)
 	}
 	c.signer.Sign(req, path, user, body)
 

@@ -32,7 +32,7 @@ import (
 //	INTERNAL_KEY             sign.DevKey            HMAC key between components (secret file "internal-key" wins)
 //	GATEWAY_METHODS          (defaults below)       extra/overriding method=function pairs, comma-separated;
 //	                                                "method=" removes one. Defaults: conversation.chat=chat,
-//	                                                conversation.markChat=read, conversation.sync=sync
+//	                                                conversation.markChat=mark, conversation.sync=conversation
 //	GATEWAY_ACK_MODE         only                   none | only | rigor (see package gateway/session)
 //	GATEWAY_ACK_RESEND       1s                     rigor: resend an unechoed ack this often
 //	GATEWAY_ACK_RETRIES      3                      rigor: resends before giving up
@@ -51,6 +51,8 @@ import (
 //	GATEWAY_WRITE_WAIT       10s                    bound on one socket write
 //	GATEWAY_ALLOWED_ORIGINS  (any)                  comma-separated browser origins allowed; empty allows any
 //	                                                (tokens are not cookies, so cross-site hijacking gains nothing)
+//	GATEWAY_API_FUNCTIONS    user,group,conversation functions reachable as POST /api/<name> (the HTTP
+//	                                                API, authenticated by the same bearer JWT)
 //	GATEWAY_LOG_LEVEL        info                   debug | info | warn | error (main only)
 type Config struct {
 	Addr           string
@@ -79,14 +81,15 @@ type Config struct {
 	PongWait       time.Duration
 	WriteWait      time.Duration
 	AllowedOrigins []string
+	APIFunctions   []string
 }
 
 // DefaultMethods maps client methods to the functions that serve them.
 func DefaultMethods() map[string]string {
 	return map[string]string{
 		frame.MethodChat:     "chat",
-		frame.MethodMarkChat: "read",
-		frame.MethodSync:     "sync",
+		frame.MethodMarkChat: "mark",
+		frame.MethodSync:     "conversation",
 	}
 }
 
@@ -116,6 +119,7 @@ func DefaultConfig() Config {
 		DrainTimeout:   15 * time.Second,
 		PongWait:       60 * time.Second,
 		WriteWait:      10 * time.Second,
+		APIFunctions:   []string{"user", "group", "conversation"},
 	}
 }
 
@@ -136,6 +140,9 @@ func (c Config) withDefaults() Config {
 	str(&c.InternalKey, d.InternalKey)
 	if c.Methods == nil {
 		c.Methods = d.Methods
+	}
+	if c.APIFunctions == nil {
+		c.APIFunctions = d.APIFunctions
 	}
 	if c.AckMode == "" {
 		c.AckMode = d.AckMode
@@ -196,6 +203,14 @@ func ConfigFromEnv() (Config, error) {
 			return c, fmt.Errorf("GATEWAY_ACK_MODE: %w", err)
 		}
 		c.AckMode = m
+	}
+	if v, ok := os.LookupEnv("GATEWAY_API_FUNCTIONS"); ok {
+		c.APIFunctions = []string{}
+		for _, fn := range strings.Split(v, ",") {
+			if fn = strings.TrimSpace(fn); fn != "" {
+				c.APIFunctions = append(c.APIFunctions, fn)
+			}
+		}
 	}
 	if v := os.Getenv("GATEWAY_ALLOWED_ORIGINS"); v != "" {
 		for _, o := range strings.Split(v, ",") {

@@ -132,7 +132,7 @@ func (f *fakeFaaS) serve(w http.ResponseWriter, r *http.Request) {
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 			return
 		}
-		_ = json.NewEncoder(w).Encode(frame.ChatAck{MsgID: event.MsgID(user, c.FrameID), ConversationID: conv})
+		_ = json.NewEncoder(w).Encode(frame.ChatAck{MsgID: event.MsgID(user, conv, c.FrameID, ch.Msg.Content), ConversationID: conv})
 	default:
 		_, _ = w.Write([]byte(`{"ok":true}`))
 	}

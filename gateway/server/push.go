@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"easychat/pkg/event"
+	"easychat/pkg/frame"
 )
 
 // PushResult is the answer of POST /internal/push. Missing lists the users
@@ -56,7 +57,14 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "bad push frame: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		n, miss := s.hub.Deliver(it.Users, b, it.Frame.FrameType)
+		var pos struct {
+			ConversationID string `json:"conversationId"`
+			Seq            int64  `json:"seq"`
+		}
+		if it.Frame.Method == frame.MethodPush {
+			_ = json.Unmarshal(it.Frame.Data, &pos)
+		}
+		n, miss := s.hub.DeliverMessage(it.Users, b, it.Frame.FrameType, pos.ConversationID, pos.Seq)
 		res.Delivered += n
 		for _, u := range miss {
 			if !missing[u] {

@@ -59,6 +59,8 @@ type Server struct {
 	connOpts conn.Options
 	instance string
 	pushURL  string
+	// apiFunctions are the functions POST /api/<name> may reach.
+	apiFunctions map[string]bool
 
 	pubLn, intLn   net.Listener
 	pub, internal  *http.Server
@@ -133,7 +135,11 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 			PongWait:  cfg.PongWait,
 			MaxFrame:  cfg.MaxFrameBytes,
 		},
-		callCancel: callCancel,
+		callCancel:   callCancel,
+		apiFunctions: map[string]bool{},
+	}
+	for _, fn := range cfg.APIFunctions {
+		s.apiFunctions[fn] = true
 	}
 	s.env = &session.Env{
 		Config: session.Config{
@@ -165,6 +171,7 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 	pub.HandleFunc(cfg.Path, s.serveWS)
 	pub.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	pub.HandleFunc("/readyz", s.serveReady)
+	pub.HandleFunc(APIPrefix, s.serveAPI)
 	s.pub = &http.Server{Handler: pub, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	internal := http.NewServeMux()

@@ -114,7 +114,7 @@ func TestChatAckModes(t *testing.T) {
 		if err := json.Unmarshal(f.Data, &ack); err != nil {
 			t.Fatalf("result %s: %v", f.Data, err)
 		}
-		if ack.MsgID != event.MsgID(alice, id) || ack.ConversationID != frame.SingleConversationID(alice, bob) {
+		if ack.MsgID != event.MsgID(alice, frame.SingleConversationID(alice, bob), id, "hi") || ack.ConversationID != frame.SingleConversationID(alice, bob) {
 			t.Fatalf("result %+v", ack)
 		}
 		if f.ID != id || f.Method != frame.MethodChat {
@@ -518,6 +518,7 @@ func TestSlowClientDropped(t *testing.T) {
 		var d frame.Push
 		_ = json.Unmarshal(f.Data, &d)
 		d.Msg.MsgID = fmt.Sprint(pushed)
+		d.Seq = int64(pushed) // a new message each time, or the socket filter drops it
 		f.Data, _ = json.Marshal(d)
 		code, res := push(t, g, sign.DevKey, event.Push{Items: []event.PushItem{{Users: users, Frame: f}}})
 		if code != http.StatusOK {

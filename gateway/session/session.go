@@ -72,7 +72,7 @@ const (
 
 // Caller invokes a function on behalf of user; see invoke.Client.
 type Caller interface {
-	Call(ctx context.Context, fn, user, frameID string, body []byte) (json.RawMessage, error)
+	Call(ctx context.Context, fn, user, frameID, method string, body []byte) (json.RawMessage, error)
 }
 
 // Presence answers user.online.
@@ -313,7 +313,7 @@ func (s *Session) call(f frame.Frame, fn string) {
 	if len(body) == 0 || string(body) == "null" {
 		body = []byte("{}")
 	}
-	res, err := s.env.Caller.Call(ctx, fn, s.user, f.ID, body)
+	res, err := s.env.Caller.Call(ctx, fn, s.user, f.ID, f.Method, body)
 	if err != nil {
 		var se *invoke.StatusError
 		if errors.As(err, &se) {

@@ -5,6 +5,7 @@
 package call
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 
+	"easychat/pkg/reject"
 	"easychat/pkg/secret"
 	"easychat/pkg/sign"
 )
@@ -47,6 +49,27 @@ func Error(status int, err error) handler.Response {
 		StatusCode: status,
 		Body:       b,
 		Header:     http.Header{"Content-Type": []string{"application/json"}},
+	}
+}
+
+// Fail answers err with the status of its kind (see package reject).
+func Fail(err error) handler.Response { return Error(reject.Status(err), err) }
+
+// Action serves a function whose body is JSON handled by do. Every request
+// must carry a valid signature for /function/<name>; user is the user the
+// signer vouches for ("" for anonymous calls, which do must refuse if needed).
+func Action(name string, do func(ctx context.Context, user string, req handler.Request) (any, error)) func(handler.Request) (handler.Response, error) {
+	signer := Signer()
+	return func(req handler.Request) (handler.Response, error) {
+		user, err := Verify(signer, req, name)
+		if err != nil {
+			return Unauthorized(err), nil
+		}
+		out, err := do(req.Context(), user, req)
+		if err != nil {
+			return Fail(err), nil
+		}
+		return JSON(http.StatusOK, out), nil
 	}
 }
 

@@ -15,13 +15,7 @@ import (
 	"easychat/pkg/bus"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
-)
-
-// Errors a caller maps to answers: ErrInvalid → 400, ErrForbidden → 403,
-// anything else → 503 (retryable).
-var (
-	ErrInvalid   = errors.New("invalid chat")
-	ErrForbidden = errors.New("forbidden")
+	"easychat/pkg/reject"
 )
 
 // Publisher is where accepted chats go (Kafka in production).
@@ -45,26 +39,29 @@ type Service struct {
 // publishes it. frameID is the client's frame id, used to dedupe resends.
 func (s *Service) Accept(ctx context.Context, user, frameID string, data []byte) (frame.ChatAck, error) {
 	if user == "" {
-		return frame.ChatAck{}, fmt.Errorf("%w: no authenticated user", ErrForbidden)
+		return frame.ChatAck{}, reject.Unauthorized("no authenticated user")
 	}
 	var c frame.Chat
 	if err := json.Unmarshal(data, &c); err != nil {
-		return frame.ChatAck{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return frame.ChatAck{}, reject.Invalid("invalid chat data: %v", err)
 	}
 	conv, err := c.Validate(user)
 	if err != nil {
-		return frame.ChatAck{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return frame.ChatAck{}, reject.Invalid("%v", err)
 	}
 	if c.ChatType == frame.GroupChat {
 		ok, err := s.Groups.IsMember(ctx, c.RecvID, user)
+		if errors.Is(err, reject.ErrNotFound) {
+			return frame.ChatAck{}, reject.NotFound("no group %s", c.RecvID)
+		}
 		if err != nil {
 			return frame.ChatAck{}, fmt.Errorf("checking membership of %s: %w", c.RecvID, err)
 		}
 		if !ok {
-			return frame.ChatAck{}, fmt.Errorf("%w: not a member of group %s", ErrForbidden, c.RecvID)
+			return frame.ChatAck{}, reject.Forbidden("not a member of group %s", c.RecvID)
 		}
 	}
-	msgID := event.MsgID(user, frameID)
+	msgID := event.MsgID(user, conv, frameID, c.Msg.Content)
 	if frameID == "" {
 		msgID = randomID()
 	}

@@ -9,6 +9,7 @@ import (
 
 	"easychat/pkg/bus"
 	"easychat/pkg/event"
+	"easychat/pkg/reject"
 )
 
 type recorder struct{ recs []bus.Record }
@@ -60,13 +61,13 @@ func TestAccept(t *testing.T) {
 	if _, err := s.Accept(ctx, "bob", "f2", []byte(`{"chatType":1,"recvId":"g1","msg":{"content":"yo"}}`)); err != nil {
 		t.Fatalf("member posting to group: %v", err)
 	}
-	if _, err := s.Accept(ctx, "mallory", "f3", []byte(`{"chatType":1,"recvId":"g1","msg":{"content":"yo"}}`)); !errors.Is(err, ErrForbidden) {
+	if _, err := s.Accept(ctx, "mallory", "f3", []byte(`{"chatType":1,"recvId":"g1","msg":{"content":"yo"}}`)); !errors.Is(err, reject.ErrForbidden) {
 		t.Fatalf("non-member: %v", err)
 	}
-	if _, err := s.Accept(ctx, "bob", "f4", []byte(`{"chatType":3,"recvId":"x","msg":{"content":"yo"}}`)); !errors.Is(err, ErrInvalid) {
+	if _, err := s.Accept(ctx, "bob", "f4", []byte(`{"chatType":3,"recvId":"x","msg":{"content":"yo"}}`)); !errors.Is(err, reject.ErrInvalid) {
 		t.Fatalf("bad chatType: %v", err)
 	}
-	if _, err := s.Accept(ctx, "bob", "f5", []byte(`not json`)); !errors.Is(err, ErrInvalid) {
+	if _, err := s.Accept(ctx, "bob", "f5", []byte(`not json`)); !errors.Is(err, reject.ErrInvalid) {
 		t.Fatalf("bad json: %v", err)
 	}
 	if n := len(pub.recs); n != 4 {

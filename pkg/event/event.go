@@ -30,12 +30,18 @@ type Chat struct {
 	Msg            frame.Msg `json:"msg"`
 }
 
-// MsgID derives a message id that is stable across retries of the same client
-// frame: the same sender resending frame id F always gets the same msgId, so
-// storage can dedupe. Frames without an id get a random one from the caller.
-func MsgID(sender, clientFrameID string) string {
-	h := sha256.Sum256([]byte(sender + "\x00" + clientFrameID))
-	return hex.EncodeToString(h[:16])
+// MsgID derives a message id that is stable across resends of one client
+// frame: the same sender resending frame id F with the same content to the
+// same conversation always gets the same msgId, so storage dedupes it. The
+// conversation and content are part of it so that a client whose frame-id
+// counter restarts (new session) does not have new messages taken for resends.
+func MsgID(sender, conversationID, clientFrameID, content string) string {
+	h := sha256.New()
+	for _, s := range []string{sender, conversationID, clientFrameID, content} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // Push is a batch for one gateway instance's POST /internal/push: each item is
@@ -48,4 +54,15 @@ type Push struct {
 type PushItem struct {
 	Users []string    `json:"users"`
 	Frame frame.Frame `json:"frame"`
+}
+
+// Read is a read receipt on TopicRead: reader has read msgIDs (and so
+// everything up to their seq) in a conversation.
+type Read struct {
+	ConversationID string   `json:"conversationId"`
+	ChatType       int      `json:"chatType"`
+	ReaderID       string   `json:"readerId"`
+	MsgIDs         []string `json:"msgIds,omitempty"`
+	ReadSeq        int64    `json:"readSeq,omitempty"`
+	Time           int64    `json:"time"`
 }

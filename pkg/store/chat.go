@@ -25,6 +25,8 @@ type Message struct {
 	Seq            int64     `bson:"seq" json:"seq"`
 	Msg            frame.Msg `bson:"msg" json:"msg"`
 	ClientFrameID  string    `bson:"clientFrameId,omitempty" json:"-"`
+	// Read is set on a single-chat message once its recipient read it.
+	Read bool `bson:"read,omitempty" json:"read,omitempty"`
 	// Pushed is set once the message was handed to the gateways, so a
 	// redelivered record is not pushed twice.
 	Pushed bool `bson:"pushed" json:"-"`

@@ -8,6 +8,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
+
+	"easychat/pkg/reject"
 )
 
 // Group is a chat group; its id is also its conversation id.
@@ -20,7 +22,7 @@ type Group struct {
 }
 
 // ErrExists is returned when creating something that already exists.
-var ErrExists = errors.New("already exists")
+var ErrExists = reject.ErrConflict
 
 // CreateGroup stores a new group; the owner is always a member.
 func (s *Store) CreateGroup(ctx context.Context, g Group) error {

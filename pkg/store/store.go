@@ -6,13 +6,14 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"easychat/pkg/reject"
 )
 
 // Collection names.
@@ -23,8 +24,9 @@ const (
 	Groups       = "groups"
 )
 
-// ErrNotFound is returned when a looked-up document does not exist.
-var ErrNotFound = errors.New("not found")
+// ErrNotFound is returned when a looked-up document does not exist; it is
+// reject's kind so callers answer 404 without knowing the store.
+var ErrNotFound = reject.ErrNotFound
 
 // Store is the Mongo-backed chat state.
 type Store struct {

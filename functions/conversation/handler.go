@@ -1,0 +1,28 @@
+// Function conversation serves the conversation list with unread counts,
+// history pages, and conversation.sync frames from the gateway.
+package function
+
+import (
+	"context"
+
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"easychat/pkg/call"
+	"easychat/pkg/conversation"
+	"easychat/pkg/deps"
+	"easychat/pkg/frame"
+)
+
+// Handle runs one conversation action for the signed-in user.
+var Handle = call.Action("conversation", func(ctx context.Context, user string, req handler.Request) (any, error) {
+	st, err := deps.Store()
+	if err != nil {
+		return nil, err
+	}
+	action := ""
+	if req.Header.Get("X-Easychat-Method") == frame.MethodSync {
+		action = "sync" // a websocket frame's data carries no action
+	}
+	s := conversation.Service{Store: st}
+	return s.Handle(ctx, user, action, req.Body)
+})

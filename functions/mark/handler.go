@@ -1,0 +1,28 @@
+// Function mark accepts conversation.markChat frames from the gateway and
+// publishes them to msg-read-transfer, keyed by conversation.
+package function
+
+import (
+	"context"
+	"time"
+
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"easychat/pkg/call"
+	"easychat/pkg/deps"
+	"easychat/pkg/receipt"
+)
+
+// Handle accepts one markChat.
+var Handle = call.Action("mark", func(ctx context.Context, user string, req handler.Request) (any, error) {
+	st, err := deps.Store()
+	if err != nil {
+		return nil, err
+	}
+	pub, err := deps.Producer()
+	if err != nil {
+		return nil, err
+	}
+	a := receipt.Acceptor{Pub: pub, Groups: st, Now: time.Now}
+	return a.Accept(ctx, user, req.Body)
+})

@@ -1,0 +1,35 @@
+// Function read-transfer is triggered by the connector for records on
+// msg-read-transfer: it records read positions and pushes receipts to the
+// senders. Receipts of one reader in one conversation within a batch merge.
+package function
+
+import (
+	"context"
+
+	handler "github.com/openfaas/templates-sdk/go-http"
+
+	"easychat/pkg/call"
+	"easychat/pkg/deps"
+	"easychat/pkg/receipt"
+)
+
+// Handle processes one invocation from the connector.
+var Handle = call.Action("read-transfer", func(ctx context.Context, _ string, req handler.Request) (any, error) {
+	evs, err := receipt.Decode(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	st, err := deps.Store()
+	if err != nil {
+		return nil, err
+	}
+	routes, err := deps.Routes()
+	if err != nil {
+		return nil, err
+	}
+	t := receipt.Transfer{Store: st, Routes: routes, Push: deps.Pusher(), Log: deps.Log()}
+	if err := t.Handle(ctx, evs); err != nil {
+		return nil, err
+	}
+	return map[string]int{"receipts": len(evs)}, nil
+})

@@ -1,0 +1,89 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"easychat/gateway/invoke"
+)
+
+// APIPrefix is where the gateway serves the HTTP API: POST /api/<function>
+// forwards the JSON body to that function, signed for the user of the bearer
+// token (anonymous without one; the function decides what anonymous callers
+// may do, e.g. register and login). Clients see one origin and never learn
+// what runs behind it.
+const APIPrefix = "/api/"
+
+// maxAPIBody bounds one API request body.
+const maxAPIBody = 1 << 20
+
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		apiError(w, http.StatusMethodNotAllowed, "POST only")
+		return
+	}
+	if s.draining.Load() {
+		apiError(w, http.StatusServiceUnavailable, "gateway is shutting down")
+		return
+	}
+	fn := strings.TrimPrefix(r.URL.Path, APIPrefix)
+	if !s.apiFunctions[fn] {
+		apiError(w, http.StatusNotFound, "no such API: "+fn)
+		return
+	}
+	user := ""
+	if tok := bearer(r); tok != "" {
+		u, err := s.issuer.Verify(tok)
+		if err != nil {
+			s.metrics.AuthFailures.WithLabelValues("api").Inc()
+			apiError(w, http.StatusUnauthorized, "invalid token")
+			return
+		}
+		user = u
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	if err != nil {
+		apiError(w, http.StatusRequestEntityTooLarge, "request body too large")
+		return
+	}
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.CallTimeout)
+	defer cancel()
+	res, err := s.env.Caller.Call(ctx, fn, user, "", "", body)
+	var se *invoke.StatusError
+	switch {
+	case errors.As(err, &se):
+		apiError(w, se.Status, se.Msg)
+		return
+	case err != nil:
+		apiError(w, http.StatusServiceUnavailable, invoke.ErrUnavailable.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if len(res) == 0 {
+		res = []byte("{}")
+	}
+	_, _ = w.Write(res)
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+func apiError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}

@@ -1,0 +1,152 @@
+// Package conversation serves what a client reads: its conversation list with
+// unread counts, history by seq (newest first, paged) and sync (everything
+// after the seqs a client knows, oldest first, paged).
+package conversation
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"easychat/pkg/frame"
+	"easychat/pkg/reject"
+	"easychat/pkg/store"
+)
+
+// Store is the persistence conversations need.
+type Store interface {
+	ConversationsOf(ctx context.Context, user string) ([]store.ConversationState, error)
+	History(ctx context.Context, conv string, before, limit int64) ([]store.Message, error)
+	Messages(ctx context.Context, conv string, after, limit int64) ([]store.Message, error)
+	IsMember(ctx context.Context, group, user string) (bool, error)
+}
+
+// Service answers the conversation function's actions.
+type Service struct{ Store Store }
+
+// Request is the body of a call (the data of a conversation.sync frame has
+// no action; the function passes "sync").
+type Request struct {
+	Action         string           `json:"action"` // list | history | sync
+	ConversationID string           `json:"conversationId"`
+	Before         int64            `json:"before"`
+	Limit          int64            `json:"limit"`
+	Seqs           map[string]int64 `json:"seqs"` // sync: last seq known per conversation
+}
+
+// Paging bounds.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 200
+)
+
+// SyncResult is the answer to sync: messages in push-frame shape, grouped by
+// conversation and in seq order within each; More means call again with the
+// seqs advanced.
+type SyncResult struct {
+	Messages []frame.Push `json:"messages"`
+	More     bool         `json:"more"`
+}
+
+// Handle runs one action for the verified user caller.
+func (s *Service) Handle(ctx context.Context, caller, action string, body []byte) (any, error) {
+	if caller == "" {
+		return nil, reject.Unauthorized("login required")
+	}
+	var req Request
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, reject.Invalid("invalid request: %v", err)
+		}
+	}
+	if action == "" {
+		action = req.Action
+	}
+	if req.Limit <= 0 {
+		req.Limit = DefaultLimit
+	}
+	if req.Limit > MaxLimit {
+		req.Limit = MaxLimit
+	}
+	switch action {
+	case "list":
+		cs, err := s.Store.ConversationsOf(ctx, caller)
+		if err != nil {
+			return nil, err
+		}
+		if cs == nil {
+			cs = []store.ConversationState{}
+		}
+		return map[string]any{"conversations": cs}, nil
+	case "history":
+		if err := s.access(ctx, caller, req.ConversationID); err != nil {
+			return nil, err
+		}
+		ms, err := s.Store.History(ctx, req.ConversationID, req.Before, req.Limit)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]frame.Push, len(ms))
+		for i, m := range ms {
+			out[i] = m.PushFrame()
+		}
+		return map[string]any{"messages": out}, nil
+	case "sync":
+		return s.sync(ctx, caller, req)
+	default:
+		return nil, reject.Invalid("unknown action %q (list, history, sync)", action)
+	}
+}
+
+func (s *Service) sync(ctx context.Context, caller string, req Request) (SyncResult, error) {
+	cs, err := s.Store.ConversationsOf(ctx, caller)
+	if err != nil {
+		return SyncResult{}, err
+	}
+	res := SyncResult{Messages: []frame.Push{}}
+	left := req.Limit
+	for _, c := range cs {
+		known := req.Seqs[c.ConversationID]
+		if c.Seq <= known {
+			continue
+		}
+		if left == 0 {
+			res.More = true
+			break
+		}
+		ms, err := s.Store.Messages(ctx, c.ConversationID, known, left)
+		if err != nil {
+			return SyncResult{}, err
+		}
+		for _, m := range ms {
+			res.Messages = append(res.Messages, m.PushFrame())
+		}
+		left -= int64(len(ms))
+		if int64(len(ms)) > 0 && ms[len(ms)-1].Seq < c.Seq && left == 0 {
+			res.More = true
+			break
+		}
+	}
+	return res, nil
+}
+
+// access checks that user takes part in conv.
+func (s *Service) access(ctx context.Context, user, conv string) error {
+	if conv == "" {
+		return reject.Invalid("conversationId is required")
+	}
+	if a, b, ok := strings.Cut(conv, "_"); ok {
+		if a == user || b == user {
+			return nil
+		}
+		return reject.Forbidden("not part of conversation %s", conv)
+	}
+	ok, err := s.Store.IsMember(ctx, conv, user)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return reject.Forbidden("not a member of group %s", conv)
+	}
+	return nil
+}

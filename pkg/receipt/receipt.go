@@ -1,0 +1,309 @@
+// Package receipt carries read receipts: a reader's conversation.markChat is
+// accepted and published to Kafka (Accept), then recorded and pushed to the
+// senders of what was read (Transfer). A reader's position is one number per
+// (user, conversation), so receipts stay exact for groups of any size.
+package receipt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"easychat/pkg/bus"
+	"easychat/pkg/event"
+	"easychat/pkg/frame"
+	"easychat/pkg/push"
+	"easychat/pkg/reject"
+	"easychat/pkg/store"
+)
+
+// MethodRead is the method of the receipt frame pushed to senders.
+const MethodRead = "conversation.read"
+
+// MarkChat is the data of a conversation.markChat frame (seed field names).
+type MarkChat struct {
+	ChatType       int      `json:"chatType"`
+	RecvID         string   `json:"recvId"`
+	ConversationID string   `json:"conversationId"`
+	MsgIDs         []string `json:"msgIds"`
+	ReadSeq        int64    `json:"readSeq"` // optional: everything up to this seq
+}
+
+// Notice is the data of a receipt frame.
+type Notice struct {
+	ConversationID string   `json:"conversationId"`
+	ChatType       int      `json:"chatType"`
+	ReaderID       string   `json:"readerId"`
+	ReadSeq        int64    `json:"readSeq"`
+	MsgIDs         []string `json:"msgIds,omitempty"`
+}
+
+// Membership answers whether a user belongs to a group.
+type Membership interface {
+	IsMember(ctx context.Context, group, user string) (bool, error)
+}
+
+// Publisher is where accepted receipts go (Kafka).
+type Publisher interface {
+	Publish(ctx context.Context, recs ...bus.Record) error
+}
+
+// Acceptor validates and publishes markChat frames (the mark function).
+type Acceptor struct {
+	Pub    Publisher
+	Groups Membership
+	Now    func() time.Time
+}
+
+// MaxMsgIDs bounds one markChat.
+const MaxMsgIDs = 500
+
+// Accept publishes reader's markChat data and returns its conversation id.
+func (a *Acceptor) Accept(ctx context.Context, reader string, data []byte) (map[string]string, error) {
+	if reader == "" {
+		return nil, reject.Unauthorized("login required")
+	}
+	var m MarkChat
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, reject.Invalid("invalid markChat data: %v", err)
+	}
+	if len(m.MsgIDs) == 0 && m.ReadSeq <= 0 {
+		return nil, reject.Invalid("msgIds or readSeq is required")
+	}
+	if len(m.MsgIDs) > MaxMsgIDs {
+		return nil, reject.Invalid("at most %d msgIds", MaxMsgIDs)
+	}
+	conv := m.ConversationID
+	switch m.ChatType {
+	case frame.SingleChat:
+		if conv == "" {
+			if m.RecvID == "" || m.RecvID == reader {
+				return nil, reject.Invalid("recvId or conversationId is required")
+			}
+			conv = frame.SingleConversationID(reader, m.RecvID)
+		}
+		if a, b, ok := strings.Cut(conv, "_"); !ok || (a != reader && b != reader) {
+			return nil, reject.Forbidden("not part of conversation %s", conv)
+		}
+	case frame.GroupChat:
+		if conv == "" {
+			conv = m.RecvID
+		}
+		if conv == "" {
+			return nil, reject.Invalid("recvId or conversationId is required")
+		}
+		ok, err := a.Groups.IsMember(ctx, conv, reader)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, reject.Forbidden("not a member of group %s", conv)
+		}
+	default:
+		return nil, reject.Invalid("%v", frame.ErrChatType)
+	}
+	ev := event.Read{ConversationID: conv, ChatType: m.ChatType, ReaderID: reader, MsgIDs: m.MsgIDs,
+		ReadSeq: m.ReadSeq, Time: a.Now().UnixMilli()}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("encoding receipt: %w", err)
+	}
+	if err := a.Pub.Publish(ctx, bus.Record{Topic: event.TopicRead, Key: conv, Value: b}); err != nil {
+		return nil, err
+	}
+	return map[string]string{"conversationId": conv}, nil
+}
+
+// Store is the persistence receipts need.
+type Store interface {
+	MessagesByID(ctx context.Context, ids []string) ([]store.Message, error)
+	MarkRead(ctx context.Context, user, conv string, seq int64) (int64, error)
+	SetRead(ctx context.Context, ids []string) error
+}
+
+// Router finds the gateway instances of users.
+type Router interface {
+	Lookup(ctx context.Context, users []string) (map[string][]string, error)
+}
+
+// Pusher posts a batch to one gateway instance.
+type Pusher interface {
+	Send(ctx context.Context, addr string, batch event.Push) (push.Result, error)
+}
+
+// Transfer records receipts and notifies senders (the read-transfer function).
+type Transfer struct {
+	Store  Store
+	Routes Router
+	Push   Pusher
+	Log    *slog.Logger
+}
+
+// Decode parses one event.Read or a JSON array of them.
+func Decode(body []byte) ([]event.Read, error) {
+	body = bytes.TrimSpace(body)
+	var evs []event.Read
+	var err error
+	if len(body) > 0 && body[0] == '[' {
+		err = json.Unmarshal(body, &evs)
+	} else {
+		var ev event.Read
+		err = json.Unmarshal(body, &ev)
+		evs = []event.Read{ev}
+	}
+	if err != nil {
+		return nil, reject.Invalid("bad read record: %v", err)
+	}
+	for _, ev := range evs {
+		if ev.ConversationID == "" || ev.ReaderID == "" {
+			return nil, reject.Invalid("read record lacks conversationId or readerId")
+		}
+	}
+	return evs, nil
+}
+
+// Handle records evs. Receipts of one reader in one conversation are merged
+// first, so a burst of markChat costs one write and one notice.
+func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
+	type key struct{ conv, reader string }
+	merged := map[key]*event.Read{}
+	var order []key
+	for _, ev := range evs {
+		k := key{ev.ConversationID, ev.ReaderID}
+		m, ok := merged[k]
+		if !ok {
+			cp := ev
+			cp.MsgIDs = append([]string(nil), ev.MsgIDs...)
+			merged[k] = &cp
+			order = append(order, k)
+			continue
+		}
+		m.MsgIDs = append(m.MsgIDs, ev.MsgIDs...)
+		if ev.ReadSeq > m.ReadSeq {
+			m.ReadSeq = ev.ReadSeq
+		}
+	}
+
+	var notices []item
+	for _, k := range order {
+		ev := merged[k]
+		msgs, err := t.Store.MessagesByID(ctx, ev.MsgIDs)
+		if err != nil {
+			return err
+		}
+		seq := ev.ReadSeq
+		var ids, toFlag []string
+		senders := map[string]bool{}
+		for _, m := range msgs {
+			if m.ConversationID != ev.ConversationID {
+				continue // an id from another conversation is ignored, not trusted
+			}
+			ids = append(ids, m.MsgID)
+			if m.Seq > seq {
+				seq = m.Seq
+			}
+			if m.SendID != ev.ReaderID {
+				senders[m.SendID] = true
+				if m.ChatType == frame.SingleChat {
+					toFlag = append(toFlag, m.MsgID)
+				}
+			}
+		}
+		if seq <= 0 {
+			continue
+		}
+		pos, err := t.Store.MarkRead(ctx, ev.ReaderID, ev.ConversationID, seq)
+		if err != nil {
+			return err
+		}
+		if err := t.Store.SetRead(ctx, toFlag); err != nil {
+			return err
+		}
+		if ev.ChatType == frame.SingleChat {
+			if a, b, ok := strings.Cut(ev.ConversationID, "_"); ok {
+				peer := a
+				if a == ev.ReaderID {
+					peer = b
+				}
+				senders[peer] = true
+			}
+		}
+		var to []string
+		for u := range senders {
+			to = append(to, u)
+		}
+		if len(to) > 0 {
+			notices = append(notices, item{to, Notice{ConversationID: ev.ConversationID, ChatType: ev.ChatType,
+				ReaderID: ev.ReaderID, ReadSeq: pos, MsgIDs: ids}})
+		}
+	}
+	t.notify(ctx, notices...)
+	return nil
+}
+
+// item is one notice and the users it goes to.
+type item struct {
+	to []string
+	n  Notice
+}
+
+// notify pushes notices to the gateways of their recipients; failures are
+// logged (the read state is stored and visible in the conversation list).
+func (t *Transfer) notify(ctx context.Context, items ...item) {
+	if len(items) == 0 {
+		return
+	}
+	var users []string
+	seen := map[string]bool{}
+	for _, it := range items {
+		for _, u := range it.to {
+			if !seen[u] {
+				seen[u] = true
+				users = append(users, u)
+			}
+		}
+	}
+	routes, err := t.Routes.Lookup(ctx, users)
+	if err != nil {
+		t.Log.Warn("route lookup for receipts failed", "err", err)
+		return
+	}
+	var wg sync.WaitGroup
+	for addr, held := range routes {
+		h := map[string]bool{}
+		for _, u := range held {
+			h[u] = true
+		}
+		var batch event.Push
+		for _, it := range items {
+			var us []string
+			for _, u := range it.to {
+				if h[u] {
+					us = append(us, u)
+				}
+			}
+			if len(us) == 0 {
+				continue
+			}
+			data, _ := json.Marshal(it.n)
+			batch.Items = append(batch.Items, event.PushItem{Users: us, Frame: frame.Frame{
+				FrameType: frame.Data, Method: MethodRead, FormID: it.n.ReaderID, Data: data}})
+		}
+		if len(batch.Items) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := t.Push.Send(ctx, addr, batch); err != nil {
+				t.Log.Warn("pushing receipts failed", "gateway", addr, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}

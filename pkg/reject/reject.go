@@ -1,0 +1,64 @@
+// Package reject classifies why a request was refused, so every function
+// answers the same status for the same kind of refusal and callers (the
+// gateway, the connector) can tell a client's mistake from an outage.
+package reject
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Kinds of refusal. Anything else is an outage (503, retryable).
+var (
+	ErrInvalid      = errors.New("invalid request")
+	ErrUnauthorized = errors.New("unauthorized")
+	ErrForbidden    = errors.New("forbidden")
+	ErrNotFound     = errors.New("not found")
+	ErrConflict     = errors.New("conflict")
+)
+
+// Invalid returns an ErrInvalid with a message for the client.
+func Invalid(format string, a ...any) error { return wrap(ErrInvalid, format, a...) }
+
+// Unauthorized returns an ErrUnauthorized with a message for the client.
+func Unauthorized(format string, a ...any) error { return wrap(ErrUnauthorized, format, a...) }
+
+// Forbidden returns an ErrForbidden with a message for the client.
+func Forbidden(format string, a ...any) error { return wrap(ErrForbidden, format, a...) }
+
+// NotFound returns an ErrNotFound with a message for the client.
+func NotFound(format string, a ...any) error { return wrap(ErrNotFound, format, a...) }
+
+// Conflict returns an ErrConflict with a message for the client.
+func Conflict(format string, a ...any) error { return wrap(ErrConflict, format, a...) }
+
+type refusal struct {
+	kind error
+	msg  string
+}
+
+func (r *refusal) Error() string        { return r.msg }
+func (r *refusal) Is(target error) bool { return target == r.kind }
+
+func wrap(kind error, format string, a ...any) error {
+	return &refusal{kind: kind, msg: fmt.Sprintf(format, a...)}
+}
+
+// Status is the HTTP status for err.
+func Status(err error) int {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict
+	default:
+		return http.StatusServiceUnavailable
+	}
+}

@@ -1,0 +1,47 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+)
+
+// Users is the users collection.
+const Users = "users"
+
+// User is an account. PasswordHash is a bcrypt hash, never the password.
+type User struct {
+	ID           string `bson:"_id" json:"userId"`
+	Nickname     string `bson:"nickname" json:"nickname"`
+	PasswordHash []byte `bson:"passwordHash" json:"-"`
+	CreatedAt    int64  `bson:"createdAt" json:"createdAt"`
+}
+
+// CreateUser stores a new user; ErrExists if the id is taken.
+func (s *Store) CreateUser(ctx context.Context, u User) error {
+	u.CreatedAt = time.Now().UnixMilli()
+	if _, err := s.db.Collection(Users).InsertOne(ctx, u); err != nil {
+		if isDup(err) {
+			return ErrExists
+		}
+		return fmt.Errorf("creating user %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// User returns user id.
+func (s *Store) User(ctx context.Context, id string) (User, error) {
+	var u User
+	err := s.db.Collection(Users).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&u)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("reading user %s: %w", id, err)
+	}
+	return u, nil
+}
