@@ -90,8 +90,13 @@ type client struct {
 
 func dial(t *testing.T, s *stack.Stack, gw *stack.Gateway, user string) *client {
 	t.Helper()
-	h := http.Header{"Authorization": {"Bearer " + tokenFor(t, s, user)}}
-	ws, res, err := websocket.DefaultDialer.Dial(gw.URL(), h)
+	return dialURL(t, gw.URL()+"?token="+tokenFor(t, s, user), user)
+}
+
+// dialURL connects to a websocket URL that carries its token.
+func dialURL(t *testing.T, url, user string) *client {
+	t.Helper()
+	ws, res, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		t.Fatalf("dial as %s: %v (%v)", user, err, res)
 	}

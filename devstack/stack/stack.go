@@ -87,6 +87,7 @@ type Stack struct {
 	gateways []*Gateway
 
 	closers []func()
+	runCtx  context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -128,7 +129,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &Stack{cfg: cfg, log: cfg.Logger, cancel: cancel}
+	s := &Stack{cfg: cfg, log: cfg.Logger, cancel: cancel, runCtx: runCtx}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -175,26 +176,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	conn, err := consume.New(consume.Config{
-		Brokers:         strings.Split(s.Brokers, ","),
-		GatewayURL:      s.FaasURL,
-		GatewayUser:     cfg.FaasUser,
-		GatewayPassword: s.cfg.FaasPassword,
-		InternalKey:     s.cfg.InternalKey,
-		HTTPAddr:        cfg.ConnectorHTTPAddr,
-		BatchMax:        cfg.ConnectorBatch,
-	}, s.log.With("component", "connector"))
+	conn, err := s.AddConnector(runCtx, cfg.ConnectorHTTPAddr)
 	if err != nil {
-		return nil, fmt.Errorf("creating connector: %w", err)
+		return nil, err
 	}
 	s.Connector = conn
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := conn.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
-			s.log.Error("connector stopped", "err", err)
-		}
-	}()
 
 	opt, err := redis.ParseURL(s.RedisURL)
 	if err != nil {
@@ -314,6 +300,36 @@ func (s *Stack) putSecret(ctx context.Context, name, value string) error {
 		}
 	}
 	return nil
+}
+
+// AddConnector starts a connector instance in the shared consumer group
+// (httpAddr "" serves no metrics); it stops with the stack.
+func (s *Stack) AddConnector(ctx context.Context, httpAddr string) (*consume.Connector, error) {
+	conn, err := consume.New(consume.Config{
+		Brokers:         strings.Split(s.Brokers, ","),
+		GatewayURL:      s.FaasURL,
+		GatewayUser:     s.cfg.FaasUser,
+		GatewayPassword: s.cfg.FaasPassword,
+		InternalKey:     s.cfg.InternalKey,
+		HTTPAddr:        httpAddr,
+		BatchMax:        s.cfg.ConnectorBatch,
+	}, s.log.With("component", "connector"))
+	if err != nil {
+		return nil, fmt.Errorf("creating connector: %w", err)
+	}
+	// It stops with ctx or with the stack, whichever comes first.
+	cctx, cancel := context.WithCancel(s.runCtx)
+	stop := context.AfterFunc(ctx, cancel)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer stop()
+		defer cancel()
+		if err := conn.Run(cctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("connector stopped", "err", err)
+		}
+	}()
+	return conn, nil
 }
 
 // AddGateway starts another gateway instance sharing the registry (addr ""
