@@ -4,8 +4,10 @@
 package event
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 
 	"easychat/pkg/frame"
 )
@@ -65,4 +67,22 @@ type Read struct {
 	MsgIDs         []string `json:"msgIds,omitempty"`
 	ReadSeq        int64    `json:"readSeq,omitempty"`
 	Time           int64    `json:"time"`
+}
+
+// DecodeBatch parses a connector invocation body: one record, or a JSON array
+// of records when the connector batches.
+func DecodeBatch[T any](body []byte) ([]T, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '[' {
+		var out []T
+		if err := json.Unmarshal(body, &out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	var one T
+	if err := json.Unmarshal(body, &one); err != nil {
+		return nil, err
+	}
+	return []T{one}, nil
 }

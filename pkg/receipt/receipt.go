@@ -5,7 +5,6 @@
 package receipt
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -146,16 +145,7 @@ type Transfer struct {
 
 // Decode parses one event.Read or a JSON array of them.
 func Decode(body []byte) ([]event.Read, error) {
-	body = bytes.TrimSpace(body)
-	var evs []event.Read
-	var err error
-	if len(body) > 0 && body[0] == '[' {
-		err = json.Unmarshal(body, &evs)
-	} else {
-		var ev event.Read
-		err = json.Unmarshal(body, &ev)
-		evs = []event.Read{ev}
-	}
+	evs, err := event.DecodeBatch[event.Read](body)
 	if err != nil {
 		return nil, reject.Invalid("bad read record: %v", err)
 	}

@@ -5,7 +5,6 @@
 package transfer
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,16 +49,7 @@ type Service struct {
 // Decode parses a request body: one event.Chat, or a JSON array of them (a
 // batch from the connector).
 func Decode(body []byte) ([]event.Chat, error) {
-	body = bytes.TrimSpace(body)
-	var evs []event.Chat
-	var err error
-	if len(body) > 0 && body[0] == '[' {
-		err = json.Unmarshal(body, &evs)
-	} else {
-		var ev event.Chat
-		err = json.Unmarshal(body, &ev)
-		evs = []event.Chat{ev}
-	}
+	evs, err := event.DecodeBatch[event.Chat](body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
 	}
