@@ -1,0 +1,144 @@
+package receipt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"easychat/pkg/bus"
+	"easychat/pkg/event"
+	"easychat/pkg/push"
+	"easychat/pkg/reject"
+	"easychat/pkg/store"
+)
+
+type memStore struct {
+	msgs    map[string]store.Message
+	read    map[string]int64
+	flagged []string
+	marks   int
+}
+
+func (m *memStore) MessagesByID(_ context.Context, ids []string) ([]store.Message, error) {
+	var out []store.Message
+	for _, id := range ids {
+		if x, ok := m.msgs[id]; ok {
+			out = append(out, x)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) MarkRead(_ context.Context, user, conv string, seq int64) (int64, error) {
+	m.marks++
+	k := user + "#" + conv
+	if seq > m.read[k] {
+		m.read[k] = seq
+	}
+	return m.read[k], nil
+}
+
+func (m *memStore) SetRead(_ context.Context, ids []string) error {
+	m.flagged = append(m.flagged, ids...)
+	return nil
+}
+
+type everyoneOn string
+
+func (g everyoneOn) Lookup(_ context.Context, users []string) (map[string][]string, error) {
+	return map[string][]string{string(g): users}, nil
+}
+
+type pusher struct{ batches []event.Push }
+
+func (p *pusher) Send(_ context.Context, _ string, b event.Push) (push.Result, error) {
+	p.batches = append(p.batches, b)
+	return push.Result{}, nil
+}
+
+func TestTransferMergesPerReaderAndNotifiesSenders(t *testing.T) {
+	st := &memStore{read: map[string]int64{}, msgs: map[string]store.Message{
+		"m1": {MsgID: "m1", ConversationID: "g1", ChatType: 1, SendID: "alice", Seq: 1},
+		"m2": {MsgID: "m2", ConversationID: "g1", ChatType: 1, SendID: "carol", Seq: 2},
+		"m3": {MsgID: "m3", ConversationID: "g1", ChatType: 1, SendID: "bob", Seq: 3},
+		"x9": {MsgID: "x9", ConversationID: "other", ChatType: 1, SendID: "mallory", Seq: 9},
+	}}
+	p := &pusher{}
+	tr := &Transfer{Store: st, Routes: everyoneOn("gw"), Push: p, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	evs := []event.Read{
+		{ConversationID: "g1", ChatType: 1, ReaderID: "bob", MsgIDs: []string{"m1"}},
+		{ConversationID: "g1", ChatType: 1, ReaderID: "bob", MsgIDs: []string{"m2", "m3", "x9"}},
+	}
+	if err := tr.Handle(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	if st.marks != 1 || st.read["bob#g1"] != 3 {
+		t.Fatalf("two receipts of one reader were not merged into one write: marks=%d read=%v", st.marks, st.read)
+	}
+	if len(p.batches) != 1 || len(p.batches[0].Items) != 1 {
+		t.Fatalf("pushes %+v", p.batches)
+	}
+	it := p.batches[0].Items[0]
+	var n Notice
+	_ = json.Unmarshal(it.Frame.Data, &n)
+	// Senders other than the reader, and not mallory (x9 is another conversation's).
+	if len(it.Users) != 2 || n.ReadSeq != 3 || n.ReaderID != "bob" || it.Frame.Method != MethodRead || len(n.MsgIDs) != 3 {
+		t.Fatalf("notice to %v: %+v", it.Users, n)
+	}
+	for _, u := range it.Users {
+		if u != "alice" && u != "carol" {
+			t.Fatalf("notified %s", u)
+		}
+	}
+	if len(st.flagged) != 0 {
+		t.Fatalf("group messages flagged as single-chat reads: %v", st.flagged)
+	}
+}
+
+type recorder struct{ recs []bus.Record }
+
+func (r *recorder) Publish(_ context.Context, recs ...bus.Record) error {
+	r.recs = append(r.recs, recs...)
+	return nil
+}
+
+type members map[string][]string
+
+func (m members) IsMember(_ context.Context, g, u string) (bool, error) {
+	for _, x := range m[g] {
+		if x == u {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func TestAcceptChecksTheReaderTakesPart(t *testing.T) {
+	pub := &recorder{}
+	a := &Acceptor{Pub: pub, Groups: members{"g1": {"bob"}}, Now: time.Now}
+	ctx := context.Background()
+	if res, err := a.Accept(ctx, "bob", []byte(`{"chatType":2,"recvId":"alice","msgIds":["m1"]}`)); err != nil || res["conversationId"] != "alice_bob" {
+		t.Fatalf("single: %v %v", res, err)
+	}
+	if _, err := a.Accept(ctx, "bob", []byte(`{"chatType":1,"recvId":"g1","readSeq":4}`)); err != nil {
+		t.Fatalf("group member: %v", err)
+	}
+	for body, kind := range map[string]error{
+		`{"chatType":2,"conversationId":"alice_carol","msgIds":["m1"]}`: reject.ErrForbidden,
+		`{"chatType":1,"recvId":"g2","msgIds":["m1"]}`:                  reject.ErrForbidden,
+		`{"chatType":2,"recvId":"alice"}`:                               reject.ErrInvalid,
+		`{"chatType":7,"recvId":"alice","msgIds":["m"]}`:                reject.ErrInvalid,
+		`nope`: reject.ErrInvalid,
+	} {
+		if _, err := a.Accept(ctx, "bob", []byte(body)); !errors.Is(err, kind) {
+			t.Errorf("%s: %v, want %v", body, err, kind)
+		}
+	}
+	if len(pub.recs) != 2 || pub.recs[0].Topic != event.TopicRead || pub.recs[0].Key != "alice_bob" {
+		t.Fatalf("published %+v", pub.recs)
+	}
+}
