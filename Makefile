@@ -7,7 +7,7 @@ FAAS_CLI  := $(BIN)/faas-cli
 FAAS_CLI_LDFLAGS := -X github.com/openfaas/faas-cli/version.Version=0.13.14
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all run test test-real faas-cli build shrinkwrap bench clean
+.PHONY: all run test test-real test-browser faas-cli build shrinkwrap bench clean
 
 all: build
 
@@ -25,6 +25,13 @@ test-real: faas-cli
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	FERRETDB_POSTGRESQL_URL=$${FERRETDB_POSTGRESQL_URL:-postgres://postgres@127.0.0.1:5432/easychat_ci} \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/... ./gateway/...
+
+## test-browser: the web client in Chromium (Playwright) against the whole
+## system, which the tests start on free ports. Needs node/npm and
+## /usr/bin/chromium (CI's third lane installs them; see .ci/run).
+## Screenshots go to $$SCREENSHOT_DIR (default artifacts/screenshots).
+test-browser: faas-cli
+	cd e2e/browser && npm ci --no-audit --no-fund && node --test
 
 faas-cli: $(FAAS_CLI)
 $(FAAS_CLI): tools/faas-cli/go.mod tools/faas-cli/go.sum

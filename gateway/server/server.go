@@ -1,5 +1,6 @@
-// Package server wires one gateway instance: the public websocket listener
-// (/ws, /healthz, /readyz), the internal listener (/internal/push, /metrics),
+// Package server wires one gateway instance: the public listener (/ws,
+// /api/, /healthz, /readyz, and the browser client at /), the internal
+// listener (/internal/push, /metrics),
 // route registration in the cluster registry, and graceful drain.
 //
 // Embedding (the dev stack and tests run several instances in one process):
@@ -30,6 +31,7 @@ import (
 	"easychat/gateway/invoke"
 	"easychat/gateway/metrics"
 	"easychat/gateway/session"
+	"easychat/gateway/web"
 	"easychat/pkg/route"
 	"easychat/pkg/sign"
 	"easychat/pkg/token"
@@ -172,6 +174,8 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 	pub.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	pub.HandleFunc("/readyz", s.serveReady)
 	pub.HandleFunc(APIPrefix, s.serveAPI)
+	// The browser client; the patterns above are more specific and win.
+	pub.Handle("/", web.Handler())
 	s.pub = &http.Server{Handler: pub, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	internal := http.NewServeMux()

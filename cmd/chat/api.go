@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"easychat/pkg/frame"
+)
+
+// API calls the gateway's HTTP API: POST /api/<function>.
+type API struct {
+	Base  string // http://host:port
+	Token string
+	HTTP  *http.Client
+}
+
+// APIError is a non-2xx answer.
+type APIError struct {
+	Status int
+	Msg    string
+}
+
+func (e *APIError) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Msg, e.Status) }
+
+// Call posts body to /api/fn and decodes the answer into out (if not nil).
+func (a *API) Call(ctx context.Context, fn string, body, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(a.Base, "/")+"/api/"+fn, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if a.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.Token)
+	}
+	hc := a.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, 8<<20))
+	if err != nil {
+		return err
+	}
+	if res.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(data, &e)
+		if e.Error == "" {
+			e.Error = strings.TrimSpace(string(data))
+		}
+		return &APIError{Status: res.StatusCode, Msg: e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
+// Session is the answer to login and register.
+type Session struct {
+	UserID   string `json:"userId"`
+	Nickname string `json:"nickname"`
+	Token    string `json:"token"`
+}
+
+// Group is a group as the API returns it.
+type Group struct {
+	GroupID string   `json:"groupId"`
+	Name    string   `json:"name"`
+	Owner   string   `json:"owner"`
+	Members []string `json:"members"`
+}
+
+func (a *API) Login(ctx context.Context, user, password string) (Session, error) {
+	var s Session
+	err := a.Call(ctx, "user", map[string]string{"action": "login", "userId": user, "password": password}, &s)
+	return s, err
+}
+
+func (a *API) Register(ctx context.Context, user, password, nickname string) (Session, error) {
+	var s Session
+	err := a.Call(ctx, "user", map[string]string{"action": "register", "userId": user, "password": password, "nickname": nickname}, &s)
+	return s, err
+}
+
+func (a *API) Me(ctx context.Context) (Session, error) {
+	var s Session
+	err := a.Call(ctx, "user", map[string]string{"action": "me"}, &s)
+	return s, err
+}
+
+func (a *API) List(ctx context.Context) ([]ConvInfo, error) {
+	var res struct {
+		Conversations []ConvInfo `json:"conversations"`
+	}
+	err := a.Call(ctx, "conversation", map[string]string{"action": "list"}, &res)
+	return res.Conversations, err
+}
+
+// History returns up to limit messages with seq < before (0: the newest),
+// newest first.
+func (a *API) History(ctx context.Context, conv string, before, limit int64) ([]frame.Push, error) {
+	var res struct {
+		Messages []frame.Push `json:"messages"`
+	}
+	err := a.Call(ctx, "conversation", map[string]any{"action": "history", "conversationId": conv, "before": before, "limit": limit}, &res)
+	return res.Messages, err
+}
+
+func (a *API) CreateGroup(ctx context.Context, name string, members []string) (Group, error) {
+	var g Group
+	if members == nil {
+		members = []string{}
+	}
+	err := a.Call(ctx, "group", map[string]any{"action": "create", "name": name, "members": members}, &g)
+	return g, err
+}
+
+func (a *API) AddMembers(ctx context.Context, group string, members []string) (Group, error) {
+	var g Group
+	err := a.Call(ctx, "group", map[string]any{"action": "add", "groupId": group, "members": members}, &g)
+	return g, err
+}
+
+// wsURL turns the gateway's base URL into its websocket URL.
+func wsURL(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	case "ws", "wss":
+	default:
+		return "", fmt.Errorf("gateway URL %q: want http(s)://host:port", base)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("gateway URL %q has no host", base)
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + "/ws"
+	u.RawQuery = ""
+	return u.String(), nil
+}

@@ -1,0 +1,491 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"easychat/pkg/frame"
+)
+
+// historyPage is how many messages /open and /more show.
+const historyPage = 20
+
+// App is the chat client: commands from the terminal, frames from the
+// socket, and the store between them.
+type App struct {
+	Me    string
+	API   *API
+	Conn  *Conn
+	Store *Store
+	Out   *Printer
+	Now   func() time.Time
+
+	mu     sync.Mutex
+	open   string // the open conversation
+	outbox []*outItem
+
+	syncMu sync.Mutex
+}
+
+// outItem is a message sent but not acked yet; it is resent with the same
+// frame id after a reconnect, and the server stores it once.
+type outItem struct {
+	id       string
+	conv     Conv
+	content  string
+	at       int64
+	sending  bool
+	reported bool
+}
+
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{2,31}$`)
+
+// Handle runs one command; it returns true for /quit.
+func (a *App) Handle(ctx context.Context, cmd Command) bool {
+	var err error
+	switch cmd.Kind {
+	case KindNone:
+	case KindQuit:
+		return true
+	case KindHelp:
+		a.Out.Println(helpText)
+	case KindList:
+		err = a.list(ctx)
+	case KindOpen:
+		err = a.openConv(ctx, cmd.ID)
+	case KindMore:
+		err = a.more(ctx)
+	case KindSend:
+		err = a.send(ctx, cmd.Text)
+	case KindGroupCreate:
+		err = a.groupCreate(ctx, cmd.Name, cmd.IDs)
+	case KindGroupAdd:
+		err = a.groupAdd(ctx, cmd.ID, cmd.IDs)
+	case KindOnline:
+		err = a.online(ctx, cmd.IDs)
+	}
+	if err != nil {
+		a.Out.Println("  ! " + err.Error())
+	}
+	return false
+}
+
+func (a *App) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+func (a *App) openID() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.open
+}
+
+func (a *App) list(ctx context.Context) error {
+	l, err := a.API.List(ctx)
+	if err != nil {
+		return err
+	}
+	a.Store.ApplyList(l)
+	for _, line := range listLines(a.Me, l, a.now()) {
+		a.Out.Println(line)
+	}
+	return nil
+}
+
+// resolve finds the conversation for /open's argument: a group (by id or
+// name), a conversation id, or a user id (a single chat).
+func (a *App) resolve(ctx context.Context, id string) (Conv, error) {
+	if g, ok := a.Store.FindGroup(id); ok {
+		c, _ := a.Store.Conv(g)
+		return c, nil
+	}
+	if x, y, ok := strings.Cut(id, "_"); ok {
+		if x != a.Me && y != a.Me {
+			return Conv{}, fmt.Errorf("%s is not one of your conversations", id)
+		}
+		return a.Store.Ensure(id, frame.SingleChat), nil
+	}
+	// Maybe a group not seen yet: refresh the list once.
+	if l, err := a.API.List(ctx); err == nil {
+		a.Store.ApplyList(l)
+		if g, ok := a.Store.FindGroup(id); ok {
+			c, _ := a.Store.Conv(g)
+			return c, nil
+		}
+	}
+	if !validID.MatchString(id) {
+		return Conv{}, fmt.Errorf("%q is not a user id or one of your groups", id)
+	}
+	if id == a.Me {
+		return Conv{}, errors.New("that is you")
+	}
+	return a.Store.Ensure(frame.SingleConversationID(a.Me, id), frame.SingleChat), nil
+}
+
+func (a *App) openConv(ctx context.Context, id string) error {
+	c, err := a.resolve(ctx, id)
+	if err != nil {
+		return err
+	}
+	page, err := a.API.History(ctx, c.ID, 0, historyPage)
+	if err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Status == 403 {
+			return fmt.Errorf("%s: %s", id, ae.Msg)
+		}
+		return err
+	}
+	for _, p := range page {
+		a.Store.Merge(p, FromHistory)
+	}
+	if len(page) < historyPage {
+		a.Store.SetComplete(c.ID)
+	}
+	a.mu.Lock()
+	a.open = c.ID
+	a.mu.Unlock()
+	c, _ = a.Store.Conv(c.ID)
+	msgs := a.Store.Messages(c.ID)
+	if len(msgs) > historyPage {
+		msgs = msgs[len(msgs)-historyPage:]
+	}
+	a.Out.Printf("── %s ── %s\n", c.Title(), openHint(c, len(msgs)))
+	for _, m := range msgs {
+		a.Out.Println(msgLine(a.Me, c, m, a.now()))
+	}
+	a.markRead(ctx)
+	return nil
+}
+
+func openHint(c Conv, n int) string {
+	switch {
+	case n == 0:
+		return "no messages yet; type to send"
+	case c.ChatType == frame.GroupChat:
+		return fmt.Sprintf("group %s; /more for older; type to send", c.ID)
+	}
+	return "/more for older; type to send"
+}
+
+func (a *App) more(ctx context.Context) error {
+	id := a.openID()
+	if id == "" {
+		return errors.New("no open conversation (/open <userId|groupId>)")
+	}
+	before := a.Store.Oldest(id)
+	if before == 1 {
+		a.Out.Println("  (start of the conversation)")
+		return nil
+	}
+	page, err := a.API.History(ctx, id, before, historyPage)
+	if err != nil {
+		return err
+	}
+	if len(page) == 0 {
+		a.Out.Println("  (start of the conversation)")
+		return nil
+	}
+	c, _ := a.Store.Conv(id)
+	a.Out.Println("── older ──")
+	for i := len(page) - 1; i >= 0; i-- { // the page is newest first
+		m, _ := a.Store.Merge(page[i], FromHistory)
+		a.Out.Println(msgLine(a.Me, c, m, a.now()))
+	}
+	return nil
+}
+
+// markRead tells the server the open conversation is read up to the newest
+// message held; the msgIds let group senders get a receipt.
+func (a *App) markRead(ctx context.Context) {
+	id := a.openID()
+	if id == "" || !a.Conn.Online() {
+		return
+	}
+	seq, ids, ok := a.Store.ToMark(id)
+	if !ok {
+		return
+	}
+	c, _ := a.Store.Conv(id)
+	data := map[string]any{"chatType": c.ChatType, "recvId": c.RecvID(), "conversationId": c.ID, "readSeq": seq}
+	if len(ids) > 0 {
+		if len(ids) > 500 {
+			ids = ids[len(ids)-500:]
+		}
+		data["msgIds"] = ids
+	}
+	go func() {
+		if _, err := a.Conn.Request(ctx, "conversation.markChat", data, ""); err != nil && !errors.Is(err, context.Canceled) {
+			a.Out.Println("  ! marking read: " + err.Error())
+		}
+	}()
+}
+
+func (a *App) send(ctx context.Context, text string) error {
+	id := a.openID()
+	if id == "" {
+		return errors.New("no open conversation: /open <userId|groupId> first (/help)")
+	}
+	if len(text) > frame.MaxContent {
+		return fmt.Errorf("message too long (max %d bytes)", frame.MaxContent)
+	}
+	c, _ := a.Store.Conv(id)
+	it := &outItem{id: newID("t"), conv: c, content: text, at: a.now().UnixMilli()}
+	a.mu.Lock()
+	a.outbox = append(a.outbox, it)
+	a.mu.Unlock()
+	a.transmit(ctx, it)
+	return nil
+}
+
+// transmit writes an outbox item's frame now (callers go in input order,
+// so the server gets messages in the order they were typed) and waits for
+// the ack in the background. A message that got no ack is resent with the
+// same frame id, and the server stores it once.
+func (a *App) transmit(ctx context.Context, it *outItem) {
+	a.mu.Lock()
+	if it.sending {
+		a.mu.Unlock()
+		return
+	}
+	it.sending = true
+	a.mu.Unlock()
+	data := frame.Chat{ChatType: it.conv.ChatType, RecvID: it.conv.RecvID(), ConversationID: it.conv.ID,
+		Msg: frame.Msg{MType: frame.TextMsg, Content: it.content}}
+	wait, err := a.Conn.Start(frame.MethodChat, data, it.id)
+	if err != nil {
+		a.unsent(ctx, it)
+		return
+	}
+	go func() {
+		for attempt := 0; ; attempt++ {
+			raw, err := wait(ctx)
+			if err == nil {
+				var ack frame.ChatAck
+				_ = json.Unmarshal(raw, &ack)
+				a.done(it)
+				if ack.MsgID != "" {
+					a.Store.AddOwn(it.conv.ID, it.conv.ChatType, ack.MsgID, it.content, it.at)
+				}
+				a.Out.Printf("  ✓ sent to %s\n", it.conv.Title())
+				return
+			}
+			var fe *FrameError
+			if errors.As(err, &fe) && !retryable(fe.Msg) {
+				a.done(it)
+				a.Out.Printf("  ✗ not sent to %s: %s\n", it.conv.Title(), fe.Msg)
+				return
+			}
+			if errors.Is(err, ErrOffline) || errors.Is(err, ErrLost) || ctx.Err() != nil {
+				a.unsent(ctx, it)
+				return
+			}
+			// Busy, or no answer in time: send again with the same id.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(Backoff{Base: time.Second, Max: 10 * time.Second}.Delay(attempt)):
+			}
+			if wait, err = a.Conn.Start(frame.MethodChat, data, it.id); err != nil {
+				a.unsent(ctx, it)
+				return
+			}
+		}
+	}()
+}
+
+// unsent leaves an item for the flush after the next reconnect.
+func (a *App) unsent(ctx context.Context, it *outItem) {
+	a.mu.Lock()
+	it.sending = false
+	report := !it.reported
+	it.reported = true
+	a.mu.Unlock()
+	if report && ctx.Err() == nil {
+		a.Out.Println("  … not connected: will send when reconnected")
+	}
+}
+
+func retryable(msg string) bool {
+	m := strings.ToLower(msg)
+	for _, s := range []string{"retry", "unavailable", "busy", "timeout", "shutting down"} {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *App) done(it *outItem) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, x := range a.outbox {
+		if x == it {
+			a.outbox = append(a.outbox[:i], a.outbox[i+1:]...)
+			return
+		}
+	}
+}
+
+func (a *App) flush(ctx context.Context) {
+	a.mu.Lock()
+	items := append([]*outItem(nil), a.outbox...)
+	a.mu.Unlock()
+	for _, it := range items {
+		a.transmit(ctx, it) // in order
+	}
+}
+
+func (a *App) groupCreate(ctx context.Context, name string, members []string) error {
+	g, err := a.API.CreateGroup(ctx, name, members)
+	if err != nil {
+		return err
+	}
+	a.Store.SetGroupName(g.GroupID, g.Name)
+	a.Out.Printf("  created group %s (%s) with %s\n", g.Name, g.GroupID, strings.Join(g.Members, ", "))
+	return a.openConv(ctx, g.GroupID)
+}
+
+func (a *App) groupAdd(ctx context.Context, group string, members []string) error {
+	if id, ok := a.Store.FindGroup(group); ok {
+		group = id
+	}
+	g, err := a.API.AddMembers(ctx, group, members)
+	if err != nil {
+		return err
+	}
+	a.Store.SetGroupName(g.GroupID, g.Name)
+	a.Out.Printf("  %s (%s) members: %s\n", g.Name, g.GroupID, strings.Join(g.Members, ", "))
+	return nil
+}
+
+func (a *App) online(ctx context.Context, users []string) error {
+	raw, err := a.Conn.Request(ctx, frame.MethodOnline, map[string]any{"userIds": users}, "")
+	if err != nil {
+		return err
+	}
+	var res struct {
+		Online map[string]bool `json:"online"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return err
+	}
+	a.Out.Println(onlineLine(res.Online, users))
+	return nil
+}
+
+// OnFrame handles what the server sends unasked: pushes and receipts.
+func (a *App) OnFrame(ctx context.Context, f frame.Frame) {
+	switch f.Method {
+	case frame.MethodPush:
+		var p frame.Push
+		if err := json.Unmarshal(f.Data, &p); err != nil || p.Msg.MsgID == "" {
+			return
+		}
+		before, known := a.Store.Conv(p.ConversationID)
+		var knownSeq int64
+		if known {
+			knownSeq = a.Store.KnownSeqs()[p.ConversationID]
+		}
+		m, isNew := a.Store.Merge(p, FromPush)
+		if !isNew {
+			return
+		}
+		if !known || (before.ChatType == frame.GroupChat && before.GroupName == "") {
+			a.refreshNames(ctx)
+		}
+		c, _ := a.Store.Conv(p.ConversationID)
+		a.Out.Println(msgLine(a.Me, c, m, a.now()))
+		if known && p.Seq > knownSeq+1 {
+			go a.syncAndPrint(ctx) // a gap: something was missed
+		}
+		if p.ConversationID == a.openID() {
+			a.markRead(ctx)
+		}
+	case "conversation.read":
+		var n Notice
+		if err := json.Unmarshal(f.Data, &n); err != nil || n.ReaderID == a.Me {
+			return
+		}
+		c, ok := a.Store.Conv(n.ConversationID)
+		if !ok {
+			return
+		}
+		a.Out.Println(receiptLine(n, c))
+	}
+}
+
+// refreshNames loads the list for names of groups first seen in a push.
+func (a *App) refreshNames(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if l, err := a.API.List(ctx); err == nil {
+		a.Store.ApplyList(l)
+	}
+}
+
+// OnConnect runs after every (re)connect: unacked messages go out again,
+// then everything missed is fetched with conversation.sync and shown.
+func (a *App) OnConnect(ctx context.Context) {
+	a.flush(ctx)
+	if l, err := a.API.List(ctx); err == nil {
+		a.Store.ApplyList(l)
+	}
+	a.syncAndPrint(ctx)
+	a.markRead(ctx)
+}
+
+func (a *App) syncAndPrint(ctx context.Context) {
+	n, err := a.Sync(ctx, func(m Message) {
+		c, _ := a.Store.Conv(m.ConvID)
+		a.Out.Println(msgLine(a.Me, c, m, a.now()))
+	})
+	if err != nil && ctx.Err() == nil {
+		a.Out.Println("  ! sync: " + err.Error())
+	}
+	if n > 0 {
+		a.Out.Printf("  (synced %d missed message(s))\n", n)
+	}
+}
+
+// Sync asks for everything after what the store holds, page by page, and
+// calls show for each message new to this client (in seq order per
+// conversation). It returns how many there were.
+func (a *App) Sync(ctx context.Context, show func(Message)) (int, error) {
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
+	n := 0
+	for page := 0; page < 100; page++ {
+		raw, err := a.Conn.Request(ctx, frame.MethodSync, map[string]any{"seqs": a.Store.KnownSeqs(), "limit": 200}, "")
+		if err != nil {
+			return n, err
+		}
+		var res struct {
+			Messages []frame.Push `json:"messages"`
+			More     bool         `json:"more"`
+		}
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return n, err
+		}
+		for _, p := range res.Messages {
+			if m, isNew := a.Store.Merge(p, FromSync); isNew {
+				n++
+				if show != nil {
+					show(m)
+				}
+			}
+		}
+		if !res.More || len(res.Messages) == 0 {
+			return n, nil
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"sort"
+	"strings"
+	"sync"
+
+	"easychat/pkg/frame"
+)
+
+// Message is one chat message as this client holds it.
+type Message struct {
+	MsgID    string
+	ConvID   string
+	ChatType int
+	SendID   string
+	Content  string
+	Seq      int64 // 0 until known (a message of mine before the server stored it)
+	SendTime int64 // ms
+	order    int64 // arrival order here, the last tie-break
+}
+
+// Conv is one conversation as this client knows it.
+type Conv struct {
+	ID        string
+	ChatType  int
+	PeerID    string // single chat
+	GroupName string // group chat
+	Seq       int64  // newest seq the server told about
+	BaseSeq   int64  // messages up to here are left to history (not fetched by sync)
+	ReadSeq   int64  // how far I have read
+	Unread    int64
+	Complete  bool // all of it is held from seq 1 (history came back short)
+	msgs      map[string]*Message
+}
+
+// Store holds conversations and their messages. Pushes, sync answers and
+// history pages all merge into it by msgId, so a message is shown once
+// whatever brought it. It is safe for concurrent use.
+type Store struct {
+	me    string
+	mu    sync.Mutex
+	convs map[string]*Conv
+	added int64
+}
+
+// NewStore returns an empty store for user me.
+func NewStore(me string) *Store { return &Store{me: me, convs: map[string]*Conv{}} }
+
+// ConvInfo is an entry of the conversation list (the API's shape).
+type ConvInfo struct {
+	ConversationID string `json:"conversationId"`
+	ChatType       int    `json:"chatType"`
+	PeerID         string `json:"peerId"`
+	GroupName      string `json:"groupName"`
+	Seq            int64  `json:"seq"`
+	ReadSeq        int64  `json:"readSeq"`
+	Unread         int64  `json:"unread"`
+	LastMsg        *struct {
+		SendID   string    `json:"sendId"`
+		SendTime int64     `json:"sendTime"`
+		Seq      int64     `json:"seq"`
+		Msg      frame.Msg `json:"msg"`
+	} `json:"lastMsg"`
+	UpdatedAt int64 `json:"updatedAt"`
+}
+
+func (s *Store) conv(id string, chatType int) *Conv {
+	c := s.convs[id]
+	if c == nil {
+		if chatType == 0 {
+			chatType = frame.GroupChat
+			if strings.Contains(id, "_") {
+				chatType = frame.SingleChat
+			}
+		}
+		c = &Conv{ID: id, ChatType: chatType, msgs: map[string]*Message{}}
+		if chatType == frame.SingleChat {
+			a, b, _ := strings.Cut(id, "_")
+			c.PeerID = a
+			if a == s.me {
+				c.PeerID = b
+			}
+		}
+		s.convs[id] = c
+	}
+	return c
+}
+
+// Source says what brought a message.
+type Source int
+
+const (
+	FromPush Source = iota
+	FromSync
+	FromHistory
+)
+
+// Merge adds the message of a push/sync/history item. It reports whether
+// the message is new to this client; for a known one it only fills in the
+// seq if that was missing.
+func (s *Store) Merge(p frame.Push, src Source) (Message, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.conv(p.ConversationID, p.ChatType)
+	if m := c.msgs[p.Msg.MsgID]; m != nil {
+		if m.Seq == 0 && p.Seq > 0 {
+			m.Seq = p.Seq
+		}
+		c.Seq = max(c.Seq, p.Seq)
+		return *m, false
+	}
+	fresh := len(c.msgs) == 0 && src == FromPush && c.BaseSeq == 0 && !c.Complete
+	m := &Message{MsgID: p.Msg.MsgID, ConvID: p.ConversationID, ChatType: p.ChatType, SendID: p.SendID,
+		Content: p.Msg.Content, Seq: p.Seq, SendTime: p.SendTime}
+	s.added++
+	m.order = s.added
+	c.msgs[m.MsgID] = m
+	if fresh && p.Seq > 1 {
+		c.BaseSeq = p.Seq - 1 // a conversation first seen now: older ones are history
+	}
+	if src != FromHistory && p.Seq > c.Seq && m.SendID != s.me && p.Seq > c.ReadSeq {
+		c.Unread++
+	}
+	c.Seq = max(c.Seq, p.Seq)
+	return *m, true
+}
+
+// AddOwn records a message of mine once acked (its seq comes later, with a
+// sync or history). It reports false if the message was known already.
+func (s *Store) AddOwn(convID string, chatType int, msgID, content string, at int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.conv(convID, chatType)
+	if c.msgs[msgID] != nil {
+		return false
+	}
+	s.added++
+	c.msgs[msgID] = &Message{MsgID: msgID, ConvID: convID, ChatType: chatType, SendID: s.me, Content: content, SendTime: at, order: s.added}
+	return true
+}
+
+// ApplyList takes the server's conversation list: names, seqs, read
+// positions and unread counts.
+func (s *Store) ApplyList(list []ConvInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, it := range list {
+		c := s.conv(it.ConversationID, it.ChatType)
+		if it.PeerID != "" {
+			c.PeerID = it.PeerID
+		}
+		if it.GroupName != "" {
+			c.GroupName = it.GroupName
+		}
+		c.Seq = max(c.Seq, it.Seq)
+		if !c.hasSeqs() && !c.Complete {
+			c.BaseSeq = max(c.BaseSeq, it.Seq) // left to history
+		}
+		c.ReadSeq = max(c.ReadSeq, it.ReadSeq)
+		c.Unread = it.Unread
+		if c.ReadSeq >= c.Seq {
+			c.Unread = 0
+		}
+	}
+}
+
+func (c *Conv) hasSeqs() bool {
+	for _, m := range c.msgs {
+		if m.Seq > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// KnownSeq is the seq up to which this client holds every message it wants;
+// a gap (a push missed while reconnecting) stops it. conversation.sync
+// returns what lies beyond.
+func (c *Conv) KnownSeq() int64 {
+	var seqs []int64
+	for _, m := range c.msgs {
+		if m.Seq > 0 {
+			seqs = append(seqs, m.Seq)
+		}
+	}
+	if len(seqs) == 0 {
+		return c.BaseSeq
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	top := c.BaseSeq
+	for _, s := range seqs {
+		if s <= top {
+			continue // history, or a repeat
+		}
+		if s != top+1 {
+			break // a gap
+		}
+		top = s
+	}
+	return top
+}
+
+// KnownSeqs is the seqs argument of conversation.sync.
+func (s *Store) KnownSeqs() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int64, len(s.convs))
+	for id, c := range s.convs {
+		out[id] = c.KnownSeq()
+	}
+	return out
+}
+
+// Messages returns conv's messages in order: by seq, messages without one
+// (mine, not stored yet) last, by time.
+func (s *Store) Messages(convID string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.convs[convID]
+	if c == nil {
+		return nil
+	}
+	out := make([]Message, 0, len(c.msgs))
+	for _, m := range c.msgs {
+		out = append(out, *m)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		switch {
+		case a.Seq > 0 && b.Seq > 0:
+			return a.Seq < b.Seq
+		case a.Seq > 0:
+			return true
+		case b.Seq > 0:
+			return false
+		}
+		if a.SendTime != b.SendTime {
+			return a.SendTime < b.SendTime
+		}
+		return a.order < b.order
+	})
+	return out
+}
+
+// Conv returns a copy of a conversation's fields (ok false if unknown).
+func (s *Store) Conv(id string) (Conv, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.convs[id]
+	if c == nil {
+		return Conv{}, false
+	}
+	cp := *c
+	cp.msgs = nil
+	return cp, true
+}
+
+// Ensure makes a conversation known (e.g. a single chat before its first
+// message) and returns it.
+func (s *Store) Ensure(id string, chatType int) Conv {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cp := *s.conv(id, chatType)
+	cp.msgs = nil
+	return cp
+}
+
+// SetComplete records that all of conv is held: a history page from the
+// newest came back short.
+func (s *Store) SetComplete(convID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.conv(convID, 0)
+	c.Complete = true
+	c.BaseSeq = 0
+}
+
+// SetGroupName records a group's name.
+func (s *Store) SetGroupName(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conv(id, frame.GroupChat).GroupName = name
+}
+
+// Oldest is the lowest seq held for conv (0: none), the "before" of the next
+// history page.
+func (s *Store) Oldest(convID string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var low int64
+	if c := s.convs[convID]; c != nil {
+		for _, m := range c.msgs {
+			if m.Seq > 0 && (low == 0 || m.Seq < low) {
+				low = m.Seq
+			}
+		}
+	}
+	return low
+}
+
+// ToMark returns what a markChat for conv should carry: the newest seq held
+// and the ids of others' messages after my read position. ok is false when
+// there is nothing new to mark. It records the new read position.
+func (s *Store) ToMark(convID string) (readSeq int64, ids []string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.convs[convID]
+	if c == nil {
+		return 0, nil, false
+	}
+	for _, m := range c.msgs {
+		readSeq = max(readSeq, m.Seq)
+	}
+	if readSeq <= c.ReadSeq {
+		c.Unread = 0
+		return 0, nil, false
+	}
+	for _, m := range c.msgs {
+		if m.Seq > c.ReadSeq && m.SendID != s.me {
+			ids = append(ids, m.MsgID)
+		}
+	}
+	sort.Strings(ids)
+	c.ReadSeq = readSeq
+	c.Unread = 0
+	return readSeq, ids, true
+}
+
+// Title names a conversation for display: @peer or #group.
+func (c Conv) Title() string {
+	if c.ChatType == frame.SingleChat {
+		return "@" + c.PeerID
+	}
+	if c.GroupName != "" {
+		return "#" + c.GroupName
+	}
+	return "#" + c.ID
+}
+
+// RecvID is the recvId of a chat or markChat frame for the conversation.
+func (c Conv) RecvID() string {
+	if c.ChatType == frame.SingleChat {
+		return c.PeerID
+	}
+	return c.ID
+}
+
+// FindGroup returns the id of a known group conversation with that id or
+// name.
+func (s *Store) FindGroup(idOrName string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.convs[idOrName]; c != nil && c.ChatType == frame.GroupChat {
+		return c.ID, true
+	}
+	for _, c := range s.convs {
+		if c.ChatType == frame.GroupChat && strings.EqualFold(c.GroupName, idOrName) {
+			return c.ID, true
+		}
+	}
+	return "", false
+}
