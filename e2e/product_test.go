@@ -287,6 +287,14 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 		t.Fatalf("receipt to sender: %s (%v)", rf.Data, err)
 	}
 	waitFor(t, "unread to reach 0", func() bool { return unread(t, addr, tokens[b], conv) == 0 })
+	// The sender has nothing unread in a conversation it wrote last, and sees
+	// how far the peer has read.
+	if u := unread(t, addr, tokens[a], conv); u != 0 {
+		t.Fatalf("sender's unread = %d, want 0", u)
+	}
+	if pr := listField(t, addr, tokens[a], conv, "peerReadSeq"); pr != 3 {
+		t.Fatalf("sender sees peerReadSeq %v, want 3", pr)
+	}
 
 	// History: newest first, paged with before.
 	code, res := api(t, addr, "conversation", tokens[b], map[string]any{"action": "history", "conversationId": conv, "limit": 2})
@@ -360,6 +368,12 @@ func dialToken(t *testing.T, gw interface{ URL() string }, user, tok string) *cl
 
 func unread(t *testing.T, addr, tok, conv string) int {
 	t.Helper()
+	return int(listField(t, addr, tok, conv, "unread"))
+}
+
+// listField returns a numeric field of conv in the user's conversation list.
+func listField(t *testing.T, addr, tok, conv, field string) float64 {
+	t.Helper()
 	code, res := api(t, addr, "conversation", tok, map[string]any{"action": "list"})
 	if code != 200 {
 		t.Fatalf("list: %d %v", code, res)
@@ -368,7 +382,8 @@ func unread(t *testing.T, addr, tok, conv string) int {
 	for _, x := range list {
 		m := x.(map[string]any)
 		if m["conversationId"] == conv {
-			return int(m["unread"].(float64))
+			v, _ := m[field].(float64)
+			return v
 		}
 	}
 	t.Fatalf("conversation %s not in list %v", conv, res)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -56,12 +57,15 @@ func claimID(conv string, seq int64) string { return fmt.Sprintf("%s#%d", conv, 
 
 // convDoc is a conversation: its sequence counter and last message.
 type convDoc struct {
-	ID        string   `bson:"_id"`
-	ChatType  int      `bson:"chatType"`
-	Members   []string `bson:"members,omitempty"`
-	Seq       int64    `bson:"seq"`
-	LastMsg   *Message `bson:"lastMsg,omitempty"`
-	UpdatedAt int64    `bson:"updatedAt"`
+	ID       string   `bson:"_id"`
+	ChatType int      `bson:"chatType"`
+	Members  []string `bson:"members,omitempty"`
+	Seq      int64    `bson:"seq"`
+	LastMsg  *Message `bson:"lastMsg,omitempty"`
+	// Sent is each sender's latest seq here: sending implies having read
+	// what came before, so it counts as a read position at no extra write.
+	Sent      map[string]int64 `bson:"sent,omitempty"`
+	UpdatedAt int64            `bson:"updatedAt"`
 }
 
 // SaveChat stores ev exactly once and returns it with its sequence number.
@@ -138,6 +142,9 @@ func (s *Store) bumpConversation(ctx context.Context, m Message) error {
 	last := m
 	last.Pushed = false
 	set := bson.D{{Key: "seq", Value: m.Seq}, {Key: "lastMsg", Value: last}, {Key: "updatedAt", Value: time.Now().UnixMilli()}}
+	if safeField(m.SendID) {
+		set = append(set, bson.E{Key: "sent." + m.SendID, Value: m.Seq})
+	}
 	for attempt := 0; attempt < 3; attempt++ {
 		res, err := convs.UpdateOne(ctx,
 			bson.D{{Key: "_id", Value: m.ConversationID}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: m.Seq}}}},
@@ -149,6 +156,9 @@ func (s *Store) bumpConversation(ctx context.Context, m Message) error {
 			return nil
 		}
 		doc := convDoc{ID: m.ConversationID, ChatType: m.ChatType, Seq: m.Seq, LastMsg: &last, UpdatedAt: time.Now().UnixMilli()}
+		if safeField(m.SendID) {
+			doc.Sent = map[string]int64{m.SendID: m.Seq}
+		}
 		if m.ChatType == frame.SingleChat {
 			doc.Members = []string{m.SendID, m.RecvID}
 		}
@@ -171,6 +181,12 @@ func (s *Store) bumpConversation(ctx context.Context, m Message) error {
 		return fmt.Errorf("creating conversation %s: %w", m.ConversationID, err)
 	}
 	return fmt.Errorf("updating conversation %s: contended", m.ConversationID)
+}
+
+// safeField reports whether a user id can be a document field name (ids
+// from our own registration always can; a token's subject might not).
+func safeField(s string) bool {
+	return s != "" && !strings.ContainsAny(s, ".$") && !strings.HasPrefix(s, "$")
 }
 
 // MarkPushed records that msgIDs were handed to the gateways. One update per

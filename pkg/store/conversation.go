@@ -21,6 +21,7 @@ type ConversationState struct {
 	GroupName      string   `json:"groupName,omitempty"` // group chat
 	Seq            int64    `json:"seq"`
 	ReadSeq        int64    `json:"readSeq"`
+	PeerReadSeq    int64    `json:"peerReadSeq,omitempty"` // single chat: how far the peer has read
 	Unread         int64    `json:"unread"`
 	LastMsg        *Message `json:"lastMsg,omitempty"`
 	UpdatedAt      int64    `json:"updatedAt"`
@@ -56,6 +57,7 @@ func (s *Store) ConversationsOf(ctx context.Context, user string) ([]Conversatio
 		return nil, err
 	}
 	out := make([]ConversationState, 0, len(singles)+len(groups))
+	sent := make([]int64, 0, len(singles)+len(groups)) // user's own latest seq per entry of out
 	for _, c := range singles {
 		st := ConversationState{ConversationID: c.ID, ChatType: frame.SingleChat, Seq: c.Seq, LastMsg: c.LastMsg, UpdatedAt: c.UpdatedAt}
 		for _, m := range c.Members {
@@ -63,6 +65,15 @@ func (s *Store) ConversationsOf(ctx context.Context, user string) ([]Conversatio
 				st.PeerID = m
 			}
 		}
+		if st.PeerID != "" {
+			if st.PeerReadSeq, err = s.ReadSeq(ctx, st.PeerID, c.ID); err != nil {
+				return nil, err
+			}
+			if st.PeerReadSeq < c.Sent[st.PeerID] {
+				st.PeerReadSeq = c.Sent[st.PeerID]
+			}
+		}
+		sent = append(sent, c.Sent[user])
 		out = append(out, st)
 	}
 	for _, g := range groups {
@@ -76,14 +87,16 @@ func (s *Store) ConversationsOf(ctx context.Context, user string) ([]Conversatio
 		}
 		out = append(out, ConversationState{ConversationID: g.ID, ChatType: frame.GroupChat, GroupName: g.Name,
 			Seq: c.Seq, LastMsg: c.LastMsg, UpdatedAt: upd})
+		sent = append(sent, c.Sent[user])
 	}
 	for i := range out {
 		r, err := s.ReadSeq(ctx, user, out[i].ConversationID)
 		if err != nil {
 			return nil, err
 		}
-		out[i].ReadSeq = r
-		if out[i].Unread = out[i].Seq - r; out[i].Unread < 0 {
+		// Having sent a message, the user has read everything before it.
+		out[i].ReadSeq = max(r, sent[i])
+		if out[i].Unread = out[i].Seq - out[i].ReadSeq; out[i].Unread < 0 {
 			out[i].Unread = 0
 		}
 	}
