@@ -1,242 +1,294 @@
-// Command bench drives websocket clients through the real stack (gateway →
-// chat → Kafka → connector → transfer → Mongo → push → gateway) and reports
-// end-to-end latency and throughput of single chat. It is a benchmark, not a
-// test: run it by hand (`make bench BENCH_ARGS="-rate 500"`).
+// Command bench measures Easy Chat end to end on this machine and prints one
+// table: single-chat latency and the highest sustainable rate, group fan-out,
+// idle connections per gateway and their memory, cold start, and the push leg
+// side by side with Centrifugo under the same load generator. It is a
+// benchmark, not a test, and never runs in CI:
 //
-// By default it starts the whole system in-process with embedded defaults in a
-// temporary state dir; KAFKA_BROKERS, MONGO_URI, REDIS_URL and
-// FERRETDB_POSTGRESQL_URL select real services as for the dev stack.
+//	make bench
+//	make bench BENCH_ARGS="-scenario single -search 3000,5000"
+//
+// It starts the whole system in-process (easychat/devstack/stack) with
+// embedded defaults in a temporary state dir; KAFKA_BROKERS, MONGO_URI,
+// REDIS_URL and FERRETDB_POSTGRESQL_URL select real services as for the dev
+// stack. See bench/README.md for what each scenario does.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
+	"net"
 	"os"
-	"runtime"
-	"sort"
+	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"easychat/devstack/stack"
-	"easychat/pkg/frame"
+	"easychat/pkg/store"
 	"easychat/pkg/token"
 )
 
-func main() {
-	pairs := flag.Int("pairs", 50, "sender→receiver pairs (2 sockets each)")
-	rate := flag.Float64("rate", 100, "messages per second, all senders together")
-	dur := flag.Duration("duration", 10*time.Second, "how long to send")
-	warm := flag.Int("warmup", 20, "messages sent (and awaited) before measuring")
-	drain := flag.Duration("drain", 30*time.Second, "how long to wait for the last deliveries")
-	batch := flag.Int("batch", 32, "records per transfer invocation (connector BATCH_MAX)")
+// settings are the flags; every one is printed with the results.
+type settings struct {
+	scenarios  map[string]bool
+	pairs      int
+	rates      []float64
+	search     []float64
+	duration   time.Duration
+	drain      time.Duration
+	batch      int
+	partitions int
+
+	groupSize  int
+	groupRates []float64
+	groupDur   time.Duration
+
+	conns          int
+	connsInProcess bool
+	coldRuns       int
+	pushN          []int
+	pushDur        time.Duration
+	pushPar        int
+	pushWin        int
+	pushInProcess  bool
+	pushRounds     int
+	cfBin          string
+	cfVersion      string
+
+	cpuProfile string
+	pprofAddr  string
+	profileDir string
+	logLevel   string
+}
+
+var allScenarios = []string{"single", "group", "cold", "conns", "push"}
+
+func parseFlags() settings {
+	var s settings
+	scen := flag.String("scenario", strings.Join(allScenarios, ","), "comma-separated scenarios to run: "+strings.Join(allScenarios, ", "))
+	flag.IntVar(&s.pairs, "pairs", 200, "single chat: sender→receiver pairs (2 sockets and one conversation each)")
+	rates := flag.String("rates", "100,1000", "single chat: fixed rates (msg/s, all senders together) to report latency at")
+	search := flag.String("search", "2000,3000,4000,5000,6000,8000,10000", "single chat: rates tried in order for the highest sustainable one; stops at the first failure")
+	flag.DurationVar(&s.duration, "duration", 10*time.Second, "how long each single-chat step sends")
+	flag.DurationVar(&s.drain, "drain", 30*time.Second, "how long to wait for the last deliveries of a step")
+	flag.IntVar(&s.batch, "batch", 32, "records per transfer invocation (connector BATCH_MAX), as `make run`")
+	flag.IntVar(&s.partitions, "partitions", 0, "Kafka partitions of the embedded broker (0: the stack default)")
+	flag.IntVar(&s.groupSize, "group-size", 1000, "group fan-out: online members")
+	grates := flag.String("group-rates", "10,100", "group fan-out: messages per second into the group")
+	flag.DurationVar(&s.groupDur, "group-duration", 10*time.Second, "group fan-out: how long each rate sends")
+	flag.IntVar(&s.conns, "conns", 10000, "connections: idle authenticated sockets opened on a separate gateway process")
+	flag.BoolVar(&s.connsInProcess, "conns-in-process", false, "connections: use the stack's in-process gateway instead (for heap profiles with -pprof; its RSS includes the clients)")
+	flag.IntVar(&s.coldRuns, "cold-runs", 3, "cold start: how many times to scale chat and transfer to zero and send")
+	pushN := flag.String("push-n", "1,100,1000", "push leg: subscriber counts")
+	flag.DurationVar(&s.pushDur, "push-duration", 5*time.Second, "push leg: how long each system is driven per subscriber count")
+	flag.IntVar(&s.pushRounds, "push-rounds", 2, "push leg: rounds per system and N (the systems alternate)")
+	flag.IntVar(&s.pushPar, "push-publishers", 4, "push leg: concurrent publishers (HTTP clients)")
+	flag.IntVar(&s.pushWin, "push-window", 16, "push leg: publications in flight (published, not yet received by all subscribers)")
+	flag.BoolVar(&s.pushInProcess, "push-in-process", false, "push leg: drive the stack's in-process gateway instead of a gateway process (for CPU profiles)")
+	flag.StringVar(&s.cfBin, "centrifugo", "", "Centrifugo binary (empty: build it once into the user cache dir with go install)")
+	flag.StringVar(&s.cfVersion, "centrifugo-version", "v6.9.1", "Centrifugo version to build when -centrifugo is empty")
+	flag.StringVar(&s.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (load generator, gateway, connector, embedded servers) to `file`")
+	flag.StringVar(&s.pprofAddr, "pprof", "", "serve net/http/pprof of this process on `addr` (e.g. 127.0.0.1:6060)")
+	flag.StringVar(&s.profileDir, "profile-dir", "", "also capture CPU profiles of the chat and transfer function processes during each single-chat step into `dir`")
+	flag.StringVar(&s.logLevel, "log", "error", "log level of the system under test: debug, info, warn or error")
 	flag.Parse()
 
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s.scenarios = map[string]bool{}
+	for _, n := range strings.Split(*scen, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		if !contains(allScenarios, n) {
+			fatal(fmt.Errorf("unknown scenario %q (have %s)", n, strings.Join(allScenarios, ", ")))
+		}
+		s.scenarios[n] = true
+	}
+	s.rates = floats(*rates)
+	s.search = floats(*search)
+	s.groupRates = floats(*grates)
+	for _, f := range floats(*pushN) {
+		s.pushN = append(s.pushN, int(f))
+	}
+	return s
+}
+
+// system is what the scenarios share.
+type system struct {
+	set   settings
+	stack *stack.Stack
+	iss   *token.Issuer
+	store *store.Store
+	root  string
+	tmp   string
+	run   string // unique suffix of this run's user ids
+	rep   *report
+}
+
+func main() {
+	set := parseFlags()
+	raiseFileLimit()
+
+	var level slog.Level
+	check(level.UnmarshalText([]byte(set.logLevel)))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 	slog.SetLogLoggerLevel(slog.LevelDebug) // per-call logs of faas-provider and connector-sdk
-	dir, err := os.MkdirTemp("", "easychat-bench-")
-	check(err)
-	defer os.RemoveAll(dir)
+
+	if set.cpuProfile != "" {
+		f, err := os.Create(set.cpuProfile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	if set.profileDir != "" {
+		check(os.MkdirAll(set.profileDir, 0o755))
+	}
+	if set.pprofAddr != "" {
+		go servePprof(set.pprofAddr)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
 	root, err := os.Getwd()
 	check(err)
+	if _, err := os.Stat("stack.yml"); err != nil {
+		fatal(fmt.Errorf("run from the repository root (no stack.yml here): %w", err))
+	}
+	tmp, err := os.MkdirTemp("", "easychat-bench-")
+	check(err)
+	defer os.RemoveAll(tmp)
 
-	ctx := context.Background()
-	s, err := stack.Start(ctx, stack.Config{
-		RepoRoot: root, StateDir: dir,
+	sys := &system{set: set, root: root, tmp: tmp, rep: newReport(set),
+		run: strconv.FormatInt(time.Now().UnixNano()%1e8, 36)}
+
+	spreadSources = set.conns > 20000
+	// A port free on every address: the runtime checks ":<port>".
+	faasPort := 0
+	if l, err := net.Listen("tcp", ":0"); err == nil {
+		faasPort = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+	}
+	progress("starting the system (builds every function on first use)…")
+	t0 := time.Now()
+	sys.stack, err = stack.Start(ctx, stack.Config{
+		RepoRoot: root, StateDir: tmp + "/state",
 		KafkaBrokers: os.Getenv("KAFKA_BROKERS"), MongoURI: os.Getenv("MONGO_URI"),
 		FerretPGURL: os.Getenv("FERRETDB_POSTGRESQL_URL"), RedisURL: os.Getenv("REDIS_URL"),
-		ConnectorBatch: *batch,
-		Logger:         log,
+		KafkaPartitions: int32(set.partitions),
+		FaasPort:        faasPort,
+		ConnectorBatch:  set.batch,
+		Logger:          log,
 	})
 	check(err)
-	defer s.Close()
-	gw := s.Gateways()[0]
-	iss := token.New(s.JWTSecret(), time.Hour)
+	defer sys.stack.Close()
+	progress("system up in %v", time.Since(t0).Round(100*time.Millisecond))
+	sys.iss = token.New(sys.stack.JWTSecret(), 24*time.Hour)
+	sys.store, err = store.Open(ctx, sys.stack.MongoURI, "easychat")
+	check(err)
+	defer sys.store.Close(context.Background())
 
-	type pair struct {
-		from, to string
-		snd      *conn
-	}
-	r := &recorder{sent: map[string]time.Time{}}
-	ps := make([]pair, *pairs)
-	run := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
-	for i := range ps {
-		from, to := fmt.Sprintf("s%d-%s", i, run), fmt.Sprintf("r%d-%s", i, run)
-		snd := mustDial(gw.URL(), iss, from, nil)
-		mustDial(gw.URL(), iss, to, r)
-		ps[i] = pair{from, to, snd}
+	if set.profileDir != "" {
+		check(sys.enableFunctionPprof(ctx, "chat", "transfer"))
 	}
 
-	send := func(p pair, id string) {
-		r.mark(id)
-		p.snd.chat(id, p.to, id)
-	}
-	// Warm-up: bring every function to a ready replica and fill caches.
-	for i := 0; i < *warm; i++ {
-		send(ps[i%len(ps)], fmt.Sprintf("w%d", i))
-	}
-	r.waitFor(*warm, *drain)
-	r.reset()
-
-	fmt.Printf("batch=%d cores=%d GOMAXPROCS=%d pairs=%d target_rate=%.0f/s duration=%v kafka=%s mongo=%s redis=%s\n",
-		*batch, runtime.NumCPU(), runtime.GOMAXPROCS(0), *pairs, *rate, *dur, kind(os.Getenv("KAFKA_BROKERS"), "embedded kfake"),
-		kind(os.Getenv("MONGO_URI"), "embedded FerretDB/"+kind(os.Getenv("FERRETDB_POSTGRESQL_URL"), "SQLite")),
-		kind(os.Getenv("REDIS_URL"), "embedded"))
-
-	interval := time.Duration(float64(time.Second) / *rate)
-	start := time.Now()
-	n := 0
-	for time.Since(start) < *dur {
-		next := start.Add(time.Duration(n) * interval)
-		if d := time.Until(next); d > 0 {
-			time.Sleep(d)
+	for _, name := range allScenarios {
+		if !set.scenarios[name] || ctx.Err() != nil {
+			continue
 		}
-		send(ps[n%len(ps)], fmt.Sprintf("m%d", n))
-		n++
-	}
-	sendSecs := time.Since(start).Seconds()
-	got := r.waitFor(n, *drain)
-	total := time.Since(start).Seconds()
-
-	lat := r.latencies()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
+		progress("scenario %s", name)
+		var err error
+		switch name {
+		case "single":
+			err = sys.single(ctx)
+		case "group":
+			err = sys.group(ctx)
+		case "cold":
+			err = sys.cold(ctx)
+		case "conns":
+			err = sys.connections(ctx)
+		case "push":
+			err = sys.pushLeg(ctx)
 		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+		if err != nil {
+			sys.rep.note("%s: FAILED: %v", name, err)
+			progress("scenario %s failed: %v", name, err)
+		}
 	}
-	fmt.Printf("sent=%d (%.0f msg/s offered) delivered=%d lost=%d duplicates=%d delivered_rate=%.0f msg/s\n",
-		n, float64(n)/sendSecs, got, n-got, r.dups.Load(), float64(got)/total)
-	fmt.Printf("latency p50=%v p99=%v max=%v\n", pct(0.50).Round(10*time.Microsecond),
-		pct(0.99).Round(10*time.Microsecond), pct(1).Round(10*time.Microsecond))
-	if got != n {
-		os.Exit(1)
-	}
+	sys.rep.print(os.Stdout)
 }
 
-// recorder matches pushes to send times by the content (the frame id).
-type recorder struct {
-	mu   sync.Mutex
-	sent map[string]time.Time
-	lat  []time.Duration
-	got  map[string]bool
-	dups atomic.Int64
-	cond *sync.Cond
-}
-
-func (r *recorder) mark(id string) {
-	r.mu.Lock()
-	r.sent[id] = time.Now()
-	r.mu.Unlock()
-}
-
-func (r *recorder) received(content string) {
-	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.got == nil {
-		r.got = map[string]bool{}
-	}
-	t0, ok := r.sent[content]
-	if !ok {
+// raiseFileLimit lifts RLIMIT_NOFILE to its hard limit: the connections
+// scenario holds thousands of sockets on each side (child processes inherit it).
+func raiseFileLimit() {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
 		return
 	}
-	if r.got[content] {
-		r.dups.Add(1)
-		return
-	}
-	r.got[content] = true
-	r.lat = append(r.lat, now.Sub(t0))
+	r.Cur = r.Max
+	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r)
 }
 
-func (r *recorder) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.lat)
-}
-
-func (r *recorder) waitFor(n int, max time.Duration) int {
-	deadline := time.Now().Add(max)
-	for time.Now().Before(deadline) && r.count() < n {
-		time.Sleep(5 * time.Millisecond)
-	}
-	return r.count()
-}
-
-func (r *recorder) reset() {
-	r.mu.Lock()
-	r.sent, r.got, r.lat = map[string]time.Time{}, map[string]bool{}, nil
-	r.mu.Unlock()
-	r.dups.Store(0)
-}
-
-func (r *recorder) latencies() []time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]time.Duration(nil), r.lat...)
-}
-
-type conn struct {
-	mu sync.Mutex
-	ws *websocket.Conn
-}
-
-func mustDial(url string, iss *token.Issuer, user string, r *recorder) *conn {
-	tok, err := iss.Issue(user)
-	check(err)
-	ws, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + tok}})
-	check(err)
-	c := &conn{ws: ws}
-	go func() {
-		for {
-			_, b, err := ws.ReadMessage()
-			if err != nil {
-				return
-			}
-			if r == nil {
-				continue
-			}
-			var f frame.Frame
-			if json.Unmarshal(b, &f) != nil || f.Method != frame.MethodPush {
-				continue
-			}
-			var p frame.Push
-			if json.Unmarshal(f.Data, &p) == nil {
-				r.received(p.Msg.Content)
-			}
-		}
-	}()
-	return c
-}
-
-func (c *conn) chat(id, to, content string) {
-	b, _ := json.Marshal(map[string]any{"frameType": 0, "id": id, "method": frame.MethodChat,
-		"data": map[string]any{"chatType": frame.SingleChat, "recvId": to, "msg": map[string]any{"mType": 0, "content": content}}})
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	check(c.ws.WriteMessage(websocket.TextMessage, b))
+func fileLimit() uint64 {
+	var r syscall.Rlimit
+	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r)
+	return r.Cur
 }
 
 func kind(v, def string) string {
 	if v == "" {
 		return def
 	}
-	return "external:" + strings.SplitN(v, "@", 2)[len(strings.SplitN(v, "@", 2))-1]
+	// Show the host only: URLs may carry credentials.
+	v = v[strings.LastIndex(v, "@")+1:]
+	if i := strings.Index(v, "://"); i >= 0 {
+		v = v[i+3:]
+	}
+	return "external " + strings.SplitN(v, "/", 2)[0]
+}
+
+func floats(s string) []float64 {
+	var out []float64
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		f, err := strconv.ParseFloat(p, 64)
+		if err != nil || f <= 0 {
+			fatal(fmt.Errorf("%q: want positive numbers", s))
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench %s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
 func check(err error) {
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(2)
+		fatal(err)
 	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(2)
 }

@@ -47,8 +47,12 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	RebalanceTimeout  time.Duration
 	JoinGroupBackoff  time.Duration
-	// MaxWait is how long a fetch waits at the broker for new data; with
-	// MinBytes 1 it bounds idle polling, not latency.
+	// MaxWait bounds one fetch: kafka-go asks the broker to wait MaxWait−1s
+	// for new data (a quarter less below 1s) and gives up on the connection
+	// at MaxWait, so the rest is slack for a busy broker. With MinBytes 1 it
+	// bounds idle polling, not latency. Small values (the old 100ms left a
+	// 25ms slack) make a loaded broker miss the deadline: the reader then
+	// drops the connection and backs off, which cost seconds of latency.
 	MaxWait time.Duration
 
 	HTTPAddr string // metrics and health; empty: not served by Run
@@ -73,7 +77,7 @@ const (
 	DefaultHeartbeat       = 1 * time.Second
 	DefaultRebalance       = 10 * time.Second
 	DefaultJoinBackoff     = 500 * time.Millisecond
-	DefaultMaxWait         = 100 * time.Millisecond
+	DefaultMaxWait         = 2 * time.Second
 )
 
 // OpenFaaS secret names for the gateway's basic auth.
@@ -104,7 +108,7 @@ const (
 //	KAFKA_SESSION_TIMEOUT    consumer group session timeout      (10s)
 //	KAFKA_HEARTBEAT_INTERVAL consumer group heartbeat            (1s)
 //	KAFKA_REBALANCE_TIMEOUT  consumer group rebalance timeout    (10s)
-//	KAFKA_MAX_WAIT           broker-side fetch wait              (100ms)
+//	KAFKA_MAX_WAIT           fetch wait, incl. network slack     (2s)
 //	CONNECTOR_HTTP_ADDR      /metrics /healthz /readyz           (127.0.0.1:8099)
 //
 // The command also reads LOG_LEVEL (debug; default info).

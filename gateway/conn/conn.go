@@ -1,12 +1,18 @@
-// Package conn runs one websocket: a read pump and a write pump, as in
-// gorilla/websocket's chat example. The write pump is the only goroutine that
-// writes data to the socket, so concurrent senders never interleave frames;
-// they hand it bytes through a bounded queue and never wait on it. A full queue
-// means the client is not keeping up: it is dropped rather than allowed to slow
-// down the pusher or other clients.
+// Package conn runs one websocket: a read pump, and a writer that is the only
+// code writing data frames to the socket, so concurrent senders never
+// interleave frames; they hand it bytes through a bounded queue and never
+// wait on it. A full queue means the client is not keeping up: it is dropped
+// rather than allowed to slow down the pusher or other clients.
+//
+// An idle socket costs little: the queue is allocated only while frames wait,
+// and the writer goroutine runs only while there is something to write (a
+// frame, a ping, the close handshake). The writer sends everything queued at
+// once, with one writev, so a burst costs one system call rather than one
+// per frame.
 package conn
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -53,6 +59,12 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// WriteBufferPool is meant for the upgrader (websocket.Upgrader's
+// WriteBufferPool). This package writes data frames itself, so gorilla's
+// per-connection write buffer is never used; with a pool gorilla allocates
+// none instead of keeping the 4 KiB one of the HTTP connection per socket.
+var WriteBufferPool = &sync.Pool{}
+
 // Handler receives each client message. oversized means msg holds only the
 // first MaxFrame bytes of a longer message whose rest was discarded. It runs on
 // the read pump and must not block.
@@ -68,22 +80,32 @@ var lastID atomic.Uint64
 // Conn is one authenticated websocket.
 type Conn struct {
 	ws   *websocket.Conn
+	nc   net.Conn // ws's connection, for data frames
 	user string
 	id   uint64
 	opt  Options
 	m    *metrics.Metrics
 	log  *slog.Logger
 
-	send chan out
 	// dead is set once no more frames will be written; Send refuses from then on.
 	dead atomic.Bool
 
-	closeOnce sync.Once
-	closing   chan struct{} // graceful close requested
-	closeMsg  []byte
+	mu       sync.Mutex
+	queue    []out // frames waiting for the writer
+	writing  bool  // a writer goroutine is running (or the close frame was written)
+	pingDue  bool
+	closeReq bool   // graceful close requested (Close)
+	closeMsg []byte // its close frame payload
+	readEnd  bool   // the read pump has ended
+	writers  sync.WaitGroup
+	pinger   *time.Timer
+	// deadline is the write deadline last set for data frames (unix ns); 0
+	// after a control frame, whose write sets a deadline of its own.
+	deadline atomic.Int64
 
-	readDone chan struct{} // read pump ended
-	done     chan struct{} // both pumps ended
+	closeOnce sync.Once
+	readDone  chan struct{} // read pump ended
+	done      chan struct{} // both pumps ended
 }
 
 // New wraps an upgraded websocket of user. Call Run to start its pumps.
@@ -92,13 +114,12 @@ func New(ws *websocket.Conn, user string, opt Options, m *metrics.Metrics, log *
 	id := lastID.Add(1)
 	return &Conn{
 		ws:       ws,
+		nc:       ws.NetConn(),
 		user:     user,
 		id:       id,
 		opt:      opt,
 		m:        m,
 		log:      log.With("user", user, "conn", id, "remote", ws.RemoteAddr().String()),
-		send:     make(chan out, opt.SendQueue),
-		closing:  make(chan struct{}),
 		readDone: make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -116,24 +137,41 @@ func (c *Conn) Logger() *slog.Logger { return c.log }
 // Done is closed when both pumps have ended.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
-// Send queues b (one encoded frame of type t) for the write pump without
+// Send queues b (one encoded frame of type t) for the writer without
 // blocking. It reports false if the socket is closing or its queue was full,
 // in which case the client is dropped as too slow.
 func (c *Conn) Send(b []byte, t frame.Type) bool {
 	if c.dead.Load() {
 		return false
 	}
-	select {
-	case c.send <- out{b, t}:
-		return true
-	default:
+	c.mu.Lock()
+	if c.dead.Load() {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.queue) >= c.opt.SendQueue {
+		c.mu.Unlock()
 		c.drop()
 		return false
 	}
+	c.queue = append(c.queue, out{b, t})
+	c.kickLocked()
+	c.mu.Unlock()
+	return true
+}
+
+// kickLocked makes sure a writer runs. c.mu is held.
+func (c *Conn) kickLocked() {
+	if c.writing || c.readEnd {
+		return // once the read pump ended, Run closes the socket itself
+	}
+	c.writing = true
+	c.writers.Add(1)
+	go c.writeLoop()
 }
 
 // drop disconnects a client that cannot keep up. Closing the network
-// connection unblocks a write pump stuck on a full TCP window and ends the read
+// connection unblocks a writer stuck on a full TCP window and ends the read
 // pump; a close frame would only queue behind the data it is not reading.
 func (c *Conn) drop() {
 	if c.dead.Swap(true) {
@@ -144,14 +182,17 @@ func (c *Conn) drop() {
 	_ = c.ws.Close()
 }
 
-// Close starts a graceful close: the write pump flushes what is already
-// queued, sends a close frame with code and text, and waits briefly for the
-// peer's reply. Frames sent after Close are refused.
+// Close starts a graceful close: the writer flushes what is already queued,
+// sends a close frame with code and text, and waits briefly for the peer's
+// reply. Frames sent after Close are refused.
 func (c *Conn) Close(code int, text string) {
 	c.closeOnce.Do(func() {
-		c.closeMsg = websocket.FormatCloseMessage(code, text)
 		c.dead.Store(true)
-		close(c.closing)
+		c.mu.Lock()
+		c.closeMsg = websocket.FormatCloseMessage(code, text)
+		c.closeReq = true
+		c.kickLocked()
+		c.mu.Unlock()
 	})
 }
 
@@ -162,18 +203,40 @@ func (c *Conn) Kill() {
 	_ = c.ws.Close()
 }
 
-// Run starts the write pump and runs the read pump until the socket ends,
-// handing every message to h. It returns after both pumps have ended.
+// Run starts pinging and runs the read pump until the socket ends, handing
+// every message to h. It returns after the read pump and any writer ended.
 func (c *Conn) Run(h Handler) {
-	writeDone := make(chan struct{})
-	go func() {
-		defer close(writeDone)
-		c.writePump()
-	}()
+	ping := c.opt.PongWait * 9 / 10
+	c.mu.Lock()
+	c.pinger = time.AfterFunc(ping, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.dead.Load() {
+			c.pingDue = true
+			c.kickLocked()
+		}
+	})
+	c.mu.Unlock()
+
 	c.readPump(h)
 	close(c.readDone)
-	<-writeDone
+
+	c.mu.Lock()
+	c.readEnd = true
+	c.pinger.Stop()
+	closing := c.closeReq
+	c.mu.Unlock()
+	if !closing {
+		// Nothing more will be read, and no close was asked for (the peer
+		// went away or broke the protocol): stop writing too. A close the
+		// read pump asked for on its way out (1009) is completed by the
+		// writer, which then closes the connection.
+		c.dead.Store(true)
+		_ = c.ws.Close()
+	}
+	c.writers.Wait()
 	c.dead.Store(true)
+	_ = c.ws.Close()
 	close(c.done)
 }
 
@@ -181,6 +244,17 @@ func (c *Conn) readPump(h Handler) {
 	extend := func() { _ = c.ws.SetReadDeadline(time.Now().Add(c.opt.PongWait)) }
 	extend()
 	c.ws.SetPongHandler(func(string) error { extend(); return nil })
+	// gorilla's default ping handler, and a note that its pong set the
+	// connection's write deadline.
+	c.ws.SetPingHandler(func(data string) error {
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		c.deadline.Store(0)
+		var ne net.Error
+		if err == websocket.ErrCloseSent || (errors.As(err, &ne) && ne.Timeout()) {
+			return nil
+		}
+		return err
+	})
 	for {
 		_, r, err := c.ws.NextReader()
 		if err != nil {
@@ -243,81 +317,142 @@ func (c *Conn) logReadEnd(err error) {
 	}
 }
 
-func (c *Conn) writePump() {
-	pingPeriod := c.opt.PongWait * 9 / 10
-	ticker := time.NewTicker(pingPeriod)
-	defer func() {
-		ticker.Stop()
-		c.dead.Store(true) // nobody drains the queue any more; refuse rather than "drop"
-		_ = c.ws.Close()
-	}()
+// writeLoop writes what is queued until nothing is left, then ends (Send,
+// the pinger and Close start it again when needed).
+func (c *Conn) writeLoop() {
+	defer c.writers.Done()
+	var batch []out
 	for {
-		select {
-		case o := <-c.send:
-			if !c.write(o) {
-				return
-			}
-		case <-ticker.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opt.WriteWait)); err != nil {
+		c.mu.Lock()
+		batch, c.queue = c.queue, batch[:0]
+		if cap(c.queue) > 64 {
+			c.queue = nil // do not keep a burst's queue on an idle socket
+		}
+		ping := c.pingDue
+		c.pingDue = false
+		closing := c.closeReq
+		if len(batch) == 0 && !ping && !closing {
+			c.writing = false
+			c.queue = nil // an idle socket keeps no queue
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+
+		if len(batch) > 0 && !c.writeFrames(batch) {
+			c.fail()
+			return
+		}
+		clear(batch) // drop references to sent frames
+		if ping {
+			err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opt.WriteWait))
+			c.deadline.Store(0)
+			if err != nil {
 				c.log.Debug("ping failed", "err", err)
+				c.fail()
 				return
 			}
-		case <-c.closing:
-			if c.closeHandshake() {
-				t := time.NewTimer(c.opt.CloseGrace)
-				defer t.Stop()
-				select {
-				case <-c.readDone:
-				case <-t.C:
-				}
+			c.mu.Lock()
+			if !c.readEnd {
+				c.pinger.Reset(c.opt.PongWait * 9 / 10)
 			}
+			c.mu.Unlock()
+		}
+		if closing {
+			c.closeHandshake()
 			return
-		case <-c.readDone:
-			// The read pump may have asked for a close (e.g. 1009) on its way out.
+		}
+	}
+}
+
+// fail ends a writer whose write failed: the socket is done.
+func (c *Conn) fail() {
+	c.dead.Store(true)
+	_ = c.ws.Close()
+	c.mu.Lock()
+	c.queue = nil
+	c.writing = false
+	c.mu.Unlock()
+}
+
+// closeHandshake flushes the queue, writes the close frame and waits briefly
+// for the peer's reply (the read pump ending), then closes the connection.
+// The writer stays marked running: nothing is written after a close frame.
+func (c *Conn) closeHandshake() {
+	c.mu.Lock()
+	rest := c.queue
+	c.queue = nil
+	msg := c.closeMsg
+	c.mu.Unlock()
+	if len(rest) == 0 || c.writeFrames(rest) {
+		err := c.ws.WriteMessage(websocket.CloseMessage, msg)
+		if err == nil {
+			t := time.NewTimer(c.opt.CloseGrace)
 			select {
-			case <-c.closing:
-				c.closeHandshake()
-			default:
+			case <-c.readDone:
+			case <-t.C:
 			}
-			return
+			t.Stop()
+		} else {
+			c.log.Debug("writing close frame", "err", err)
 		}
 	}
+	_ = c.ws.Close()
 }
 
-// closeHandshake flushes the queue and writes the close frame.
-func (c *Conn) closeHandshake() bool {
-	c.flush()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.opt.WriteWait))
-	if err := c.ws.WriteMessage(websocket.CloseMessage, c.closeMsg); err != nil {
-		c.log.Debug("writing close frame", "err", err)
-		return false
+// maxWritev bounds the frames of one write call.
+const maxWritev = 256
+
+// writeFrames writes text frames (server frames are unmasked) with as few
+// system calls as possible: each frame's header and payload go into one
+// writev with the other frames'.
+func (c *Conn) writeFrames(frames []out) bool {
+	for len(frames) > 0 {
+		n := min(len(frames), maxWritev)
+		hdrs := make([]byte, 0, 10*n)
+		bufs := make(net.Buffers, 0, 2*n)
+		var counts [16]int
+		for _, o := range frames[:n] {
+			start := len(hdrs)
+			hdrs = appendHeader(hdrs, len(o.b))
+			bufs = append(bufs, hdrs[start:len(hdrs):len(hdrs)], o.b)
+			if int(o.t) >= 0 && int(o.t) < len(counts) {
+				counts[o.t]++
+			}
+		}
+		// A deadline is reset only when less than half of WriteWait is left,
+		// so a busy socket does not rearm its timer for every write; a write
+		// is still bounded by WriteWait.
+		if now := time.Now(); time.Duration(c.deadline.Load()-now.UnixNano()) < c.opt.WriteWait/2 {
+			d := now.Add(c.opt.WriteWait)
+			c.deadline.Store(d.UnixNano())
+			_ = c.nc.SetWriteDeadline(d)
+		}
+		if _, err := bufs.WriteTo(c.nc); err != nil {
+			if !c.dead.Load() {
+				c.log.Info("socket write failed", "err", err)
+			}
+			return false
+		}
+		for t, k := range counts {
+			if k > 0 {
+				c.m.FramesOut.WithLabelValues(metrics.TypeLabel(frame.Type(t))).Add(float64(k))
+			}
+		}
+		frames = frames[n:]
 	}
 	return true
 }
 
-// flush writes what was queued before a graceful close (e.g. the acks of
-// calls that finished during drain).
-func (c *Conn) flush() {
-	for {
-		select {
-		case o := <-c.send:
-			if !c.write(o) {
-				return
-			}
-		default:
-			return
-		}
+// appendHeader appends the header of a final, unmasked text frame of n bytes.
+func appendHeader(b []byte, n int) []byte {
+	const finText = 0x80 | websocket.TextMessage
+	switch {
+	case n < 126:
+		return append(b, finText, byte(n))
+	case n < 1<<16:
+		return binary.BigEndian.AppendUint16(append(b, finText, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, finText, 127), uint64(n))
 	}
-}
-
-func (c *Conn) write(o out) bool {
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.opt.WriteWait))
-	if err := c.ws.WriteMessage(websocket.TextMessage, o.b); err != nil {
-		if !c.dead.Load() {
-			c.log.Info("socket write failed", "err", err)
-		}
-		return false
-	}
-	c.m.FramesOut.WithLabelValues(metrics.TypeLabel(o.t)).Inc()
-	return true
 }

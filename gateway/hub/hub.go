@@ -26,32 +26,60 @@ var ErrClosed = errors.New("gateway is shutting down")
 // Hub indexes sockets by user. Safe for concurrent use.
 type Hub struct {
 	mu     sync.RWMutex
-	users  map[string]map[Conn]*position
+	users  map[string][]*socket // most users hold one socket: a slice, not a map
 	conns  int
 	closed bool
 }
 
 // New returns an empty hub.
-func New() *Hub { return &Hub{users: map[string]map[Conn]*position{}} }
+func New() *Hub { return &Hub{users: map[string][]*socket{}} }
 
-// position is the highest message seq a socket was sent per conversation.
-// Pushes are sent in seq order, so one at or below it is a redelivery (a
-// function retried after a crash) and is not sent again.
-type position struct {
+// socket is a Conn and the highest message seq it was sent per
+// conversation. Pushes are sent in seq order, so one at or below it is a
+// redelivery (a function retried after a crash) and is not sent again.
+type socket struct {
+	c    Conn
 	mu   sync.Mutex
-	last map[string]int64
+	last []convSeq        // a socket sees few conversations at a time
+	more map[string]int64 // the rest, once last is full
 }
 
-func (p *position) advance(conv string, seq int64) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if seq <= p.last[conv] {
-		return false
+type convSeq struct {
+	conv string
+	seq  int64
+}
+
+const inlineConvs = 8
+
+func (s *socket) advance(conv string, seq int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.last {
+		if s.last[i].conv == conv {
+			if seq <= s.last[i].seq {
+				return false
+			}
+			s.last[i].seq = seq
+			return true
+		}
 	}
-	if p.last == nil {
-		p.last = map[string]int64{}
+	if s.more != nil {
+		if prev, ok := s.more[conv]; ok {
+			if seq <= prev {
+				return false
+			}
+			s.more[conv] = seq
+			return true
+		}
 	}
-	p.last[conv] = seq
+	if len(s.last) < inlineConvs {
+		s.last = append(s.last, convSeq{conv, seq})
+		return true
+	}
+	if s.more == nil {
+		s.more = map[string]int64{}
+	}
+	s.more[conv] = seq
 	return true
 }
 
@@ -63,16 +91,14 @@ func (h *Hub) Add(c Conn) (first bool, err error) {
 		return false, ErrClosed
 	}
 	set := h.users[c.User()]
-	if set == nil {
-		set = map[Conn]*position{}
-		h.users[c.User()] = set
-		first = true
+	for _, s := range set {
+		if s.c == c {
+			return false, nil
+		}
 	}
-	if _, ok := set[c]; !ok {
-		set[c] = &position{}
-		h.conns++
-	}
-	return first, nil
+	h.users[c.User()] = append(set, &socket{c: c})
+	h.conns++
+	return len(set) == 0, nil
 }
 
 // Remove drops c; last reports whether its user has no socket here any more.
@@ -80,14 +106,19 @@ func (h *Hub) Remove(c Conn) (last bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	set := h.users[c.User()]
-	if _, ok := set[c]; !ok {
+	for i, s := range set {
+		if s.c != c {
+			continue
+		}
+		h.conns--
+		if len(set) == 1 {
+			delete(h.users, c.User())
+			return true
+		}
+		copy(set[i:], set[i+1:])
+		set[len(set)-1] = nil
+		h.users[c.User()] = set[:len(set)-1]
 		return false
-	}
-	delete(set, c)
-	h.conns--
-	if len(set) == 0 {
-		delete(h.users, c.User())
-		return true
 	}
 	return false
 }
@@ -134,23 +165,31 @@ func (h *Hub) Deliver(users []string, b []byte, t frame.Type) (delivered int, mi
 
 // DeliverMessage is Deliver for a chat message with a seq in conv: a socket
 // that was already sent that seq (or a later one) of conv does not get it
-// again, and counts as having taken it.
+// again, and counts as having taken it. A user listed twice is served once
+// (for a chat message its sockets count twice in delivered).
 func (h *Hub) DeliverMessage(users []string, b []byte, t frame.Type, conv string, seq int64) (delivered int, missing []string) {
-	seen := make(map[string]struct{}, len(users))
+	// A repeated user must not get a frame twice. A chat message's seq
+	// already guarantees that, socket by socket; other frames need a set.
+	var seen map[string]struct{}
+	if seq <= 0 && len(users) > 1 {
+		seen = make(map[string]struct{}, len(users))
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, u := range users {
-		if _, dup := seen[u]; dup {
-			continue
+		if seen != nil {
+			if _, dup := seen[u]; dup {
+				continue
+			}
+			seen[u] = struct{}{}
 		}
-		seen[u] = struct{}{}
 		took := 0
-		for c, pos := range h.users[u] {
-			if seq > 0 && !pos.advance(conv, seq) {
+		for _, s := range h.users[u] {
+			if seq > 0 && !s.advance(conv, seq) {
 				took++ // it has this message already
 				continue
 			}
-			if c.Send(b, t) {
+			if s.c.Send(b, t) {
 				took++
 			}
 		}
@@ -169,8 +208,8 @@ func (h *Hub) CloseAll(code int, text string) []Conn {
 	h.closed = true
 	all := make([]Conn, 0, h.conns)
 	for _, set := range h.users {
-		for c := range set {
-			all = append(all, c)
+		for _, s := range set {
+			all = append(all, s.c)
 		}
 	}
 	h.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -31,16 +32,21 @@ type Client struct {
 	http   *http.Client
 }
 
+// transport is shared by every Client of the process: a function builds a
+// Client per invocation, and its connections to the gateways must outlive it
+// (a transport per Client dialled anew for every push and left its idle
+// connection behind).
+var transport = &http.Transport{
+	DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	MaxIdleConns:        256,
+	MaxIdleConnsPerHost: 64,
+	IdleConnTimeout:     90 * time.Second,
+}
+
 // NewClient returns a Client signing with s. Connections to gateways are
-// reused across calls.
+// reused across calls and across Clients.
 func NewClient(s *sign.Signer) *Client {
-	return &Client{signer: s, http: &http.Client{
-		Timeout: 5 * time.Second,
-		Transport: &http.Transport{
-			MaxIdleConnsPerHost: 64,
-			IdleConnTimeout:     90 * time.Second,
-		},
-	}}
+	return &Client{signer: s, http: &http.Client{Timeout: 5 * time.Second, Transport: transport}}
 }
 
 // Send posts batch to the gateway whose internal base URL is addr.

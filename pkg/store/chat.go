@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -48,14 +51,12 @@ func (m Message) PushFrame() frame.Push {
 	}
 }
 
-type seqClaim struct {
-	ID    string `bson:"_id"`
-	MsgID string `bson:"msgId"`
-}
-
-func claimID(conv string, seq int64) string { return fmt.Sprintf("%s#%d", conv, seq) }
-
-// convDoc is a conversation: its sequence counter and last message.
+// convDoc is a conversation document. Its id, type and members are written
+// when its first message is stored; its seq, last message, each sender's
+// latest seq and updatedAt form a hint that trails the chat log by at most
+// hintMaxLag messages or hintMaxAge (writing it for every message costs a
+// write transaction per message, which FerretDB on SQLite cannot sustain).
+// Readers bring it up to date with catchUp.
 type convDoc struct {
 	ID       string   `bson:"_id"`
 	ChatType int      `bson:"chatType"`
@@ -68,120 +69,463 @@ type convDoc struct {
 	UpdatedAt int64            `bson:"updatedAt"`
 }
 
+// How far a conversation document's hint may trail its chat log.
+const (
+	hintMaxLag = 64
+	hintMaxAge = 5 * time.Second
+)
+
+// hintAge is hintMaxAge spread over [½, 1½)× per conversation, so that
+// conversations that started together do not all rewrite their hints at once.
+func hintAge(conv string) time.Duration {
+	h := fnv.New32a()
+	h.Write([]byte(conv))
+	return hintMaxAge/2 + time.Duration(uint64(hintMaxAge)*uint64(h.Sum32())>>32)
+}
+
+// claimDoc is a seq_claim document: "<conversation>#<seq>" names the message
+// holding that seq. It is written after the message (earlier versions wrote
+// it before, as the seq's lock; chat_log's unique index does that now), so a
+// claim always leads to a stored message, and readers walk a conversation
+// forward from its document's seq by _id, which every backend indexes.
+type claimDoc struct {
+	ID     string `bson:"_id"`
+	MsgID  string `bson:"msgId"`
+	SendID string `bson:"sendId,omitempty"`
+	At     int64  `bson:"at,omitempty"`     // unix ms when stored
+	Pushed bool   `bson:"pushed,omitempty"` // handed to the gateways
+}
+
+func claimID(conv string, seq int64) string { return conv + "#" + strconv.FormatInt(seq, 10) }
+
+// Saved is one message as SaveChats stored or found it.
+type Saved struct {
+	Message
+	// Fresh is true when this call stored the message, false for a
+	// redelivery of one stored before (or a repeat within the batch).
+	Fresh bool
+	// Pushed is true when the message needs no push: an earlier delivery
+	// handed it to the gateways (or it repeats an earlier one of the batch).
+	Pushed bool
+}
+
 // SaveChat stores ev exactly once and returns it with its sequence number.
 // fresh is false when ev's msgId was already stored (a redelivery).
-//
-// The sequence number is claimed by inserting "<conversation>#<seq>" into
-// seq_claim, whose unique _id makes each seq go to one message even with
-// concurrent writers; a retry after a crash finds its own claim again, so
-// there are no gaps and no duplicates without transactions.
 func (s *Store) SaveChat(ctx context.Context, ev event.Chat) (Message, bool, error) {
-	logs := s.db.Collection(ChatLog)
-	var existing Message
-	err := logs.FindOne(ctx, bson.D{{Key: "_id", Value: ev.MsgID}}).Decode(&existing)
-	if err == nil {
-		return existing, false, s.bumpConversation(ctx, existing)
-	}
-	if !errors.Is(err, mongo.ErrNoDocuments) {
-		return Message{}, false, fmt.Errorf("looking up message %s: %w", ev.MsgID, err)
-	}
-
-	seq, err := s.claimSeq(ctx, ev.ConversationID, ev.MsgID)
+	out, err := s.SaveChats(ctx, []event.Chat{ev}, false)
 	if err != nil {
 		return Message{}, false, err
 	}
-	m := Message{
+	return out[0].Message, out[0].Fresh, nil
+}
+
+// maxSeqTries bounds the seq conflicts one SaveChats call resolves.
+const maxSeqTries = 10000
+
+// SaveChats stores a batch of chats (one connector batch, in partition order)
+// exactly once each, giving every new message the next seq of its
+// conversation, and returns one Saved per ev. With markPushed it also records
+// that the messages it returns unpushed are being handed to the gateways, so
+// a later redelivery does not push them again (a crash between this call and
+// the push leaves them to sync, as a failed push does).
+//
+// A message is its chat_log document: its _id (the msgId) and the unique
+// index on (conversationId, seq) make one insert claim both the message and
+// its seq, so concurrent or repeated writers can neither store a message
+// twice nor give two messages one seq. New messages get consecutive seqs
+// after the highest existing one, and the batch is inserted in order and
+// stops at the first refusal, so a seq is only taken when the one before it
+// is: no gaps. The common case is two InsertMany (messages, then their
+// seq_claim entries) and no reads: each conversation's highest seq is
+// remembered from earlier calls (a stale value costs a refused insert, which
+// is resolved by reading). Conversation documents are written when new and
+// then only as often as the hint rules above require.
+func (s *Store) SaveChats(ctx context.Context, evs []event.Chat, markPushed bool) ([]Saved, error) {
+	out := make([]Saved, len(evs))
+	firstOf := make(map[string]int, len(evs))
+	var todo []int // indexes into evs still to store, in order
+	for i, ev := range evs {
+		if _, ok := firstOf[ev.MsgID]; ok {
+			continue // a repeat within the batch: answered from its first below
+		}
+		firstOf[ev.MsgID] = i
+		todo = append(todo, i)
+	}
+	tops, err := s.knownTops(ctx, evs, todo)
+	if err != nil {
+		return nil, err
+	}
+	top := make(map[string]int64, len(tops))
+	for c, t := range tops {
+		top[c] = t.seq
+	}
+
+	logs := s.db.Collection(ChatLog)
+	claims := s.claimsDB.Collection(SeqClaim)
+	var fresh []int   // stored by this call
+	var reclaim []int // found stored, to be pushed now: their claim is (re)written
+	tries := 0
+	for len(todo) > 0 {
+		docs := make([]any, len(todo))
+		claimDocs := make([]any, len(todo))
+		seq := make(map[string]int64, len(top))
+		now := time.Now().UnixMilli()
+		for k, i := range todo {
+			ev := evs[i]
+			if _, ok := seq[ev.ConversationID]; !ok {
+				seq[ev.ConversationID] = top[ev.ConversationID]
+			}
+			seq[ev.ConversationID]++
+			out[i] = Saved{Message: newMessage(ev, seq[ev.ConversationID]), Fresh: true}
+			docs[k] = out[i].Message
+			claimDocs[k] = claimOf(out[i].Message, markPushed, now)
+		}
+		res := s.writer.write(ctx, docs, claimDocs)
+		failed := res.n // index of the first refused document
+		// A claim of a seq this call just took can only be a stale one left
+		// by an older version's interrupted attempt: it is replaced below.
+		for k, we := range res.claimErrs {
+			if !isDupCode(we.Code) {
+				return nil, fmt.Errorf("recording the seq claim of %s: %s", out[todo[k]].MsgID, we.Message)
+			}
+			reclaim = append(reclaim, todo[k])
+		}
+		var bwe mongo.BulkWriteException
+		switch {
+		case res.err == nil, errors.Is(res.err, errNotTried):
+		case errors.As(res.err, &bwe) && len(bwe.WriteErrors) > 0 && isDupCode(bwe.WriteErrors[0].Code):
+		default:
+			return nil, fmt.Errorf("inserting %d messages: %w", len(docs), res.err)
+		}
+		for _, i := range todo[:failed] {
+			fresh = append(fresh, i)
+			c := evs[i].ConversationID
+			top[c] = max(top[c], out[i].Seq)
+		}
+		if failed == len(todo) {
+			break
+		}
+		if errors.Is(res.err, errNotTried) {
+			todo = todo[failed:] // another caller's refusal stopped the command
+			continue
+		}
+		// The refused document: either its message is stored already (a
+		// redelivery) or its seq is taken (top was stale).
+		i := todo[failed]
+		ev := evs[i]
+		var existing Message
+		err = logs.FindOne(ctx, bson.D{{Key: "_id", Value: ev.MsgID}}).Decode(&existing)
+		switch {
+		case err == nil:
+			var cl claimDoc
+			err := claims.FindOne(ctx, bson.D{{Key: "_id", Value: claimID(existing.ConversationID, existing.Seq)}}).Decode(&cl)
+			if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+				return nil, fmt.Errorf("reading claim of %s: %w", ev.MsgID, err)
+			}
+			pushed := existing.Pushed || cl.Pushed
+			out[i] = Saved{Message: existing, Pushed: pushed}
+			if !pushed || cl.MsgID == "" {
+				reclaim = append(reclaim, i)
+			}
+			top[ev.ConversationID] = max(top[ev.ConversationID], existing.Seq)
+			todo = todo[failed+1:]
+		case errors.Is(err, mongo.ErrNoDocuments):
+			if tries++; tries > maxSeqTries {
+				return nil, fmt.Errorf("storing %s: no free seq in %s after %d tries", ev.MsgID, ev.ConversationID, maxSeqTries)
+			}
+			// out[i].Seq is taken, so every seq up to it is; the claims may
+			// tell how far beyond.
+			d := convDoc{ID: ev.ConversationID, Seq: out[i].Seq}
+			if _, err := s.catchUp(ctx, &d, false); err != nil {
+				return nil, err
+			}
+			top[ev.ConversationID] = d.Seq
+			todo = todo[failed:]
+		default:
+			return nil, fmt.Errorf("looking up message %s: %w", ev.MsgID, err)
+		}
+	}
+	for i, ev := range evs {
+		if j := firstOf[ev.MsgID]; j != i {
+			out[i] = Saved{Message: out[j].Message, Pushed: true}
+		}
+	}
+	if err := s.writeClaims(ctx, out, reclaim, markPushed); err != nil {
+		return nil, err
+	}
+	if err := s.writeHints(ctx, out, fresh, tops); err != nil {
+		return nil, err
+	}
+	s.tops.remember(top)
+	return out, nil
+}
+
+func newMessage(ev event.Chat, seq int64) Message {
+	return Message{
 		MsgID: ev.MsgID, ConversationID: ev.ConversationID, ChatType: ev.ChatType,
 		SendID: ev.SendID, RecvID: ev.RecvID, SendTime: ev.SendTime, Seq: seq,
 		Msg: frame.Msg{MType: ev.Msg.MType, Content: ev.Msg.Content}, ClientFrameID: ev.ClientFrameID,
 	}
-	if _, err := logs.InsertOne(ctx, m); err != nil {
-		if !isDup(err) {
-			return Message{}, false, fmt.Errorf("inserting message %s: %w", ev.MsgID, err)
-		}
-		// A concurrent delivery of the same record won; use its row.
-		if err := logs.FindOne(ctx, bson.D{{Key: "_id", Value: ev.MsgID}}).Decode(&m); err != nil {
-			return Message{}, false, fmt.Errorf("reading message %s: %w", ev.MsgID, err)
-		}
-		return m, false, s.bumpConversation(ctx, m)
-	}
-	return m, true, s.bumpConversation(ctx, m)
 }
 
-// claimSeq returns the seq claimed for msgID in conv, claiming the next free one.
-func (s *Store) claimSeq(ctx context.Context, conv, msgID string) (int64, error) {
-	var c convDoc
-	err := s.db.Collection(Conversation).FindOne(ctx, bson.D{{Key: "_id", Value: conv}},
-		options.FindOne().SetProjection(bson.D{{Key: "seq", Value: 1}})).Decode(&c)
-	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, fmt.Errorf("reading conversation %s: %w", conv, err)
-	}
-	claims := s.db.Collection(SeqClaim)
-	for seq := c.Seq + 1; ; seq++ {
-		_, err := claims.InsertOne(ctx, seqClaim{ID: claimID(conv, seq), MsgID: msgID})
-		if err == nil {
-			return seq, nil
-		}
-		if !isDup(err) {
-			return 0, fmt.Errorf("claiming seq %d of %s: %w", seq, conv, err)
-		}
-		var other seqClaim
-		if err := claims.FindOne(ctx, bson.D{{Key: "_id", Value: claimID(conv, seq)}}).Decode(&other); err != nil {
-			return 0, fmt.Errorf("reading claim %d of %s: %w", seq, conv, err)
-		}
-		if other.MsgID == msgID {
-			return seq, nil // our own claim from an interrupted attempt
-		}
-	}
+func claimOf(m Message, pushed bool, now int64) claimDoc {
+	return claimDoc{ID: claimID(m.ConversationID, m.Seq), MsgID: m.MsgID, SendID: m.SendID, At: now, Pushed: pushed}
 }
 
-// bumpConversation advances the conversation's seq and last message to m
-// unless it is already past it (a redelivery of an older message).
-func (s *Store) bumpConversation(ctx context.Context, m Message) error {
-	convs := s.db.Collection(Conversation)
-	last := m
-	last.Pushed = false
-	set := bson.D{{Key: "seq", Value: m.Seq}, {Key: "lastMsg", Value: last}, {Key: "updatedAt", Value: time.Now().UnixMilli()}}
-	if safeField(m.SendID) {
-		set = append(set, bson.E{Key: "sent." + m.SendID, Value: m.Seq})
-	}
-	for attempt := 0; attempt < 3; attempt++ {
-		res, err := convs.UpdateOne(ctx,
-			bson.D{{Key: "_id", Value: m.ConversationID}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: m.Seq}}}},
-			bson.D{{Key: "$set", Value: set}})
+// writeClaims (re)writes the seq_claim entries of redelivered messages about
+// to be pushed or missing theirs, and replaces stale ones (reclaim); the
+// claims of stored messages are written with them (groupWriter).
+func (s *Store) writeClaims(ctx context.Context, out []Saved, reclaim []int, markPushed bool) error {
+	claims := s.claimsDB.Collection(SeqClaim)
+	now := time.Now().UnixMilli()
+	for _, i := range reclaim {
+		c := claimOf(out[i].Message, markPushed || out[i].Pushed, now)
+		s.claimsMu.Lock()
+		_, err := claims.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.ID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "msgId", Value: c.MsgID}, {Key: "sendId", Value: c.SendID},
+				{Key: "at", Value: c.At}, {Key: "pushed", Value: c.Pushed}}}}, options.Update().SetUpsert(true))
+		s.claimsMu.Unlock()
 		if err != nil {
-			return fmt.Errorf("updating conversation %s: %w", m.ConversationID, err)
+			return fmt.Errorf("recording the claim of %s: %w", out[i].MsgID, err)
 		}
-		if res.MatchedCount > 0 {
-			return nil
+	}
+	return nil
+}
+
+// writeHints writes the conversation documents the hint rules call for: a
+// new conversation's at once (it lists the conversation), others when their
+// hint trails by hintMaxLag messages or hintMaxAge. Fields only move forward.
+func (s *Store) writeHints(ctx context.Context, out []Saved, fresh []int, tops map[string]topInfo) error {
+	type agg struct {
+		last *Message // highest seq stored by this call
+		sent map[string]int64
+	}
+	byConv := map[string]*agg{}
+	var order []string
+	for _, i := range fresh {
+		m := &out[i].Message
+		a := byConv[m.ConversationID]
+		if a == nil {
+			a = &agg{sent: map[string]int64{}}
+			byConv[m.ConversationID] = a
+			order = append(order, m.ConversationID)
 		}
-		doc := convDoc{ID: m.ConversationID, ChatType: m.ChatType, Seq: m.Seq, LastMsg: &last, UpdatedAt: time.Now().UnixMilli()}
-		if safeField(m.SendID) {
-			doc.Sent = map[string]int64{m.SendID: m.Seq}
+		if a.last == nil || m.Seq > a.last.Seq {
+			a.last = m
 		}
-		if m.ChatType == frame.SingleChat {
-			doc.Members = []string{m.SendID, m.RecvID}
+		if safeField(m.SendID) && m.Seq > a.sent[m.SendID] {
+			a.sent[m.SendID] = m.Seq
 		}
-		_, err = convs.InsertOne(ctx, doc)
-		if err == nil || isDup(err) {
-			if err == nil {
-				return nil
-			}
-			// It exists: either already at or past m.Seq (done), or created
-			// concurrently below it (update again).
-			var c convDoc
-			if err := convs.FindOne(ctx, bson.D{{Key: "_id", Value: m.ConversationID}}).Decode(&c); err != nil {
-				return fmt.Errorf("reading conversation %s: %w", m.ConversationID, err)
-			}
-			if c.Seq >= m.Seq {
-				return nil
-			}
+	}
+	now := time.Now()
+	convs := s.db.Collection(Conversation)
+	for _, id := range order {
+		a := byConv[id]
+		t := tops[id]
+		if t.hint > 0 && a.last.Seq-t.hint < hintMaxLag && now.Sub(t.hintAt) < hintAge(id) {
 			continue
 		}
-		return fmt.Errorf("creating conversation %s: %w", m.ConversationID, err)
+		maxes := bson.D{{Key: "seq", Value: a.last.Seq}, {Key: "updatedAt", Value: now.UnixMilli()}}
+		for u, seq := range a.sent {
+			maxes = append(maxes, bson.E{Key: "sent." + u, Value: seq})
+		}
+		last := *a.last
+		last.Pushed = false
+		onInsert := bson.D{{Key: "chatType", Value: last.ChatType}}
+		if last.ChatType == frame.SingleChat {
+			onInsert = append(onInsert, bson.E{Key: "members", Value: []string{last.SendID, last.RecvID}})
+		}
+		s.writeMu.Lock()
+		_, err := convs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+			bson.D{{Key: "$max", Value: maxes}, {Key: "$set", Value: bson.D{{Key: "lastMsg", Value: last}}},
+				{Key: "$setOnInsert", Value: onInsert}},
+			options.Update().SetUpsert(true))
+		s.writeMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("updating conversation %s: %w", id, err)
+		}
+		s.tops.hinted(id, last.Seq, now)
 	}
-	return fmt.Errorf("updating conversation %s: contended", m.ConversationID)
+	return nil
 }
+
+// catchUp brings a conversation document read from the store up to date:
+// it follows seq_claim from its seq, advancing seq, senders' seqs and
+// updatedAt, and with withLast sets the last message. It returns whether d
+// changed.
+func (s *Store) catchUp(ctx context.Context, d *convDoc, withLast bool) (bool, error) {
+	claims := s.claimsDB.Collection(SeqClaim)
+	var last *claimDoc
+	for {
+		var c claimDoc
+		err := claims.FindOne(ctx, bson.D{{Key: "_id", Value: claimID(d.ID, d.Seq+1)}}).Decode(&c)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			break
+		}
+		if err != nil {
+			return false, fmt.Errorf("reading claims of %s: %w", d.ID, err)
+		}
+		d.Seq++
+		if safeField(c.SendID) {
+			if d.Sent == nil {
+				d.Sent = map[string]int64{}
+			}
+			d.Sent[c.SendID] = d.Seq
+		}
+		d.UpdatedAt = max(d.UpdatedAt, c.At)
+		last = &c
+	}
+	if !withLast || d.Seq == 0 || (last == nil && d.LastMsg != nil && d.LastMsg.Seq == d.Seq) {
+		return last != nil, nil
+	}
+	id := ""
+	if last != nil {
+		id = last.MsgID
+	} else {
+		// The hint's last message is older than its seq (writers racing).
+		var c claimDoc
+		err := claims.FindOne(ctx, bson.D{{Key: "_id", Value: claimID(d.ID, d.Seq)}}).Decode(&c)
+		if err != nil {
+			return false, nil // no claim to follow (older data): keep the hint
+		}
+		id = c.MsgID
+	}
+	var m Message
+	if err := s.db.Collection(ChatLog).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&m); err != nil {
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return last != nil, nil
+		}
+		return false, fmt.Errorf("reading the last message of %s: %w", d.ID, err)
+	}
+	m.Pushed = false
+	d.LastMsg = &m
+	return true, nil
+}
+
+// topInfo is what knownTops knows of a conversation: its highest existing
+// seq, and its document's seq (the hint) with when that was written or read.
+type topInfo struct {
+	seq    int64
+	hint   int64
+	hintAt time.Time
+}
+
+// knownTops returns the highest existing seq of every conversation in
+// evs[todo]: remembered, or read from the conversation document and the
+// claims after it.
+func (s *Store) knownTops(ctx context.Context, evs []event.Chat, todo []int) (map[string]topInfo, error) {
+	tops := map[string]topInfo{}
+	var missing []string
+	for _, i := range todo {
+		c := evs[i].ConversationID
+		if _, ok := tops[c]; ok {
+			continue
+		}
+		if t, ok := s.tops.get(c); ok {
+			tops[c] = t
+		} else {
+			tops[c] = topInfo{}
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) == 0 {
+		return tops, nil
+	}
+	found := make([]topInfo, len(missing))
+	err := parallel(len(missing), func(k int) error {
+		d := convDoc{ID: missing[k]}
+		err := s.db.Collection(Conversation).FindOne(ctx, bson.D{{Key: "_id", Value: missing[k]}},
+			options.FindOne().SetProjection(bson.D{{Key: "seq", Value: 1}})).Decode(&d)
+		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return fmt.Errorf("reading conversation %s: %w", missing[k], err)
+		}
+		found[k] = topInfo{hint: d.Seq, hintAt: time.Now()}
+		if _, err := s.catchUp(ctx, &d, false); err != nil {
+			return err
+		}
+		found[k].seq = d.Seq
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for k, c := range missing {
+		tops[c] = found[k]
+		s.tops.hinted(c, found[k].hint, found[k].hintAt)
+	}
+	return tops, nil
+}
+
+// storeParallelism bounds the concurrent commands of one call: each holds up
+// to two of FerretDB's pooled SQLite connections, and the pool (100) is
+// shared by every caller.
+const storeParallelism = 4
+
+// parallel runs do(0..n-1), storeParallelism at a time, and returns the
+// errors joined.
+func parallel(n int, do func(k int) error) error {
+	if n == 1 {
+		return do(0)
+	}
+	errs := make([]error, n)
+	sem := make(chan struct{}, storeParallelism)
+	var wg sync.WaitGroup
+	for k := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[k] = do(k)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// topCache remembers, per conversation, the highest seq this process stored
+// or saw (seqs only grow, so it is never above the real one) and the hint
+// last written or read.
+type topCache struct {
+	mu sync.Mutex
+	m  map[string]topInfo
+}
+
+const topCacheMax = 100_000
+
+func (t *topCache) get(conv string) (topInfo, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v, ok := t.m[conv]
+	return v, ok
+}
+
+func (t *topCache) remember(tops map[string]int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.room(len(tops))
+	for c, v := range tops {
+		e := t.m[c]
+		e.seq = max(e.seq, v)
+		t.m[c] = e
+	}
+}
+
+func (t *topCache) hinted(conv string, seq int64, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.room(1)
+	e := t.m[conv]
+	e.seq = max(e.seq, seq)
+	e.hint, e.hintAt = max(e.hint, seq), at
+	t.m[conv] = e
+}
+
+func (t *topCache) room(n int) {
+	if t.m == nil || len(t.m)+n > topCacheMax {
+		t.m = make(map[string]topInfo, n)
+	}
+}
+
+func isDupCode(code int) bool { return code == 11000 || code == 11001 || code == 12582 }
 
 // safeField reports whether a user id can be a document field name (ids
 // from our own registration always can; a token's subject might not).

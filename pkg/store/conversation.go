@@ -30,13 +30,13 @@ type ConversationState struct {
 // Conversation returns the state of conversation id (seq 0 if it has no
 // message yet).
 func (s *Store) conversation(ctx context.Context, id string) (convDoc, error) {
-	var c convDoc
+	c := convDoc{ID: id}
 	err := s.db.Collection(Conversation).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&c)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return convDoc{ID: id}, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return convDoc{}, fmt.Errorf("reading conversation %s: %w", id, err)
+	}
+	if _, err := s.catchUp(ctx, &c, true); err != nil { // the document is a hint
+		return convDoc{}, err
 	}
 	return c, nil
 }
@@ -59,6 +59,9 @@ func (s *Store) ConversationsOf(ctx context.Context, user string) ([]Conversatio
 	out := make([]ConversationState, 0, len(singles)+len(groups))
 	sent := make([]int64, 0, len(singles)+len(groups)) // user's own latest seq per entry of out
 	for _, c := range singles {
+		if _, err := s.catchUp(ctx, &c, true); err != nil { // the document is a hint
+			return nil, err
+		}
 		st := ConversationState{ConversationID: c.ID, ChatType: frame.SingleChat, Seq: c.Seq, LastMsg: c.LastMsg, UpdatedAt: c.UpdatedAt}
 		for _, m := range c.Members {
 			if m != user {

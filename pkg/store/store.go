@@ -6,7 +6,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -18,10 +20,17 @@ import (
 
 // Collection names.
 const (
-	ChatLog      = "chat_log"
-	SeqClaim     = "seq_claim"
-	Conversation = "conversation"
-	Groups       = "groups"
+	ChatLog = "chat_log"
+	// SeqClaim holds one document per (conversation, seq), naming the
+	// message that holds it (see SaveChats); it lives in the database named
+	// with ClaimsDBSuffix. Earlier versions kept it in the main database as
+	// the seq's lock; the unique (conversationId, seq) index of chat_log is
+	// that lock now.
+	SeqClaim = "seq_claim"
+	// ClaimsDBSuffix names seq_claim's database: the store's plus this.
+	ClaimsDBSuffix = "_seq"
+	Conversation   = "conversation"
+	Groups         = "groups"
 )
 
 // ErrNotFound is returned when a looked-up document does not exist; it is
@@ -32,6 +41,18 @@ var ErrNotFound = reject.ErrNotFound
 type Store struct {
 	client *mongo.Client
 	db     *mongo.Database
+	// claimsDB holds seq_claim (see SaveChats). A database of its own: on
+	// FerretDB's SQLite backend that is a file with its own write lock, so
+	// claims and messages are written in parallel.
+	claimsDB *mongo.Database
+	tops     topCache
+	// writeMu and claimsMu serialize this process's chat writes to db and
+	// claimsDB: SQLite (FerretDB's embedded backend) has one writer per
+	// file at a time, and writers that find the lock taken sleep in growing
+	// steps, which under load cost far more than waiting in turn here.
+	writeMu, claimsMu sync.Mutex
+	// writer groups concurrent inserts into chat_log and seq_claim.
+	writer *groupWriter
 }
 
 // Open connects to uri and uses database name; it pings before returning.
@@ -47,7 +68,10 @@ func Open(ctx context.Context, uri, name string) (*Store, error) {
 		_ = client.Disconnect(context.Background())
 		return nil, fmt.Errorf("pinging mongo: %w", err)
 	}
-	return &Store{client: client, db: client.Database(name)}, nil
+	s := &Store{client: client, db: client.Database(name), claimsDB: client.Database(name + ClaimsDBSuffix)}
+	s.writer = &groupWriter{logs: s.db.Collection(ChatLog), claims: s.claimsDB.Collection(SeqClaim),
+		logLock: &s.writeMu, claimLock: &s.claimsMu}
+	return s, nil
 }
 
 // Close disconnects.
@@ -56,11 +80,44 @@ func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ct
 // DB exposes the database for tests and tools.
 func (s *Store) DB() *mongo.Database { return s.db }
 
-// EnsureIndexes creates the secondary indexes reads rely on. Idempotent.
+// EnsureIndexes creates the indexes the store relies on. Idempotent.
+//
+// chat_log's (conversationId, seq) index is unique: it is what makes a seq go
+// to one message (see SaveChats). Earlier versions created it non-unique
+// under the same name; such an index is replaced.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	_, err := s.db.Collection(ChatLog).Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys: bson.D{{Key: "conversationId", Value: 1}, {Key: "seq", Value: 1}},
-	})
+	idx := s.db.Collection(ChatLog).Indexes()
+	keys := bson.D{{Key: "conversationId", Value: 1}, {Key: "seq", Value: 1}}
+	const name = "conversationId_1_seq_1"
+	cur, err := idx.List(ctx)
+	var ce mongo.CommandError
+	if errors.As(err, &ce) && ce.Code == 26 { // NamespaceNotFound: no collection yet
+		cur, err = nil, nil
+	}
+	if err != nil {
+		return fmt.Errorf("listing chat_log indexes: %w", err)
+	}
+	var have []struct {
+		Name   string `bson:"name"`
+		Unique bool   `bson:"unique"`
+	}
+	if cur != nil {
+		if err := cur.All(ctx, &have); err != nil {
+			return fmt.Errorf("listing chat_log indexes: %w", err)
+		}
+	}
+	for _, h := range have {
+		if h.Name != name {
+			continue
+		}
+		if h.Unique {
+			return nil
+		}
+		if _, err := idx.DropOne(ctx, name); err != nil {
+			return fmt.Errorf("dropping the non-unique chat_log index: %w", err)
+		}
+	}
+	_, err = idx.CreateOne(ctx, mongo.IndexModel{Keys: keys, Options: options.Index().SetName(name).SetUnique(true)})
 	if err != nil {
 		return fmt.Errorf("creating chat_log index: %w", err)
 	}

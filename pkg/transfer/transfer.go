@@ -28,6 +28,12 @@ type Store interface {
 	Group(ctx context.Context, id string) (store.Group, error)
 }
 
+// BatchStore is a Store that stores a whole batch in a few round trips and
+// records itself that the batch is being pushed (store.Store does).
+type BatchStore interface {
+	SaveChats(ctx context.Context, evs []event.Chat, markPushed bool) ([]store.Saved, error)
+}
+
 // Router finds the gateway instances of users.
 type Router interface {
 	Lookup(ctx context.Context, users []string) (map[string][]string, error)
@@ -71,25 +77,52 @@ func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
 	type delivery struct {
 		msg        store.Message
 		recipients []string
+		data       json.RawMessage // the push frame's data
 	}
 	var out []delivery
 	members := map[string][]string{}
-	for _, ev := range evs {
-		m, fresh, err := s.Store.SaveChat(ctx, ev)
+	bs, batched := s.Store.(BatchStore)
+	if batched {
+		saved, err := bs.SaveChats(ctx, evs, true)
 		if err != nil {
-			return fmt.Errorf("storing %s: %w", ev.MsgID, err)
+			return fmt.Errorf("storing %d messages: %w", len(evs), err)
 		}
-		if !fresh && m.Pushed {
-			continue // a redelivery of a message already pushed
+		for _, m := range saved {
+			if !m.Fresh && m.Pushed {
+				continue // pushed by an earlier delivery, or repeated in this batch
+			}
+			rcpt, err := s.recipients(ctx, m.Message, members)
+			if err != nil {
+				return err
+			}
+			out = append(out, delivery{msg: m.Message, recipients: rcpt})
 		}
-		rcpt, err := s.recipients(ctx, m, members)
-		if err != nil {
-			return err
+	} else {
+		for _, ev := range evs {
+			m, fresh, err := s.Store.SaveChat(ctx, ev)
+			if err != nil {
+				return fmt.Errorf("storing %s: %w", ev.MsgID, err)
+			}
+			if !fresh && m.Pushed {
+				continue // a redelivery of a message already pushed
+			}
+			rcpt, err := s.recipients(ctx, m, members)
+			if err != nil {
+				return err
+			}
+			out = append(out, delivery{msg: m, recipients: rcpt})
 		}
-		out = append(out, delivery{m, rcpt})
 	}
 	if len(out) == 0 {
 		return nil
+	}
+	// Each message's push frame is encoded once, whatever the gateways.
+	for i := range out {
+		data, err := json.Marshal(out[i].msg.PushFrame())
+		if err != nil {
+			return fmt.Errorf("encoding push of %s: %w", out[i].msg.MsgID, err)
+		}
+		out[i].data = data
 	}
 
 	var all []string
@@ -126,12 +159,8 @@ func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
 			if len(us) == 0 {
 				continue
 			}
-			data, err := json.Marshal(d.msg.PushFrame())
-			if err != nil {
-				return fmt.Errorf("encoding push of %s: %w", d.msg.MsgID, err)
-			}
 			b.Items = append(b.Items, event.PushItem{Users: us, Frame: frame.Frame{
-				FrameType: frame.Data, Method: frame.MethodPush, FormID: d.msg.SendID, Data: data,
+				FrameType: frame.Data, Method: frame.MethodPush, FormID: d.msg.SendID, Data: d.data,
 			}})
 		}
 		if len(b.Items) > 0 {
@@ -150,6 +179,9 @@ func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
 	}
 	wg.Wait()
 
+	if batched {
+		return nil // SaveChats recorded the push already
+	}
 	ids := make([]string, len(out))
 	for i, d := range out {
 		ids[i] = d.msg.MsgID

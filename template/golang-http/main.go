@@ -1,6 +1,9 @@
 // Command handler serves one OpenFaaS function over HTTP. It listens on PORT
 // (default 8082, the of-watchdog upstream in the container; the local runtime
 // gives each replica its own port) and answers /_/health for readiness probes.
+//
+// PPROF_ADDR (unset by default), e.g. 127.0.0.1:6061, serves net/http/pprof on
+// that address, apart from the function's port, for profiling a replica.
 package main
 
 import (
@@ -10,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -38,6 +42,10 @@ func main() {
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		WriteTimeout:      execTimeout + 5*time.Second,
+	}
+
+	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
+		go servePprof(addr)
 	}
 
 	// The lock file is the readiness marker faas-netes' exec probe looks for.
@@ -108,6 +116,20 @@ func makeRequestHandler(timeout time.Duration, maxBody int64) http.HandlerFunc {
 		}
 		w.WriteHeader(status)
 		_, _ = w.Write(res.Body)
+	}
+}
+
+// servePprof serves the runtime profiles on their own listener.
+func servePprof(addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	slog.Info("pprof listening", "addr", addr)
+	if err := http.ListenAndServe(addr, mux); err != nil {
+		slog.Error("pprof listener failed", "addr", addr, "err", err)
 	}
 }
 
