@@ -31,8 +31,9 @@ type Message struct {
 	ClientFrameID  string    `bson:"clientFrameId,omitempty" json:"-"`
 	// Read is set on a single-chat message once its recipient read it.
 	Read bool `bson:"read,omitempty" json:"read,omitempty"`
-	// Pushed is set once the message was handed to the gateways, so a
-	// redelivered record is not pushed twice.
+	// Pushed is set by MarkPushed once the message was handed to the
+	// gateways, so a redelivered record is not pushed twice (SaveChats keeps
+	// that mark in the message's seq_claim entry instead, in the same write).
 	Pushed bool `bson:"pushed" json:"-"`
 }
 

@@ -83,7 +83,10 @@ func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
 	members := map[string][]string{}
 	bs, batched := s.Store.(BatchStore)
 	if batched {
-		saved, err := bs.SaveChats(ctx, evs, true)
+		// Marked pushed only after the push (below): a crash in between
+		// pushes again on redelivery (gateways drop seqs a socket already
+		// has) instead of leaving online recipients to sync.
+		saved, err := bs.SaveChats(ctx, evs, false)
 		if err != nil {
 			return fmt.Errorf("storing %d messages: %w", len(evs), err)
 		}
@@ -179,9 +182,6 @@ func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
 	}
 	wg.Wait()
 
-	if batched {
-		return nil // SaveChats recorded the push already
-	}
 	ids := make([]string, len(out))
 	for i, d := range out {
 		ids[i] = d.msg.MsgID
