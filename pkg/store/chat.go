@@ -562,3 +562,25 @@ func (s *Store) Messages(ctx context.Context, conv string, after int64, limit in
 	}
 	return out, nil
 }
+
+// MarkPushedMessages records, in one bulk write to their seq_claim entries,
+// that msgs were handed to the gateways (SaveChats reads the mark from there).
+// A missing entry is left alone: the message is then pushed again on a
+// redelivery, which gateways drop for sockets that already have its seq.
+func (s *Store) MarkPushedMessages(ctx context.Context, msgs []Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	models := make([]mongo.WriteModel, len(msgs))
+	for i, m := range msgs {
+		models[i] = mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: claimID(m.ConversationID, m.Seq)}}).
+			SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "pushed", Value: true}}}})
+	}
+	s.claimsMu.Lock()
+	defer s.claimsMu.Unlock()
+	if _, err := s.claimsDB.Collection(SeqClaim).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		return fmt.Errorf("marking %d messages pushed: %w", len(msgs), err)
+	}
+	return nil
+}

@@ -32,6 +32,7 @@ type Store interface {
 // records itself that the batch is being pushed (store.Store does).
 type BatchStore interface {
 	SaveChats(ctx context.Context, evs []event.Chat, markPushed bool) ([]store.Saved, error)
+	MarkPushedMessages(ctx context.Context, msgs []store.Message) error
 }
 
 // Router finds the gateway instances of users.
@@ -182,6 +183,16 @@ func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
 	}
 	wg.Wait()
 
+	if batched {
+		msgs := make([]store.Message, len(out))
+		for i, d := range out {
+			msgs[i] = d.msg
+		}
+		if err := bs.MarkPushedMessages(ctx, msgs); err != nil {
+			s.Log.Warn("marking pushed failed", "err", err) // a redelivery pushes again; sockets drop known seqs
+		}
+		return nil
+	}
 	ids := make([]string, len(out))
 	for i, d := range out {
 		ids[i] = d.msg.MsgID
