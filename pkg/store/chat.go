@@ -164,7 +164,7 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat, markPushed bool
 	logs := s.db.Collection(ChatLog)
 	claims := s.claimsDB.Collection(SeqClaim)
 	var fresh []int   // stored by this call
-	var reclaim []int // found stored, to be pushed now: their claim is (re)written
+	var reclaim []int // claims to (re)write: missing, stale, or to be marked pushed
 	tries := 0
 	for len(todo) > 0 {
 		docs := make([]any, len(todo))
@@ -224,9 +224,14 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat, markPushed bool
 				return nil, fmt.Errorf("reading claim of %s: %w", ev.MsgID, err)
 			}
 			pushed := existing.Pushed || cl.Pushed
+			if !pushed {
+				if pushed, err = s.markedPushed(ctx, existing); err != nil {
+					return nil, err
+				}
+			}
 			out[i] = Saved{Message: existing, Pushed: pushed}
-			if !pushed || cl.MsgID == "" {
-				reclaim = append(reclaim, i)
+			if cl.MsgID == "" || (markPushed && !pushed) {
+				reclaim = append(reclaim, i) // its claim is missing, or to be marked
 			}
 			top[ev.ConversationID] = max(top[ev.ConversationID], existing.Seq)
 			todo = todo[failed+1:]
@@ -563,24 +568,38 @@ func (s *Store) Messages(ctx context.Context, conv string, after int64, limit in
 	return out, nil
 }
 
-// MarkPushedMessages records, in one bulk write to their seq_claim entries,
-// that msgs were handed to the gateways (SaveChats reads the mark from there).
-// A missing entry is left alone: the message is then pushed again on a
-// redelivery, which gateways drop for sockets that already have its seq.
+// MarkPushedMessages records that msgs were handed to the gateways, so that
+// a redelivery does not push them again (SaveChats looks the mark up). The
+// marks are documents of their own, inserted with one InsertMany (one write
+// transaction, shared by concurrent calls: markWriter), not updates of the
+// messages' claims: on FerretDB's SQLite backend each updated document costs
+// a transaction, and a bulk write of many updates keeps one pooled
+// connection per statement open until the command ends, so concurrent
+// batches of ~100 exhaust the pool of 100 and deadlock. A missing mark only
+// means a redelivery pushes again, which gateways drop for sockets that
+// already have the seq.
 func (s *Store) MarkPushedMessages(ctx context.Context, msgs []Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	models := make([]mongo.WriteModel, len(msgs))
+	docs := make([]any, len(msgs))
 	for i, m := range msgs {
-		models[i] = mongo.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: claimID(m.ConversationID, m.Seq)}}).
-			SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "pushed", Value: true}}}})
+		docs[i] = bson.D{{Key: "_id", Value: claimID(m.ConversationID, m.Seq)}}
 	}
-	s.claimsMu.Lock()
-	defer s.claimsMu.Unlock()
-	if _, err := s.claimsDB.Collection(SeqClaim).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+	if err := s.marks.insert(ctx, docs); err != nil {
 		return fmt.Errorf("marking %d messages pushed: %w", len(msgs), err)
 	}
 	return nil
+}
+
+// markedPushed reports whether MarkPushedMessages marked m.
+func (s *Store) markedPushed(ctx context.Context, m Message) (bool, error) {
+	err := s.claimsDB.Collection(PushedMark).FindOne(ctx, bson.D{{Key: "_id", Value: claimID(m.ConversationID, m.Seq)}}).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading the push mark of %s: %w", m.MsgID, err)
+	}
+	return true, nil
 }

@@ -194,3 +194,73 @@ func (g *groupWriter) writeClaims() {
 		}
 	}
 }
+
+// markWriter merges concurrent MarkPushedMessages calls into one unordered
+// InsertMany of their marks, as groupWriter does for messages: one write
+// transaction for all the batches pushed meanwhile. Duplicates (marked
+// already) are not errors.
+type markWriter struct {
+	coll *mongo.Collection
+	lock sync.Locker // the claims database's write lock
+
+	mu      sync.Mutex
+	pending []*markReq
+	running bool
+}
+
+type markReq struct {
+	ctx  context.Context
+	docs []any
+	done chan error
+}
+
+func (w *markWriter) insert(ctx context.Context, docs []any) error {
+	req := &markReq{ctx: ctx, docs: docs, done: make(chan error, 1)}
+	w.mu.Lock()
+	w.pending = append(w.pending, req)
+	if !w.running {
+		w.running = true
+		go w.run()
+	}
+	w.mu.Unlock()
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *markWriter) run() {
+	for {
+		w.mu.Lock()
+		group := w.pending
+		w.pending = nil
+		if len(group) == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		var docs []any
+		for _, r := range group {
+			docs = append(docs, r.docs...)
+		}
+		w.lock.Lock()
+		_, err := w.coll.InsertMany(context.WithoutCancel(group[0].ctx), docs, options.InsertMany().SetOrdered(false))
+		w.lock.Unlock()
+		var bwe mongo.BulkWriteException
+		if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
+			err = nil
+			for _, we := range bwe.WriteErrors {
+				if !isDupCode(we.Code) {
+					err = errors.New(we.Message)
+					break
+				}
+			}
+		}
+		for _, r := range group {
+			r.done <- err
+		}
+	}
+}

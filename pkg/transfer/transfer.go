@@ -28,8 +28,8 @@ type Store interface {
 	Group(ctx context.Context, id string) (store.Group, error)
 }
 
-// BatchStore is a Store that stores a whole batch in a few round trips and
-// records itself that the batch is being pushed (store.Store does).
+// BatchStore is a Store that stores a whole batch in a few round trips, and
+// marks a pushed batch in one write (store.Store does).
 type BatchStore interface {
 	SaveChats(ctx context.Context, evs []event.Chat, markPushed bool) ([]store.Saved, error)
 	MarkPushedMessages(ctx context.Context, msgs []store.Message) error
