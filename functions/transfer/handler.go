@@ -7,21 +7,19 @@ package function
 
 import (
 	"context"
-	"errors"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 
 	"easychat/pkg/call"
 	"easychat/pkg/deps"
-	"easychat/pkg/reject"
 	"easychat/pkg/transfer"
 )
 
 // Handle processes one invocation from the connector.
 var Handle = call.Action("transfer", func(ctx context.Context, _ string, req handler.Request) (any, error) {
-	evs, err := transfer.Decode(req.Body)
+	evs, err := transfer.Decode(req.Body) // refused as invalid: the connector dead-letters it at once
 	if err != nil {
-		return nil, reject.Invalid("%v", err)
+		return nil, err
 	}
 	st, err := deps.Store()
 	if err != nil {
@@ -33,9 +31,6 @@ var Handle = call.Action("transfer", func(ctx context.Context, _ string, req han
 	}
 	s := transfer.Service{Store: st, Routes: routes, Push: deps.Pusher(), Log: deps.Log()}
 	if err := s.Handle(ctx, evs); err != nil {
-		if errors.Is(err, transfer.ErrBadRecord) {
-			return nil, reject.Invalid("%v", err)
-		}
 		return nil, err
 	}
 	return map[string]int{"stored": len(evs)}, nil

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -66,8 +67,11 @@ func Producer() (*bus.Producer, error) { return producers.Get() }
 // Routes is the route registry (REDIS_URL, ROUTE_TTL).
 func Routes() (*route.Redis, error) { return registries.Get() }
 
-// Pusher posts to gateways, signed with the internal key.
-func Pusher() *push.Client { return push.NewClient(call.Signer()) }
+// Pusher posts to gateways, signed with the internal key. One client per
+// process, so connections to the gateways are reused across invocations.
+func Pusher() *push.Client { return pusher() }
+
+var pusher = sync.OnceValue(func() *push.Client { return push.NewClient(call.Signer()) })
 
 // Tokens issues user tokens (secret jwt-secret or JWT_SECRET; TOKEN_TTL).
 func Tokens() *token.Issuer {

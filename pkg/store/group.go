@@ -2,12 +2,10 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/mongo"
 
 	"easychat/pkg/reject"
 )
@@ -39,15 +37,7 @@ func (s *Store) CreateGroup(ctx context.Context, g Group) error {
 
 // Group returns group id.
 func (s *Store) Group(ctx context.Context, id string) (Group, error) {
-	var g Group
-	err := s.db.Collection(Groups).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&g)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return Group{}, ErrNotFound
-	}
-	if err != nil {
-		return Group{}, fmt.Errorf("reading group %s: %w", id, err)
-	}
-	return g, nil
+	return findByID[Group](ctx, s.db.Collection(Groups), id, "group")
 }
 
 // AddMembers adds users to group id.

@@ -130,4 +130,17 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	return nil
 }
 
+// findByID decodes the document with _id id; ErrNotFound if there is none.
+func findByID[T any](ctx context.Context, c *mongo.Collection, id, what string) (T, error) {
+	var v T
+	err := c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&v)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return v, ErrNotFound
+	}
+	if err != nil {
+		return v, fmt.Errorf("reading %s %s: %w", what, id, err)
+	}
+	return v, nil
+}
+
 func isDup(err error) bool { return mongo.IsDuplicateKeyError(err) }

@@ -2,12 +2,8 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/mongo"
 )
 
 // Users is the users collection.
@@ -35,13 +31,5 @@ func (s *Store) CreateUser(ctx context.Context, u User) error {
 
 // User returns user id.
 func (s *Store) User(ctx context.Context, id string) (User, error) {
-	var u User
-	err := s.db.Collection(Users).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&u)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return User{}, ErrNotFound
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("reading user %s: %w", id, err)
-	}
-	return u, nil
+	return findByID[User](ctx, s.db.Collection(Users), id, "user")
 }

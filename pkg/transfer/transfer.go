@@ -7,7 +7,6 @@ package transfer
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -15,11 +14,9 @@ import (
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/push"
+	"easychat/pkg/reject"
 	"easychat/pkg/store"
 )
-
-// ErrBadRecord marks input that can never be processed (retrying won't help).
-var ErrBadRecord = errors.New("bad record")
 
 // Store is the persistence transfer needs.
 type Store interface {
@@ -58,14 +55,14 @@ type Service struct {
 func Decode(body []byte) ([]event.Chat, error) {
 	evs, err := event.DecodeBatch[event.Chat](body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadRecord, err)
+		return nil, reject.Invalid("bad record: %v", err)
 	}
 	for _, ev := range evs {
 		if ev.MsgID == "" || ev.ConversationID == "" || ev.SendID == "" || ev.RecvID == "" {
-			return nil, fmt.Errorf("%w: record lacks msgId, conversationId, sendId or recvId", ErrBadRecord)
+			return nil, reject.Invalid("bad record: lacks msgId, conversationId, sendId or recvId")
 		}
 		if ev.ChatType != frame.SingleChat && ev.ChatType != frame.GroupChat {
-			return nil, fmt.Errorf("%w: chatType %d", ErrBadRecord, ev.ChatType)
+			return nil, reject.Invalid("bad record: chatType %d", ev.ChatType)
 		}
 	}
 	return evs, nil
