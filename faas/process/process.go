@@ -43,18 +43,6 @@ type Process struct {
 	err  error // set before done is closed
 }
 
-// FreePort asks the kernel for an unused loopback port. Another process could
-// take it before the replica binds it; the health check then fails and the
-// replica is replaced, which is rare enough to accept.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // Start launches the replica. Its stdout and stderr go to the logger line by line.
 func Start(spec Spec) (*Process, error) {
 	logger := spec.Logger

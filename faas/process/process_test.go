@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -133,4 +134,31 @@ func groupMembers(pgid int) []int {
 		}
 	}
 	return pids
+}
+
+// Replica ports stay out of the kernel's ephemeral range, where outgoing
+// connections could take them between the probe and the replica's bind.
+func TestFreePortIsBelowTheEphemeralRange(t *testing.T) {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
+				low = n
+			}
+		}
+	}
+	for range 20 {
+		port, err := process.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port < 10000 || port >= low {
+			t.Fatalf("port %d outside [10000, %d)", port, low)
+		}
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+		if err != nil {
+			t.Fatalf("port %d is not free: %v", port, err)
+		}
+		l.Close()
+	}
 }

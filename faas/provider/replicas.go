@@ -322,6 +322,10 @@ func (p *Provider) startFailedLocked(f *function, err error) {
 	f.broadcastLocked()
 }
 
+// awaitStartAttempts is how many failed starts a waiting caller sits
+// through before it gets an error (backoff keeps that under a second).
+const awaitStartAttempts = 3
+
 // backoff: restart at once after a single failure, then 100ms doubling to 10s.
 func backoff(crashes int) time.Duration {
 	if crashes <= 1 {
@@ -441,8 +445,11 @@ func (p *Provider) await(ctx context.Context, name string, pick bool) (url.URL, 
 			p.reconcileLocked(f)
 			continue
 		}
-		if f.failures > failures {
-			return url.URL{}, fmt.Errorf("no replica of %s became ready: %w", name, f.lastErr)
+		// One failed start can be bad luck (a port taken between probe and
+		// bind); give up only when the function keeps failing.
+		if f.failures-failures >= awaitStartAttempts {
+			return url.URL{}, fmt.Errorf("no replica of %s became ready after %d starts: %w",
+				name, awaitStartAttempts, f.lastErr)
 		}
 		ch := f.changed
 		p.mu.Unlock()

@@ -643,11 +643,18 @@
         // unless this client holds all of it (an empty conversation it opened).
         if (!c.historyDone && ![...c.msgs.values()].some((m) => m.seq)) c.baseSeq = Math.max(c.baseSeq, s.seq);
         if (s.readSeq > c.readSeq) c.readSeq = s.readSeq;
-        // The server counts every message after my read position; my own
-        // messages there are not unread for me.
+        // The server counts every message after my read position up to its
+        // seq; my own messages there are not unread for me. Pushes that
+        // arrived while the list was on its way are newer than that count
+        // and are added, so a late answer cannot undo them.
         let own = 0;
-        for (const m of c.msgs.values()) if (m.sendId === me() && m.seq > s.readSeq) own++;
-        c.unread = isViewing(c) ? 0 : Math.max(0, (c.readSeq >= s.seq ? 0 : s.unread) - own);
+        let newer = 0;
+        for (const m of c.msgs.values()) {
+          if (m.sendId === me() && m.seq > s.readSeq && m.seq <= s.seq) own++;
+          if (m.sendId !== me() && m.seq > s.seq && m.seq > c.readSeq) newer++;
+        }
+        const counted = c.readSeq >= s.seq ? 0 : Math.max(0, s.unread - own);
+        c.unread = isViewing(c) ? 0 : counted + newer;
         if (s.lastMsg && s.lastMsg.msg) {
           bumpLast(c, normalize({ ...s.lastMsg, conversationId: s.conversationId }));
         }
