@@ -38,6 +38,7 @@ import (
 //	GATEWAY_ACK_RETRIES      3                      rigor: resends before giving up
 //	GATEWAY_MAX_FRAME_BYTES  65536                  larger client frames get an error frame
 //	GATEWAY_MAX_PUSH_BYTES   8388608                body limit of /internal/push
+//	GATEWAY_READ_BUFFER      1024                   read buffer per socket (bytes); larger frames take more reads
 //	GATEWAY_SEND_QUEUE       256                    outgoing frames queued per socket; overflow drops the client
 //	GATEWAY_CHAT_QUEUE       64                     chat frames waiting per socket; when full the read
 //	                                                pump waits (backpressure) up to GATEWAY_CHAT_QUEUE_WAIT
@@ -70,6 +71,7 @@ type Config struct {
 	AckRetries     int
 	MaxFrameBytes  int64
 	MaxPushBytes   int64
+	ReadBuffer     int
 	SendQueue      int
 	ChatQueue      int
 	MaxInflight    int
@@ -109,6 +111,7 @@ func DefaultConfig() Config {
 		AckRetries:     3,
 		MaxFrameBytes:  64 << 10,
 		MaxPushBytes:   8 << 20,
+		ReadBuffer:     1024,
 		SendQueue:      256,
 		ChatQueue:      64,
 		MaxInflight:    16,
@@ -228,6 +231,7 @@ func ConfigFromEnv() (Config, error) {
 		envDur(&c.PongWait, "GATEWAY_PONG_WAIT"),
 		envDur(&c.WriteWait, "GATEWAY_WRITE_WAIT"),
 		envInt(&c.AckRetries, "GATEWAY_ACK_RETRIES"),
+		envInt(&c.ReadBuffer, "GATEWAY_READ_BUFFER"),
 		envInt(&c.SendQueue, "GATEWAY_SEND_QUEUE"),
 		envInt(&c.ChatQueue, "GATEWAY_CHAT_QUEUE"),
 		envInt(&c.MaxInflight, "GATEWAY_MAX_INFLIGHT"),

@@ -167,6 +167,12 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		CheckOrigin:      s.checkOrigin,
+		// Small per-socket buffers: an idle socket should cost little. The
+		// read buffer replaces the HTTP connection's 4 KiB one; data frames
+		// are written by package conn, so gorilla's write buffer is only
+		// borrowed from the pool for control frames.
+		ReadBufferSize:  cfg.ReadBuffer,
+		WriteBufferPool: conn.WriteBufferPool,
 	}
 
 	pub := http.NewServeMux()

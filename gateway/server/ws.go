@@ -36,13 +36,21 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		hdr = http.Header{"Sec-Websocket-Protocol": {proto}}
 	}
 	s.conns.Add(1)
-	defer s.conns.Done()
 	ws, err := s.upgrader.Upgrade(w, r, hdr)
 	if err != nil {
+		s.conns.Done()
 		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err) // already answered
 		return
 	}
+	// The socket lives on a goroutine of its own rather than on this
+	// handler's, whose stack net/http has grown while reading the request:
+	// an idle socket keeps only what its read pump needs.
+	go s.runSocket(ws, user)
+}
 
+// runSocket serves an upgraded socket of user until it ends.
+func (s *Server) runSocket(ws *websocket.Conn, user string) {
+	defer s.conns.Done()
 	c := conn.New(ws, user, s.connOpts, s.metrics, s.log)
 	first, err := s.hub.Add(c)
 	if errors.Is(err, hub.ErrClosed) {

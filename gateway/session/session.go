@@ -25,7 +25,8 @@
 // Order: conversation.chat frames of one socket are forwarded one at a time in
 // the order received, by one worker per socket, so a conversation's messages
 // reach the chat function (and get their seq) in the order the client sent
-// them. Other methods run concurrently, bounded per socket.
+// them. The worker and its queue exist only while chat frames wait, so an idle
+// socket costs neither. Other methods run concurrently, bounded per socket.
 package session
 
 import (
@@ -127,12 +128,17 @@ type Session struct {
 	user string
 	log  *slog.Logger
 
-	chats    chan chatJob
 	inflight chan struct{} // semaphore for concurrent requests
+	chatCap  int
 
 	mu      sync.Mutex
-	pending map[string]*pendingAck // rigor acks awaiting the client's echo
+	pending map[string]*pendingAck // rigor acks awaiting the client's echo; nil until one
 	closed  bool
+	// Chat frames waiting for the socket's chat worker, which runs only while
+	// there are some (chatRunning).
+	chatQ       []chatJob
+	chatRunning bool
+	chatRoom    chan struct{} // closed when the worker takes a frame off a full queue
 }
 
 type pendingAck struct {
@@ -151,21 +157,19 @@ func New(env *Env, sock Socket, log *slog.Logger) *Session {
 	if n <= 0 {
 		n = 16
 	}
-	s := &Session{
+	return &Session{
 		env:      env,
 		sock:     sock,
 		user:     sock.User(),
 		log:      log,
-		chats:    make(chan chatJob, q),
 		inflight: make(chan struct{}, n),
-		pending:  map[string]*pendingAck{},
+		chatCap:  q,
 	}
-	go s.chatWorker()
-	return s
 }
 
-// Close stops rigor resends. Queued chat frames are dropped unanswered: the
-// client got no ack for them and will resend.
+// Close stops rigor resends. Queued chat frames are dropped unanswered (by the
+// worker, which sees the socket done): the client got no ack for them and
+// will resend.
 func (s *Session) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -246,40 +250,83 @@ func (s *Session) dispatch(f frame.Frame) {
 	// flow control slows the sender) instead of refusing a burst of chats.
 	// The wait is bounded so a stuck function cannot starve the socket's
 	// pong handling past its deadline.
-	select {
-	case s.chats <- chatJob{f, fn}:
-		return
-	default:
-	}
-	wait := time.NewTimer(s.env.QueueWait)
-	defer wait.Stop()
-	select {
-	case s.chats <- chatJob{f, fn}:
-	case <-s.sock.Done():
-		s.env.Tracker.End()
-	case <-wait.C:
-		s.env.Tracker.End()
-		s.reject(f.ID, "busy", ErrTextBusy)
+	var wait *time.Timer
+	for {
+		full := s.enqueue(chatJob{f, fn})
+		if full == nil {
+			return
+		}
+		if wait == nil {
+			wait = time.NewTimer(s.env.QueueWait)
+			defer wait.Stop()
+		}
+		select {
+		case <-full:
+		case <-s.sock.Done():
+			s.env.Tracker.End()
+			return
+		case <-wait.C:
+			s.env.Tracker.End()
+			s.reject(f.ID, "busy", ErrTextBusy)
+			return
+		}
 	}
 }
 
-// chatWorker forwards a socket's chat frames one at a time, in order.
+// enqueue queues j for the chat worker, starting it if it is not running. If
+// the queue is full it queues nothing and returns a channel that is closed
+// when there is room.
+func (s *Session) enqueue(j chatJob) (full <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.chatQ) >= s.chatCap {
+		if s.chatRoom == nil {
+			s.chatRoom = make(chan struct{})
+		}
+		return s.chatRoom
+	}
+	s.chatQ = append(s.chatQ, j)
+	if !s.chatRunning {
+		s.chatRunning = true
+		go s.chatWorker()
+	}
+	return nil
+}
+
+// chatWorker forwards a socket's chat frames one at a time, in order, until
+// none is left; once the socket has ended it drops the rest unanswered.
 func (s *Session) chatWorker() {
 	for {
-		select {
-		case j := <-s.chats:
-			s.call(j.f, j.fn)
-			s.env.Tracker.End()
-		case <-s.sock.Done():
-			for {
-				select {
-				case <-s.chats:
-					s.env.Tracker.End()
-				default:
-					return
-				}
+		s.mu.Lock()
+		if len(s.chatQ) == 0 || s.sockDone() {
+			dropped := len(s.chatQ)
+			s.chatQ = nil
+			s.chatRunning = false
+			s.mu.Unlock()
+			for range dropped {
+				s.env.Tracker.End()
 			}
+			return
 		}
+		j := s.chatQ[0]
+		s.chatQ[0] = chatJob{}
+		s.chatQ = s.chatQ[1:]
+		if s.chatRoom != nil {
+			close(s.chatRoom)
+			s.chatRoom = nil
+		}
+		s.mu.Unlock()
+		s.call(j.f, j.fn)
+		s.env.Tracker.End()
+	}
+}
+
+func (s *Session) sockDone() bool {
+	select {
+	case <-s.sock.Done():
+		return true
+	default:
+		return false
 	}
 }
 
@@ -360,6 +407,9 @@ func (s *Session) track(id string, b []byte) {
 	}
 	p := &pendingAck{b: b}
 	p.timer = time.AfterFunc(s.env.AckResend, func() { s.resend(id, p) })
+	if s.pending == nil {
+		s.pending = map[string]*pendingAck{}
+	}
 	s.pending[id] = p
 	s.env.Metrics.AcksPending.Inc()
 }

@@ -1,0 +1,168 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"easychat/gateway/metrics"
+	"easychat/pkg/frame"
+)
+
+// fakeSocket collects what the session sends.
+type fakeSocket struct {
+	mu     sync.Mutex
+	frames []frame.Frame
+	done   chan struct{}
+}
+
+func (f *fakeSocket) User() string { return "alice" }
+func (f *fakeSocket) Send(b []byte, _ frame.Type) bool {
+	var fr frame.Frame
+	if err := json.Unmarshal(b, &fr); err != nil {
+		panic(err)
+	}
+	f.mu.Lock()
+	f.frames = append(f.frames, fr)
+	f.mu.Unlock()
+	return true
+}
+func (f *fakeSocket) Done() <-chan struct{} { return f.done }
+func (f *fakeSocket) sent() []frame.Frame {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]frame.Frame(nil), f.frames...)
+}
+
+// gateCaller records calls in order; while gate is set each call waits for it.
+type gateCaller struct {
+	mu    sync.Mutex
+	ids   []string
+	gate  chan struct{}
+	calls chan string
+}
+
+func (c *gateCaller) Call(ctx context.Context, fn, user, frameID, method string, body []byte) (json.RawMessage, error) {
+	c.mu.Lock()
+	c.ids = append(c.ids, frameID)
+	gate := c.gate
+	c.mu.Unlock()
+	if c.calls != nil {
+		c.calls <- frameID
+	}
+	if gate != nil {
+		<-gate
+	}
+	return json.RawMessage(`{"msgId":"m-` + frameID + `"}`), nil
+}
+
+func newTestSession(t *testing.T, caller Caller, queue int) (*Session, *fakeSocket, *Env) {
+	t.Helper()
+	env := &Env{
+		Config: Config{
+			Methods:     map[string]string{frame.MethodChat: "chat"},
+			AckMode:     AckOnly,
+			ChatQueue:   queue,
+			CallTimeout: 5 * time.Second,
+			QueueWait:   5 * time.Second,
+		},
+		Caller:  caller,
+		Tracker: &Tracker{},
+		Metrics: metrics.New(),
+		CallCtx: context.Background(),
+	}
+	sock := &fakeSocket{done: make(chan struct{})}
+	return New(env, sock, slog.New(slog.DiscardHandler)), sock, env
+}
+
+func chatFrame(id string) []byte {
+	return []byte(fmt.Sprintf(`{"frameType":0,"id":%q,"method":"conversation.chat","data":{"chatType":2,"recvId":"bob","msg":{"mType":0,"content":"hi %s"}}}`, id, id))
+}
+
+func (s *Session) workerRunning() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.chatRunning || s.chatQ != nil
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Chat frames reach the function one at a time in the order received, each
+// is acked, and once they are done the socket keeps no worker or queue.
+func TestChatFramesInOrderAndWorkerOnlyWhileBusy(t *testing.T) {
+	caller := &gateCaller{}
+	s, sock, env := newTestSession(t, caller, 8)
+	if s.workerRunning() {
+		t.Fatal("a new session runs a chat worker")
+	}
+	const n = 200
+	for i := range n {
+		s.Handle(chatFrame(fmt.Sprint(i)), false) // waits for room when 8 are queued
+	}
+	waitFor(t, "all acks", func() bool { return len(sock.sent()) == n })
+	for i, f := range sock.sent() {
+		if f.FrameType != frame.Ack || f.ID != fmt.Sprint(i) {
+			t.Fatalf("frame %d: got type %d id %q, want the ack of %d", i, f.FrameType, f.ID, i)
+		}
+	}
+	caller.mu.Lock()
+	for i, id := range caller.ids {
+		if id != fmt.Sprint(i) {
+			t.Fatalf("call %d was frame %s", i, id)
+		}
+	}
+	caller.mu.Unlock()
+	waitFor(t, "the worker to stop", func() bool { return !s.workerRunning() })
+	if n := env.Tracker.Inflight(); n != 0 {
+		t.Fatalf("tracker holds %d requests after all were answered", n)
+	}
+}
+
+// A full queue holds the read pump until the worker takes a frame; frames
+// queued when the socket ends are dropped unanswered and released.
+func TestChatQueueFullWaitsAndSocketEndDrops(t *testing.T) {
+	caller := &gateCaller{gate: make(chan struct{}), calls: make(chan string, 16)}
+	s, sock, env := newTestSession(t, caller, 2)
+	s.Handle(chatFrame("a"), false)
+	<-caller.calls // the worker holds "a"; the queue is empty again
+	s.Handle(chatFrame("b"), false)
+	s.Handle(chatFrame("c"), false) // the queue is full now
+	third := make(chan struct{})
+	go func() {
+		s.Handle(chatFrame("d"), false)
+		close(third)
+	}()
+	select {
+	case <-third:
+		t.Fatal("a frame was queued past the queue's capacity")
+	case <-time.After(50 * time.Millisecond):
+	}
+	caller.gate <- struct{}{} // "a" answered; the worker takes "b", making room for "d"
+	<-caller.calls
+	<-third
+	close(sock.done) // the socket ends while "b" is in the function and "c", "d" wait
+	caller.gate <- struct{}{}
+	waitFor(t, "the worker to stop", func() bool { return !s.workerRunning() })
+	caller.mu.Lock()
+	ids := fmt.Sprint(caller.ids)
+	caller.mu.Unlock()
+	if ids != "[a b]" {
+		t.Fatalf("function saw %s, want [a b] (the rest dropped with the socket)", ids)
+	}
+	if n := env.Tracker.Inflight(); n != 0 {
+		t.Fatalf("tracker holds %d requests after the socket ended", n)
+	}
+}
