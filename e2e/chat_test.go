@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"easychat/pkg/batch"
 	"easychat/pkg/frame"
 	"easychat/pkg/sign"
 	"easychat/pkg/store"
@@ -229,6 +231,32 @@ func TestFunctionsRejectUnsignedAndForgedCalls(t *testing.T) {
 	}
 	if code, out := httpPost(t, s.FaasURL+"/function/chat", body, h); code != http.StatusOK {
 		t.Fatalf("properly signed call: %d %s", code, out)
+	}
+
+	// Batches (as the gateway sends when busy) name their users inside the
+	// signed body; they must be signed by the system's key, as a component.
+	items := `[{"user":"mallory","frameId":"x1","data":` + body + `}]`
+	for name, hdr := range map[string]http.Header{
+		"unsigned batch":            {},
+		"forged batch":              sign.New("not-the-key").Headers("/function/chat", "", []byte(items)),
+		"batch signed for a user":   sign.New(s.InternalKey()).Headers("/function/chat", "alice", []byte(items)),
+		"chat-signed batch on mark": sign.New(s.InternalKey()).Headers("/function/chat", "", []byte(items)),
+	} {
+		hdr.Set(batch.Header, "1")
+		url := s.FaasURL + "/function/chat"
+		if name == "chat-signed batch on mark" {
+			url = s.FaasURL + "/function/mark"
+		}
+		if code, out := httpPost(t, url, items, hdr); code != http.StatusUnauthorized {
+			t.Fatalf("%s: %d %s", name, code, out)
+		}
+	}
+	hdr := sign.New(s.InternalKey()).Headers("/function/chat", "", []byte(items))
+	hdr.Set(batch.Header, "1")
+	code, out := httpPost(t, s.FaasURL+"/function/chat", items, hdr)
+	var res []batch.Result
+	if code != http.StatusOK || json.Unmarshal([]byte(out), &res) != nil || len(res) != 1 || res[0].Status != http.StatusOK {
+		t.Fatalf("properly signed batch: %d %s", code, out)
 	}
 }
 

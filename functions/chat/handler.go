@@ -1,6 +1,8 @@
 // Function chat accepts conversation.chat frames forwarded by the websocket
 // gateway. Only the gateway's signature vouches for the user; the answer
-// ({msgId, conversationId}) is what the gateway acks to the client.
+// ({msgId, conversationId}) is what the gateway acks to the client. The
+// gateway sends the frames of many sockets as one batch when it is busy
+// (header X-Easychat-Batch), and they are published in one Kafka write.
 package function
 
 import (
@@ -9,13 +11,13 @@ import (
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 
+	"easychat/pkg/batch"
 	"easychat/pkg/call"
 	"easychat/pkg/chat"
 	"easychat/pkg/deps"
 )
 
-// Handle answers one chat.
-var Handle = call.Action("chat", func(ctx context.Context, user string, req handler.Request) (any, error) {
+func service() (*chat.Service, error) {
 	st, err := deps.Store()
 	if err != nil {
 		return nil, err
@@ -24,6 +26,29 @@ var Handle = call.Action("chat", func(ctx context.Context, user string, req hand
 	if err != nil {
 		return nil, err
 	}
-	s := chat.Service{Pub: pub, Groups: st, Now: time.Now}
+	return &chat.Service{Pub: pub, Groups: st, Now: time.Now}, nil
+}
+
+var one = call.Action("chat", func(ctx context.Context, user string, req handler.Request) (any, error) {
+	s, err := service()
+	if err != nil {
+		return nil, err
+	}
 	return s.Accept(ctx, user, req.Header.Get("X-Easychat-Frame-Id"), req.Body)
 })
+
+var many = call.Batch("chat", func(ctx context.Context, items []batch.Item) ([]batch.Result, error) {
+	s, err := service()
+	if err != nil {
+		return nil, err
+	}
+	return s.AcceptBatch(ctx, items)
+})
+
+// Handle answers one chat, or a batch of them.
+func Handle(req handler.Request) (handler.Response, error) {
+	if req.Header.Get(batch.Header) != "" {
+		return many(req)
+	}
+	return one(req)
+}

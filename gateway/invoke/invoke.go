@@ -82,31 +82,45 @@ func New(baseURL string, signer *sign.Signer, hc *http.Client, observe Observer)
 func (c *Client) Call(ctx context.Context, fn, user, frameID, method string, body []byte) (json.RawMessage, error) {
 	start := time.Now()
 	res, err := c.call(ctx, fn, user, frameID, method, body)
-	outcome := "ok"
-	var se *StatusError
-	switch {
-	case errors.As(err, &se):
-		outcome = "error"
-	case err != nil:
-		outcome = "unavailable"
-	}
-	c.observe(fn, outcome, time.Since(start))
+	c.observe(fn, outcome(err), time.Since(start))
 	return res, err
 }
 
+// outcome names a call's result for the Observer.
+func outcome(err error) string {
+	var se *StatusError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &se):
+		return "error"
+	default:
+		return "unavailable"
+	}
+}
+
 func (c *Client) call(ctx context.Context, fn, user, frameID, method string, body []byte) (json.RawMessage, error) {
+	hdr := http.Header{}
+	if frameID != "" {
+		hdr.Set(HeaderFrameID, frameID)
+	}
+	if method != "" {
+		hdr.Set(HeaderMethod, method)
+	}
+	return c.post(ctx, fn, user, hdr, body)
+}
+
+// post sends body to fn signed for user (empty: a component call), with hdr.
+func (c *Client) post(ctx context.Context, fn, user string, hdr http.Header, body []byte) (json.RawMessage, error) {
 	path := "/function/" + fn
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("building request to %s: %w", fn, err)
 	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	req.Header.Set("Content-Type", "application/json")
-	if frameID != "" {
-		req.Header.Set(HeaderFrameID, frameID)
-	}
-	if method != "" {
-		req.Header.Set(HeaderMethod, method)
-	}
 	c.signer.Sign(req, path, user, body)
 
 	resp, err := c.hc.Do(req)

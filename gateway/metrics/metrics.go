@@ -18,8 +18,9 @@ type Metrics struct {
 	FramesIn        *prometheus.CounterVec // by frameType ("invalid" for undecodable input)
 	FramesOut       *prometheus.CounterVec // by frameType
 	FunctionSeconds *prometheus.HistogramVec
-	PushDeliveries  prometheus.Counter // frames queued to sockets by /internal/push
-	PushMissing     prometheus.Counter // users in a push with no socket here
+	BatchSize       prometheus.Histogram // calls per batched request (chat)
+	PushDeliveries  prometheus.Counter   // frames queued to sockets by /internal/push
+	PushMissing     prometheus.Counter   // users in a push with no socket here
 	SlowDrops       prometheus.Counter
 	AuthFailures    *prometheus.CounterVec // by reason
 	AcksPending     prometheus.Gauge
@@ -49,6 +50,11 @@ func New() *Metrics {
 			Help:    "Latency of function calls, by function and outcome (ok, error, unavailable).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"function", "outcome"}),
+		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "easychat_gateway_batch_calls",
+			Help:    "Calls (chat frames of any sockets) per batched function request.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
+		}),
 		PushDeliveries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "easychat_gateway_push_deliveries_total",
 			Help: "Frames queued to sockets by internal push.",
@@ -81,7 +87,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.Connections, m.FramesIn, m.FramesOut, m.FunctionSeconds, m.PushDeliveries,
+		m.Connections, m.FramesIn, m.FramesOut, m.FunctionSeconds, m.BatchSize, m.PushDeliveries,
 		m.PushMissing, m.SlowDrops, m.AuthFailures, m.AcksPending, m.AckGiveUps, m.Rejected,
 	)
 	return m

@@ -42,6 +42,9 @@ import (
 //	GATEWAY_SEND_QUEUE       256                    outgoing frames queued per socket; overflow drops the client
 //	GATEWAY_CHAT_QUEUE       64                     chat frames waiting per socket; when full the read
 //	                                                pump waits (backpressure) up to GATEWAY_CHAT_QUEUE_WAIT
+//	GATEWAY_CHAT_BATCH       256                    chat frames (of all sockets) per request to the chat function
+//	                                                while GATEWAY_CHAT_BATCH_INFLIGHT requests are busy; 1 sends each alone
+//	GATEWAY_CHAT_BATCH_INFLIGHT 4                   chat requests in flight before frames wait to go as a batch
 //	GATEWAY_CHAT_QUEUE_WAIT  10s                    then the frame gets "too many pending frames"
 //	GATEWAY_MAX_INFLIGHT     16                     concurrent non-chat requests per socket; overflow → error frame
 //	GATEWAY_MAX_ONLINE_USERS 1000                   userIds per user.online request
@@ -74,6 +77,8 @@ type Config struct {
 	ReadBuffer     int
 	SendQueue      int
 	ChatQueue      int
+	ChatBatch      int
+	ChatInflight   int
 	MaxInflight    int
 	MaxOnlineUsers int
 	RouteTTL       time.Duration
@@ -114,6 +119,8 @@ func DefaultConfig() Config {
 		ReadBuffer:     1024,
 		SendQueue:      256,
 		ChatQueue:      64,
+		ChatBatch:      256,
+		ChatInflight:   4,
 		MaxInflight:    16,
 		MaxOnlineUsers: 1000,
 		RouteTTL:       30 * time.Second,
@@ -234,6 +241,8 @@ func ConfigFromEnv() (Config, error) {
 		envInt(&c.ReadBuffer, "GATEWAY_READ_BUFFER"),
 		envInt(&c.SendQueue, "GATEWAY_SEND_QUEUE"),
 		envInt(&c.ChatQueue, "GATEWAY_CHAT_QUEUE"),
+		envInt(&c.ChatBatch, "GATEWAY_CHAT_BATCH"),
+		envInt(&c.ChatInflight, "GATEWAY_CHAT_BATCH_INFLIGHT"),
 		envInt(&c.MaxInflight, "GATEWAY_MAX_INFLIGHT"),
 		envInt(&c.MaxOnlineUsers, "GATEWAY_MAX_ONLINE_USERS"),
 		envInt64(&c.MaxFrameBytes, "GATEWAY_MAX_FRAME_BYTES"),

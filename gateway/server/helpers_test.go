@@ -20,6 +20,7 @@ import (
 
 	"easychat/gateway/invoke"
 	"easychat/gateway/server"
+	"easychat/pkg/batch"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/route"
@@ -88,9 +89,10 @@ type fakeFaaS struct {
 	srv    *httptest.Server
 	signer *sign.Signer
 
-	mu     sync.Mutex
-	calls  []call
-	called chan call
+	mu      sync.Mutex
+	calls   []call
+	batches []int // items of each batched request
+	called  chan call
 	// answer overrides the default behaviour when set; it returns false to
 	// fall back to the default.
 	answer func(w http.ResponseWriter, r *http.Request, c call) bool
@@ -110,32 +112,72 @@ func (f *fakeFaaS) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"unsigned"}`, http.StatusUnauthorized)
 		return
 	}
-	c := call{Fn: strings.TrimPrefix(r.URL.Path, "/function/"), User: user, FrameID: r.Header.Get(invoke.HeaderFrameID), Body: body}
+	fn := strings.TrimPrefix(r.URL.Path, "/function/")
+	if r.Header.Get(batch.Header) != "" {
+		f.serveBatch(w, fn, user, body)
+		return
+	}
+	c := call{Fn: fn, User: user, FrameID: r.Header.Get(invoke.HeaderFrameID), Body: body}
+	f.record(c)
 	f.mu.Lock()
-	f.calls = append(f.calls, c)
 	answer := f.answer
 	f.mu.Unlock()
-	f.called <- c
 	if answer != nil && answer(w, r, c) {
 		return
 	}
 	switch c.Fn {
 	case "chat":
-		var ch frame.Chat
-		if err := json.Unmarshal(body, &ch); err != nil {
-			http.Error(w, `{"error":"bad json"}`, http.StatusBadRequest)
+		res := chatResult(c)
+		w.WriteHeader(res.Status)
+		if res.Status != http.StatusOK {
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": res.Error})
 			return
 		}
-		conv, err := ch.Validate(user)
-		if err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
-			return
-		}
-		_ = json.NewEncoder(w).Encode(frame.ChatAck{MsgID: event.MsgID(user, conv, c.FrameID, ch.Msg.Content), ConversationID: conv})
+		_, _ = w.Write(res.Data)
 	default:
 		_, _ = w.Write([]byte(`{"ok":true}`))
 	}
+}
+
+// serveBatch answers a batch (package pkg/batch) as the chat function does:
+// each item as its own call.
+func (f *fakeFaaS) serveBatch(w http.ResponseWriter, fn, user string, body []byte) {
+	var items []batch.Item
+	if err := json.Unmarshal(body, &items); err != nil || user != "" || fn != "chat" {
+		http.Error(w, `{"error":"bad batch"}`, http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	f.batches = append(f.batches, len(items))
+	f.mu.Unlock()
+	out := make([]batch.Result, len(items))
+	for i, it := range items {
+		c := call{Fn: fn, User: it.User, FrameID: it.FrameID, Body: it.Data}
+		f.record(c)
+		out[i] = chatResult(c)
+	}
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (f *fakeFaaS) record(c call) {
+	f.mu.Lock()
+	f.calls = append(f.calls, c)
+	f.mu.Unlock()
+	f.called <- c
+}
+
+// chatResult is the chat function's answer to c.
+func chatResult(c call) batch.Result {
+	var ch frame.Chat
+	if err := json.Unmarshal(c.Body, &ch); err != nil {
+		return batch.Result{Status: http.StatusBadRequest, Error: "bad json"}
+	}
+	conv, err := ch.Validate(c.User)
+	if err != nil {
+		return batch.Result{Status: http.StatusBadRequest, Error: err.Error()}
+	}
+	b, _ := json.Marshal(frame.ChatAck{MsgID: event.MsgID(c.User, conv, c.FrameID, ch.Msg.Content), ConversationID: conv})
+	return batch.Result{Status: http.StatusOK, Data: b}
 }
 
 func (f *fakeFaaS) setAnswer(a func(w http.ResponseWriter, r *http.Request, c call) bool) {
@@ -166,6 +208,9 @@ func testConfig(faasURL string) server.Config {
 	cfg.CallTimeout = 2 * time.Second
 	cfg.DrainTimeout = 3 * time.Second
 	cfg.AckResend = 50 * time.Millisecond
+	// One request per chat frame, so tests can shape each call's answer
+	// (setAnswer); TestChatBatched turns batching on.
+	cfg.ChatBatch = 1
 	return cfg
 }
 

@@ -32,6 +32,7 @@ import (
 	"easychat/gateway/metrics"
 	"easychat/gateway/session"
 	"easychat/gateway/web"
+	"easychat/pkg/frame"
 	"easychat/pkg/route"
 	"easychat/pkg/sign"
 	"easychat/pkg/token"
@@ -143,6 +144,19 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 	for _, fn := range cfg.APIFunctions {
 		s.apiFunctions[fn] = true
 	}
+	client := invoke.New(cfg.FaasURL, signer, nil, func(fn, outcome string, d time.Duration) {
+		m.FunctionSeconds.WithLabelValues(fn, outcome).Observe(d.Seconds())
+	})
+	var caller session.Caller = client
+	if fn := cfg.Methods[frame.MethodChat]; fn != "" && cfg.ChatBatch > 1 {
+		caller = &invoke.Batching{Client: client, Fn: fn, Batcher: invoke.NewBatcher(client, fn, invoke.BatchOptions{
+			Max:      cfg.ChatBatch,
+			Inflight: cfg.ChatInflight,
+			Timeout:  cfg.CallTimeout,
+			Ctx:      callCtx,
+			Sizes:    func(n int) { m.BatchSize.Observe(float64(n)) },
+		})}
+	}
 	s.env = &session.Env{
 		Config: session.Config{
 			Methods:        cfg.Methods,
@@ -156,9 +170,7 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 			MaxFrame:       cfg.MaxFrameBytes,
 			MaxOnlineUsers: cfg.MaxOnlineUsers,
 		},
-		Caller: invoke.New(cfg.FaasURL, signer, nil, func(fn, outcome string, d time.Duration) {
-			m.FunctionSeconds.WithLabelValues(fn, outcome).Observe(d.Seconds())
-		}),
+		Caller:   caller,
 		Presence: reg,
 		Tracker:  &session.Tracker{},
 		Metrics:  m,

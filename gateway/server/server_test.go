@@ -678,3 +678,67 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Fatalf("public /internal/push: %d", resp.StatusCode)
 	}
 }
+
+// With batching on, the chat frames of many sockets reach the chat function
+// as batches; each socket still gets its own acks, in its order, and the
+// function sees every frame under its own sender.
+func TestChatBatched(t *testing.T) {
+	fa := newFakeFaaS(t)
+	cfg := testConfig(fa.srv.URL)
+	cfg.ChatBatch = 64
+	cfg.ChatInflight = 1
+	g := startGateway(t, newRegistry(t), cfg)
+	const socks, each = 20, 10
+	users := make([]string, socks)
+	conns := make([]*websocket.Conn, socks)
+	for i := range conns {
+		users[i] = uid(fmt.Sprintf("u%d", i))
+		conns[i] = g.dial(t, users[i])
+	}
+	bob := uid("bob")
+	var wg sync.WaitGroup
+	for i, ws := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range each {
+				send(t, ws, chatFrame(fmt.Sprintf("s%d-%d", i, k), bob, fmt.Sprint(k)))
+			}
+		}()
+	}
+	wg.Wait()
+	for i, ws := range conns {
+		for k := range each {
+			f := readType(t, ws, frame.Ack)
+			if want := fmt.Sprintf("s%d-%d", i, k); f.ID != want {
+				t.Fatalf("socket %d: ack %d is for %s, want %s", i, k, f.ID, want)
+			}
+			var ack frame.ChatAck
+			if err := json.Unmarshal(f.Data, &ack); err != nil || ack.ConversationID != frame.SingleConversationID(users[i], bob) {
+				t.Fatalf("socket %d: ack data %s (%v)", i, f.Data, err)
+			}
+		}
+	}
+	seen := map[string]string{}
+	for _, c := range fa.callsSnapshot() {
+		seen[c.FrameID] = c.User
+	}
+	for i := range socks {
+		for k := range each {
+			if u := seen[fmt.Sprintf("s%d-%d", i, k)]; u != users[i] {
+				t.Fatalf("frame s%d-%d reached the function as %q's, want %q's", i, k, u, users[i])
+			}
+		}
+	}
+	fa.mu.Lock()
+	batches := append([]int(nil), fa.batches...)
+	fa.mu.Unlock()
+	total := 0
+	for _, n := range batches {
+		total += n
+	}
+	if total != socks*each {
+		t.Fatalf("batched requests carried %d frames, want all %d (requests: %v)", total, socks*each, batches)
+	}
+	t.Logf("%d frames in %d requests", total, len(batches))
+}

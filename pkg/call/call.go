@@ -8,11 +8,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 
 	handler "github.com/openfaas/templates-sdk/go-http"
 
+	"easychat/pkg/batch"
 	"easychat/pkg/reject"
 	"easychat/pkg/secret"
 	"easychat/pkg/sign"
@@ -104,4 +106,41 @@ func (l *Lazy[T]) Get() (T, error) {
 	}
 	l.val, l.ok = v, true
 	return v, nil
+}
+
+// MaxBatch bounds the items of one batched call.
+const MaxBatch = 1024
+
+// Batch serves batched calls of function name (see package batch): the
+// request must be signed as a component call, since the users are vouched
+// for inside the signed body; do answers every item.
+func Batch(name string, do func(ctx context.Context, items []batch.Item) ([]batch.Result, error)) func(handler.Request) (handler.Response, error) {
+	signer := Signer()
+	return func(req handler.Request) (handler.Response, error) {
+		user, err := Verify(signer, req, name)
+		if err != nil {
+			return Unauthorized(err), nil
+		}
+		if user != "" {
+			return Unauthorized(errors.New("a batch is a component call, not a user's")), nil
+		}
+		var items []batch.Item
+		if err := json.Unmarshal(req.Body, &items); err != nil {
+			return Error(http.StatusBadRequest, fmt.Errorf("invalid batch: %w", err)), nil
+		}
+		if len(items) == 0 {
+			return Error(http.StatusBadRequest, errors.New("empty batch")), nil
+		}
+		if len(items) > MaxBatch {
+			return Error(http.StatusRequestEntityTooLarge, fmt.Errorf("batch of %d items (max %d)", len(items), MaxBatch)), nil
+		}
+		out, err := do(req.Context(), items)
+		if err != nil {
+			return Fail(err), nil
+		}
+		if len(out) != len(items) {
+			return Error(http.StatusInternalServerError, fmt.Errorf("%d results for %d items", len(out), len(items))), nil
+		}
+		return JSON(http.StatusOK, out), nil
+	}
 }

@@ -10,8 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
+	"easychat/pkg/batch"
 	"easychat/pkg/bus"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
@@ -38,27 +40,69 @@ type Service struct {
 // Accept validates data (a conversation.chat frame's data) from user and
 // publishes it. frameID is the client's frame id, used to dedupe resends.
 func (s *Service) Accept(ctx context.Context, user, frameID string, data []byte) (frame.ChatAck, error) {
+	ack, rec, err := s.prepare(ctx, user, frameID, data)
+	if err != nil {
+		return frame.ChatAck{}, err
+	}
+	if err := s.Pub.Publish(ctx, rec); err != nil {
+		return frame.ChatAck{}, err
+	}
+	return ack, nil
+}
+
+// AcceptBatch accepts the chats of many users at once. Each item is judged on
+// its own, as Accept would (a refused item gets its error status); the
+// accepted ones are published in one write, in item order, so each sender's
+// chats keep their order. An error means no item may be taken as accepted
+// (the senders resend; stable msgIds make a resend of a published chat
+// harmless).
+func (s *Service) AcceptBatch(ctx context.Context, items []batch.Item) ([]batch.Result, error) {
+	out := make([]batch.Result, len(items))
+	recs := make([]bus.Record, 0, len(items))
+	for i, it := range items {
+		ack, rec, err := s.prepare(ctx, it.User, it.FrameID, it.Data)
+		if err != nil {
+			out[i] = batch.Result{Status: reject.Status(err), Error: err.Error()}
+			continue
+		}
+		b, err := json.Marshal(ack)
+		if err != nil {
+			return nil, fmt.Errorf("encoding ack: %w", err)
+		}
+		out[i] = batch.Result{Status: http.StatusOK, Data: b}
+		recs = append(recs, rec)
+	}
+	if len(recs) > 0 {
+		if err := s.Pub.Publish(ctx, recs...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// prepare validates one chat and builds its record and its ack.
+func (s *Service) prepare(ctx context.Context, user, frameID string, data []byte) (frame.ChatAck, bus.Record, error) {
 	if user == "" {
-		return frame.ChatAck{}, reject.Unauthorized("no authenticated user")
+		return frame.ChatAck{}, bus.Record{}, reject.Unauthorized("no authenticated user")
 	}
 	var c frame.Chat
 	if err := json.Unmarshal(data, &c); err != nil {
-		return frame.ChatAck{}, reject.Invalid("invalid chat data: %v", err)
+		return frame.ChatAck{}, bus.Record{}, reject.Invalid("invalid chat data: %v", err)
 	}
 	conv, err := c.Validate(user)
 	if err != nil {
-		return frame.ChatAck{}, reject.Invalid("%v", err)
+		return frame.ChatAck{}, bus.Record{}, reject.Invalid("%v", err)
 	}
 	if c.ChatType == frame.GroupChat {
 		ok, err := s.Groups.IsMember(ctx, c.RecvID, user)
 		if errors.Is(err, reject.ErrNotFound) {
-			return frame.ChatAck{}, reject.NotFound("no group %s", c.RecvID)
+			return frame.ChatAck{}, bus.Record{}, reject.NotFound("no group %s", c.RecvID)
 		}
 		if err != nil {
-			return frame.ChatAck{}, fmt.Errorf("checking membership of %s: %w", c.RecvID, err)
+			return frame.ChatAck{}, bus.Record{}, fmt.Errorf("checking membership of %s: %w", c.RecvID, err)
 		}
 		if !ok {
-			return frame.ChatAck{}, reject.Forbidden("not a member of group %s", c.RecvID)
+			return frame.ChatAck{}, bus.Record{}, reject.Forbidden("not a member of group %s", c.RecvID)
 		}
 	}
 	msgID := event.MsgID(user, conv, frameID, c.Msg.Content)
@@ -72,12 +116,9 @@ func (s *Service) Accept(ctx context.Context, user, frameID string, data []byte)
 	}
 	b, err := json.Marshal(ev)
 	if err != nil {
-		return frame.ChatAck{}, fmt.Errorf("encoding chat: %w", err)
+		return frame.ChatAck{}, bus.Record{}, fmt.Errorf("encoding chat: %w", err)
 	}
-	if err := s.Pub.Publish(ctx, bus.Record{Topic: event.TopicChat, Key: conv, Value: b}); err != nil {
-		return frame.ChatAck{}, err
-	}
-	return frame.ChatAck{MsgID: msgID, ConversationID: conv}, nil
+	return frame.ChatAck{MsgID: msgID, ConversationID: conv}, bus.Record{Topic: event.TopicChat, Key: conv, Value: b}, nil
 }
 
 func randomID() string {

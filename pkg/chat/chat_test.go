@@ -4,17 +4,27 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"easychat/pkg/batch"
 	"easychat/pkg/bus"
 	"easychat/pkg/event"
 	"easychat/pkg/reject"
 )
 
-type recorder struct{ recs []bus.Record }
+type recorder struct {
+	recs  []bus.Record
+	calls int
+	err   error
+}
 
 func (r *recorder) Publish(_ context.Context, recs ...bus.Record) error {
+	r.calls++
+	if r.err != nil {
+		return r.err
+	}
 	r.recs = append(r.recs, recs...)
 	return nil
 }
@@ -72,5 +82,65 @@ func TestAccept(t *testing.T) {
 	}
 	if n := len(pub.recs); n != 4 {
 		t.Fatalf("published %d records, want 4 (rejected chats must not be published)", n)
+	}
+}
+
+// A batch judges each item as Accept would, publishes the accepted ones in
+// one write in item order, and gives the same msgIds as single calls.
+func TestAcceptBatch(t *testing.T) {
+	pub := &recorder{}
+	s := &Service{Pub: pub, Groups: members{"g1": {"bob", "carol"}}, Now: func() time.Time { return time.UnixMilli(1000) }}
+	ctx := context.Background()
+	items := []batch.Item{
+		{User: "bob", FrameID: "f1", Data: json.RawMessage(`{"chatType":2,"recvId":"alice","msg":{"content":"one"}}`)},
+		{User: "mallory", FrameID: "f1", Data: json.RawMessage(`{"chatType":1,"recvId":"g1","msg":{"content":"let me in"}}`)},
+		{User: "carol", FrameID: "f9", Data: json.RawMessage(`{"chatType":1,"recvId":"g1","msg":{"content":"two"}}`)},
+		{User: "bob", FrameID: "f2", Data: json.RawMessage(`not json`)},
+		{User: "", FrameID: "f3", Data: json.RawMessage(`{"chatType":2,"recvId":"alice","msg":{"content":"who?"}}`)},
+		{User: "bob", FrameID: "f4", Data: json.RawMessage(`{"chatType":2,"recvId":"alice","msg":{"content":"three"}}`)},
+	}
+	res, err := s.AcceptBatch(ctx, items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus := []int{200, 403, 200, 400, 401, 200}
+	for i, r := range res {
+		if r.Status != wantStatus[i] {
+			t.Fatalf("item %d: status %d (%s), want %d", i, r.Status, r.Error, wantStatus[i])
+		}
+		if (r.Status == 200) != (r.Error == "") {
+			t.Fatalf("item %d: status %d with error %q", i, r.Status, r.Error)
+		}
+	}
+	if pub.calls != 1 {
+		t.Fatalf("%d publish calls for one batch", pub.calls)
+	}
+	var got []string
+	for _, rec := range pub.recs {
+		var ev event.Chat
+		if err := json.Unmarshal(rec.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ev.Msg.Content)
+	}
+	if fmt.Sprint(got) != "[one two three]" {
+		t.Fatalf("published %v, want the accepted items in order", got)
+	}
+	single, err := (&Service{Pub: &recorder{}, Groups: members{}, Now: s.Now}).Accept(ctx, "bob", "f1", items[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ack struct{ MsgID, ConversationID string }
+	if err := json.Unmarshal(res[0].Data, &ack); err != nil {
+		t.Fatal(err)
+	}
+	if ack.MsgID != single.MsgID || ack.ConversationID != "alice_bob" {
+		t.Fatalf("batch ack %+v, single call %+v", ack, single)
+	}
+
+	// Kafka refusing the write fails the whole batch: nothing is acked.
+	pub.err = errors.New("broker down")
+	if res, err := s.AcceptBatch(ctx, items[:1]); err == nil {
+		t.Fatalf("publish failure answered %+v", res)
 	}
 }

@@ -1,0 +1,192 @@
+package invoke
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"easychat/pkg/batch"
+)
+
+// Batcher sends the calls of one function in batches (package pkg/batch). A
+// call goes out at once while fewer than Inflight batches are in flight;
+// otherwise it waits, with the calls that arrive meanwhile, for the next free
+// slot, and they go as one request. So a quiet gateway sends every call alone
+// without delay, and a busy one sends a request per many calls instead of one
+// per call.
+type Batcher struct {
+	c        *Client
+	fn       string
+	max      int
+	inflight int
+	timeout  time.Duration
+	ctx      context.Context
+	sizes    func(n int)
+
+	mu      sync.Mutex
+	queue   []*queued
+	running int // batches in flight
+}
+
+type queued struct {
+	item batch.Item
+	done chan answer // buffered: the sender never waits for the caller
+}
+
+type answer struct {
+	data json.RawMessage
+	err  error
+}
+
+// BatchOptions tune a Batcher; zero fields take the defaults.
+type BatchOptions struct {
+	Max      int           // calls per request (256)
+	Inflight int           // requests in flight (4)
+	Timeout  time.Duration // bound on one request (10s)
+	// Ctx bounds every request (e.g. cancelled when a drain runs out of time).
+	Ctx context.Context
+	// Sizes is told the number of calls of each request sent; may be nil.
+	Sizes func(n int)
+}
+
+// NewBatcher batches the calls of function fn made through c.
+func NewBatcher(c *Client, fn string, o BatchOptions) *Batcher {
+	if o.Max <= 0 {
+		o.Max = 256
+	}
+	if o.Inflight <= 0 {
+		o.Inflight = 4
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Ctx == nil {
+		o.Ctx = context.Background()
+	}
+	if o.Sizes == nil {
+		o.Sizes = func(int) {}
+	}
+	return &Batcher{c: c, fn: fn, max: o.Max, inflight: o.Inflight, timeout: o.Timeout, ctx: o.Ctx, sizes: o.Sizes}
+}
+
+// Call makes one call of the batched function for user, answered as Client.Call
+// would answer it alone. body must be JSON.
+func (b *Batcher) Call(ctx context.Context, user, frameID string, body []byte) (json.RawMessage, error) {
+	if !json.Valid(body) {
+		return nil, &StatusError{Function: b.fn, Status: http.StatusBadRequest, Msg: "data is not JSON"}
+	}
+	q := &queued{item: batch.Item{User: user, FrameID: frameID, Data: body}, done: make(chan answer, 1)}
+	b.mu.Lock()
+	b.queue = append(b.queue, q)
+	var first []*queued
+	if b.running < b.inflight {
+		b.running++
+		first = b.takeLocked()
+	}
+	b.mu.Unlock()
+	if first != nil {
+		go b.run(first)
+	}
+	select {
+	case a := <-q.done:
+		return a.data, a.err
+	case <-ctx.Done():
+		// It may still be sent and take effect; the client's resend with
+		// the same frame id is then recognised by the function.
+		return nil, fmt.Errorf("%w: waiting for %s: %v", ErrUnavailable, b.fn, ctx.Err())
+	}
+}
+
+func (b *Batcher) takeLocked() []*queued {
+	n := min(len(b.queue), b.max)
+	out := make([]*queued, n)
+	copy(out, b.queue)
+	clear(b.queue[:n])
+	b.queue = b.queue[n:]
+	if len(b.queue) == 0 {
+		b.queue = nil // do not keep a burst's backing array
+	}
+	return out
+}
+
+// run sends batches until nothing is waiting, then frees its slot.
+func (b *Batcher) run(qs []*queued) {
+	for {
+		b.send(qs)
+		b.mu.Lock()
+		if len(b.queue) == 0 {
+			b.running--
+			b.mu.Unlock()
+			return
+		}
+		qs = b.takeLocked()
+		b.mu.Unlock()
+	}
+}
+
+func (b *Batcher) send(qs []*queued) {
+	b.sizes(len(qs))
+	items := make([]batch.Item, len(qs))
+	for i, q := range qs {
+		items[i] = q.item
+	}
+	start := time.Now()
+	res, err := b.post(items)
+	b.c.observe(b.fn, outcome(err), time.Since(start))
+	for i, q := range qs {
+		switch {
+		case err != nil:
+			q.done <- answer{err: err}
+		case res[i].Status >= 200 && res[i].Status <= 299:
+			q.done <- answer{data: res[i].Data}
+		default:
+			msg := res[i].Error
+			if len(msg) > maxErrText {
+				msg = strings.ToValidUTF8(msg[:maxErrText], "")
+			}
+			q.done <- answer{err: &StatusError{Function: b.fn, Status: res[i].Status, Msg: msg}}
+		}
+	}
+}
+
+// post sends one batch and returns one result per item.
+func (b *Batcher) post(items []batch.Item) ([]batch.Result, error) {
+	body, err := json.Marshal(items)
+	if err != nil {
+		return nil, fmt.Errorf("encoding a batch for %s: %w", b.fn, err)
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
+	defer cancel()
+	hdr := http.Header{}
+	hdr.Set(batch.Header, strconv.Itoa(len(items)))
+	raw, err := b.c.post(ctx, b.fn, "", hdr, body)
+	if err != nil {
+		return nil, err
+	}
+	var res []batch.Result
+	if err := json.Unmarshal(raw, &res); err != nil || len(res) != len(items) {
+		return nil, fmt.Errorf("%w: %s answered a batch of %d with %d results (%v)", ErrUnavailable, b.fn, len(items), len(res), err)
+	}
+	return res, nil
+}
+
+// Batching routes the calls of one function through a Batcher and every
+// other call to the Client.
+type Batching struct {
+	*Client
+	Fn      string
+	Batcher *Batcher
+}
+
+// Call implements the gateway session's Caller.
+func (r *Batching) Call(ctx context.Context, fn, user, frameID, method string, body []byte) (json.RawMessage, error) {
+	if fn == r.Fn {
+		return r.Batcher.Call(ctx, user, frameID, body)
+	}
+	return r.Client.Call(ctx, fn, user, frameID, method, body)
+}
