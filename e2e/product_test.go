@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"easychat/pkg/frame"
+	"easychat/pkg/group"
 	"easychat/pkg/receipt"
 	"easychat/pkg/store"
 )
@@ -314,6 +315,8 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 		t.Fatalf("create group: %d %v", code, res)
 	}
 	gid := res["groupId"].(string)
+	// B is online: the new group is announced to B at once.
+	wantChange(t, cb, group.Change{GroupID: gid, Name: "team", By: a, Added: []string{b}})
 	cc := dialToken(t, gw, c, tokens[c])
 	cc.chat("c1", frame.GroupChat, gid, "let me in")
 	if f := cc.next(wait, byID("c1")); f.FrameType != frame.Error || !strings.Contains(f.ErrMsg, "member") {
@@ -325,6 +328,7 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 	if code, _ := api(t, addr, "group", tokens[b], map[string]any{"action": "add", "groupId": gid, "members": []string{c}}); code != 200 {
 		t.Fatalf("member adding: %d", code)
 	}
+	wantChange(t, cc, group.Change{GroupID: gid, Name: "team", By: b, Added: []string{c}})
 	if _, res := api(t, addr, "group", tokens[c], map[string]any{"action": "mine"}); !strings.Contains(fmt.Sprint(res["groups"]), gid) {
 		t.Fatalf("carol's groups: %v", res)
 	}
@@ -355,9 +359,20 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 	if code, _ := api(t, addr, "group", tokens[a], map[string]any{"action": "remove", "groupId": gid, "members": []string{c}}); code != 200 {
 		t.Fatalf("owner removing: %d", code)
 	}
+	wantChange(t, cc, group.Change{GroupID: gid, Name: "team", By: a, Removed: []string{c}})
 	cc.chat("c2", frame.GroupChat, gid, "still here?")
 	if f := cc.next(wait, byID("c2")); f.FrameType != frame.Error {
 		t.Fatalf("removed member posting: %+v", f)
+	}
+}
+
+// wantChange waits for cl's next group.changed frame and checks it is want.
+func wantChange(t *testing.T, cl *client, want group.Change) {
+	t.Helper()
+	f := cl.next(wait, func(f frame.Frame) bool { return f.Method == group.MethodChanged })
+	var got group.Change
+	if err := json.Unmarshal(f.Data, &got); err != nil || fmt.Sprint(got) != fmt.Sprint(want) || f.FormID != want.By {
+		t.Fatalf("%s: group.changed %s (formId %s), want %+v", cl.user, f.Data, f.FormID, want)
 	}
 }
 

@@ -93,6 +93,7 @@ test('two users chat both ways; read ticks change when the other side opens the 
   await eventually(async () => assert.deepEqual(await ann.texts(), want));
   await eventually(async () => assert.deepEqual(await ben.texts(), want));
   await ann.waitOwn('Great, thanks! I will tell the team.', 'read');
+  await ben.waitOwn('Ping me if anything looks off.', 'read');
   await ann.shot('03-chat-desktop');
 
   // The same account at phone width: one column, list then chat.
@@ -104,6 +105,9 @@ test('two users chat both ways; read ticks change when the other side opens the 
   await phone.shot('04-phone-list');
   await phone.openConv(conv);
   await eventually(async () => assert.deepEqual(await phone.texts(), want));
+  // A new device has no receipts of its own: the read ticks come from the
+  // server's read position of the peer.
+  await phone.waitOwn('Ping me if anything looks off.', 'read');
   assert.equal(await phone.page.locator('.sidebar').isVisible(), false, 'one column: the list is hidden in a chat');
   await phone.shot('05-phone-chat');
   await phone.page.click('#back');
@@ -217,6 +221,11 @@ test('a group of three: create, add members, everyone sees everyone', { timeout:
   await alice.page.locator('#chat-sub', { hasText: '3 members' }).waitFor();
   assert.match(await alice.page.textContent('#chat-sub'), new RegExp(carol.id));
 
+  // The group shows for Bob and Carol at once, before anyone has written in it.
+  for (const u of [bob, carol]) {
+    await u.row(gid).locator('.conv-name', { hasText: 'Weekend hike' }).waitFor();
+    await u.row(gid).locator('.conv-last', { hasText: 'No messages yet' }).waitFor();
+  }
   await alice.send('Who is in for Saturday? Meeting at 8 at the station.');
   for (const u of [bob, carol]) {
     await u.row(gid).locator('.conv-name', { hasText: 'Weekend hike' }).waitFor();

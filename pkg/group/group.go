@@ -1,6 +1,8 @@
 // Package group manages chat groups: create, add and remove members, list
 // members and a user's groups. Only members see or change a group; only the
-// owner removes others.
+// owner removes others. A change of membership is pushed to the members' (and
+// removed members') sockets as a group.changed data frame, so clients show a
+// new group at once instead of at its first message.
 package group
 
 import (
@@ -8,7 +10,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
+	"slices"
 
+	"easychat/pkg/event"
+	"easychat/pkg/frame"
+	"easychat/pkg/push"
 	"easychat/pkg/reject"
 	"easychat/pkg/store"
 )
@@ -22,8 +29,28 @@ type Store interface {
 	GroupsOf(ctx context.Context, user string) ([]store.Group, error)
 }
 
-// Service answers the group function's actions.
-type Service struct{ Store Store }
+// MethodChanged is the method of the frame pushed when a group's membership
+// changes; its data is a Change.
+const MethodChanged = "group.changed"
+
+// Change is the data of a group.changed frame.
+type Change struct {
+	GroupID string   `json:"groupId"`
+	Name    string   `json:"name"`
+	By      string   `json:"by"`
+	Added   []string `json:"added,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+}
+
+// Service answers the group function's actions. Routes and Push, when set,
+// announce membership changes; an announcement that fails is logged, not an
+// error: the change is stored and every client sees it in its next list.
+type Service struct {
+	Store  Store
+	Routes push.Router
+	Push   push.Sender
+	Log    *slog.Logger
+}
 
 // Request is the body of a call to the group function.
 type Request struct {
@@ -64,7 +91,18 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 		if err := s.Store.CreateGroup(ctx, g); err != nil {
 			return nil, err
 		}
-		return s.Store.Group(ctx, g.ID)
+		created, err := s.Store.Group(ctx, g.ID)
+		if err != nil {
+			return nil, err
+		}
+		var added []string
+		for _, m := range created.Members {
+			if m != caller {
+				added = append(added, m)
+			}
+		}
+		s.announce(ctx, created, Change{By: caller, Added: added}, nil)
+		return created, nil
 	case "mine":
 		gs, err := s.Store.GroupsOf(ctx, caller)
 		if err != nil {
@@ -80,6 +118,7 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 	if err != nil {
 		return nil, err
 	}
+	change := Change{By: caller}
 	switch req.Action {
 	case "members":
 		return g, nil
@@ -92,6 +131,11 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 		}
 		if err := s.Store.AddMembers(ctx, g.ID, req.Members...); err != nil {
 			return nil, err
+		}
+		for _, m := range req.Members {
+			if !slices.Contains(g.Members, m) && !slices.Contains(change.Added, m) {
+				change.Added = append(change.Added, m)
+			}
 		}
 	case "remove":
 		if len(req.Members) == 0 {
@@ -108,10 +152,39 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 		if err := s.Store.RemoveMembers(ctx, g.ID, req.Members...); err != nil {
 			return nil, err
 		}
+		for _, m := range req.Members {
+			if slices.Contains(g.Members, m) && !slices.Contains(change.Removed, m) {
+				change.Removed = append(change.Removed, m)
+			}
+		}
 	default:
 		return nil, reject.Invalid("unknown action %q (create, add, remove, members, mine)", req.Action)
 	}
-	return s.Store.Group(ctx, g.ID)
+	now, err := s.Store.Group(ctx, g.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(change.Added)+len(change.Removed) > 0 {
+		s.announce(ctx, now, change, change.Removed)
+	}
+	return now, nil
+}
+
+// announce pushes c to g's members and to also (removed members).
+func (s *Service) announce(ctx context.Context, g store.Group, c Change, also []string) {
+	if s.Routes == nil || s.Push == nil {
+		return
+	}
+	c.GroupID, c.Name = g.ID, g.Name
+	data, err := json.Marshal(c)
+	if err != nil {
+		return
+	}
+	to := append(slices.Clone(g.Members), also...)
+	f := frame.Frame{FrameType: frame.Data, Method: MethodChanged, FormID: c.By, Data: data}
+	if err := push.Fanout(ctx, s.Routes, s.Push, []event.PushItem{{Users: to, Frame: f}}); err != nil && s.Log != nil {
+		s.Log.Warn("announcing group change failed", "group", g.ID, "err", err)
+	}
 }
 
 func (s *Service) member(ctx context.Context, id, user string) (store.Group, error) {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"easychat/pkg/bus"
@@ -125,21 +124,11 @@ type Store interface {
 	SetRead(ctx context.Context, ids []string) error
 }
 
-// Router finds the gateway instances of users.
-type Router interface {
-	Lookup(ctx context.Context, users []string) (map[string][]string, error)
-}
-
-// Pusher posts a batch to one gateway instance.
-type Pusher interface {
-	Send(ctx context.Context, addr string, batch event.Push) (push.Result, error)
-}
-
 // Transfer records receipts and notifies senders (the read-transfer function).
 type Transfer struct {
 	Store  Store
-	Routes Router
-	Push   Pusher
+	Routes push.Router
+	Push   push.Sender
 	Log    *slog.Logger
 }
 
@@ -248,52 +237,13 @@ func (t *Transfer) notify(ctx context.Context, items ...item) {
 	if len(items) == 0 {
 		return
 	}
-	var users []string
-	seen := map[string]bool{}
-	for _, it := range items {
-		for _, u := range it.to {
-			if !seen[u] {
-				seen[u] = true
-				users = append(users, u)
-			}
-		}
+	pushes := make([]event.PushItem, len(items))
+	for i, it := range items {
+		data, _ := json.Marshal(it.n)
+		pushes[i] = event.PushItem{Users: it.to, Frame: frame.Frame{
+			FrameType: frame.Data, Method: MethodRead, FormID: it.n.ReaderID, Data: data}}
 	}
-	routes, err := t.Routes.Lookup(ctx, users)
-	if err != nil {
-		t.Log.Warn("route lookup for receipts failed", "err", err)
-		return
+	if err := push.Fanout(ctx, t.Routes, t.Push, pushes); err != nil {
+		t.Log.Warn("pushing receipts failed", "err", err)
 	}
-	var wg sync.WaitGroup
-	for addr, held := range routes {
-		h := map[string]bool{}
-		for _, u := range held {
-			h[u] = true
-		}
-		var batch event.Push
-		for _, it := range items {
-			var us []string
-			for _, u := range it.to {
-				if h[u] {
-					us = append(us, u)
-				}
-			}
-			if len(us) == 0 {
-				continue
-			}
-			data, _ := json.Marshal(it.n)
-			batch.Items = append(batch.Items, event.PushItem{Users: us, Frame: frame.Frame{
-				FrameType: frame.Data, Method: MethodRead, FormID: it.n.ReaderID, Data: data}})
-		}
-		if len(batch.Items) == 0 {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := t.Push.Send(ctx, addr, batch); err != nil {
-				t.Log.Warn("pushing receipts failed", "gateway", addr, "err", err)
-			}
-		}()
-	}
-	wg.Wait()
 }

@@ -116,8 +116,9 @@
 
   function saveOutbox() { save(outboxKey(), [...state.outbox.values()]); }
 
-  // Receipts are pushed once; the history API does not carry them, so the
-  // readers' positions are kept here to show ticks after a reload.
+  // Receipts are pushed once and only the conversation list carries a read
+  // position (the peer's, in a single chat), so the readers' positions are
+  // kept here to show group ticks after a reload.
   let readsTimer = 0;
   function saveReads() {
     clearTimeout(readsTimer);
@@ -643,6 +644,12 @@
         // unless this client holds all of it (an empty conversation it opened).
         if (!c.historyDone && ![...c.msgs.values()].some((m) => m.seq)) c.baseSeq = Math.max(c.baseSeq, s.seq);
         if (s.readSeq > c.readSeq) c.readSeq = s.readSeq;
+        // How far the peer of a single chat has read, as the server knows it
+        // (receipts missed while away, or read on another device).
+        if (s.peerReadSeq && c.peerId && s.peerReadSeq > (c.readers.get(c.peerId) || 0)) {
+          c.readers.set(c.peerId, s.peerReadSeq);
+          saveReads();
+        }
         // The server counts every message after my read position up to its
         // seq; my own messages there are not unread for me. Pushes that
         // arrived while the list was on its way are newer than that count
@@ -799,7 +806,23 @@
       markReadSoon();
     } else if (f.method === 'conversation.read' && f.data) {
       onReceipt(f.data);
+    } else if (f.method === 'group.changed' && f.data) {
+      onGroupChange(f.data);
     }
+  }
+
+  // A group I am in changed members (or I was added to a new one, or removed).
+  function onGroupChange(d) {
+    if ((d.removed || []).includes(me())) {
+      state.groups.delete(d.groupId);
+      state.convs.delete(d.groupId);
+      if (state.openId === d.groupId) closeConv();
+      render();
+      return;
+    }
+    refreshList().catch(() => {});
+    const conv = state.convs.get(d.groupId);
+    if (conv && state.openId === d.groupId) loadGroup(conv);
   }
 
   async function onConnected() {
