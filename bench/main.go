@@ -48,6 +48,7 @@ type settings struct {
 	groupDur   time.Duration
 
 	conns          int
+	chatBatch      int
 	connsInProcess bool
 	coldRuns       int
 	pushN          []int
@@ -76,6 +77,7 @@ func parseFlags() settings {
 	flag.DurationVar(&s.duration, "duration", 10*time.Second, "how long each single-chat step sends")
 	flag.DurationVar(&s.drain, "drain", 30*time.Second, "how long to wait for the last deliveries of a step")
 	flag.IntVar(&s.batch, "batch", 32, "records per transfer invocation (connector BATCH_MAX), as `make run`")
+	flag.IntVar(&s.chatBatch, "chat-batch", 0, "chat frames per gateway→chat request while the gateway's chat requests are busy (GATEWAY_CHAT_BATCH; 0: the gateway default, 1: every frame alone)")
 	flag.IntVar(&s.partitions, "partitions", 0, "Kafka partitions of the embedded broker (0: the stack default)")
 	flag.IntVar(&s.groupSize, "group-size", 1000, "group fan-out: online members")
 	grates := flag.String("group-rates", "10,100", "group fan-out: messages per second into the group")
@@ -185,6 +187,7 @@ func main() {
 		KafkaPartitions: int32(set.partitions),
 		FaasPort:        faasPort,
 		ConnectorBatch:  set.batch,
+		ChatBatch:       set.chatBatch,
 		Logger:          log,
 	})
 	check(err)

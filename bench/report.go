@@ -104,9 +104,13 @@ func (r *report) print(w io.Writer) {
 	if s.partitions > 0 {
 		parts = fmt.Sprint(s.partitions)
 	}
-	fmt.Fprintf(w, "- settings: connector BATCH_MAX=%d, Kafka partitions=%s, ack mode=only; single chat: %d pairs, %v per step, drain ≤%v; "+
+	chatBatch := "gateway default"
+	if s.chatBatch > 0 {
+		chatBatch = fmt.Sprint(s.chatBatch)
+	}
+	fmt.Fprintf(w, "- settings: connector BATCH_MAX=%d, gateway chat batch=%s, Kafka partitions=%s, ack mode=only; single chat: %d pairs, %v per step, drain ≤%v; "+
 		"group: %d members, %v per rate; connections: %d; push leg: %d×%v per system and N, %d publishers, window %d\n",
-		s.batch, parts, s.pairs, s.duration, s.drain, s.groupSize, s.groupDur, s.conns, s.pushRounds, s.pushDur, s.pushPar, s.pushWin)
+		s.batch, chatBatch, parts, s.pairs, s.duration, s.drain, s.groupSize, s.groupDur, s.conns, s.pushRounds, s.pushDur, s.pushPar, s.pushWin)
 	fmt.Fprintf(w, "- everything (system under test and load generator) shares this machine; function processes run beside this one\n")
 	// Scenarios run in the order that suits the machine (cold start before
 	// the connections scenario leaves thousands of sockets in TIME_WAIT);

@@ -60,6 +60,7 @@ type Config struct {
 	InternalKey string // empty: generated and kept in StateDir
 	AckMode     session.AckMode
 	RouteTTL    time.Duration
+	ChatBatch   int // gateway GATEWAY_CHAT_BATCH; 0: the gateway default
 
 	// DeployEnv is extra environment for `faas-cli deploy` (stack.yml reads
 	// e.g. CHAT_ZERO_DURATION from it).
@@ -352,6 +353,9 @@ func (s *Stack) AddGateway(ctx context.Context, addr, internalAddr string) (*Gat
 	}
 	if s.cfg.RouteTTL > 0 {
 		cfg.RouteTTL = s.cfg.RouteTTL
+	}
+	if s.cfg.ChatBatch > 0 {
+		cfg.ChatBatch = s.cfg.ChatBatch
 	}
 	srv, err := server.New(cfg, s.Registry, s.log.With("component", "gateway"))
 	if err != nil {

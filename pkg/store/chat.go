@@ -31,10 +31,6 @@ type Message struct {
 	ClientFrameID  string    `bson:"clientFrameId,omitempty" json:"-"`
 	// Read is set on a single-chat message once its recipient read it.
 	Read bool `bson:"read,omitempty" json:"read,omitempty"`
-	// Pushed is set by MarkPushed once the message was handed to the
-	// gateways, so a redelivered record is not pushed twice (SaveChats keeps
-	// that mark in the message's seq_claim entry instead, in the same write).
-	Pushed bool `bson:"pushed" json:"-"`
 }
 
 // PushFrame is the data of the push frame for this message.
@@ -93,8 +89,7 @@ type claimDoc struct {
 	ID     string `bson:"_id"`
 	MsgID  string `bson:"msgId"`
 	SendID string `bson:"sendId,omitempty"`
-	At     int64  `bson:"at,omitempty"`     // unix ms when stored
-	Pushed bool   `bson:"pushed,omitempty"` // handed to the gateways
+	At     int64  `bson:"at,omitempty"` // unix ms when stored
 }
 
 func claimID(conv string, seq int64) string { return conv + "#" + strconv.FormatInt(seq, 10) }
@@ -105,15 +100,14 @@ type Saved struct {
 	// Fresh is true when this call stored the message, false for a
 	// redelivery of one stored before (or a repeat within the batch).
 	Fresh bool
-	// Pushed is true when the message needs no push: an earlier delivery
-	// handed it to the gateways (or it repeats an earlier one of the batch).
-	Pushed bool
+	// Repeat is true for a msgId that came earlier in the same batch.
+	Repeat bool
 }
 
 // SaveChat stores ev exactly once and returns it with its sequence number.
 // fresh is false when ev's msgId was already stored (a redelivery).
 func (s *Store) SaveChat(ctx context.Context, ev event.Chat) (Message, bool, error) {
-	out, err := s.SaveChats(ctx, []event.Chat{ev}, false)
+	out, err := s.SaveChats(ctx, []event.Chat{ev})
 	if err != nil {
 		return Message{}, false, err
 	}
@@ -125,10 +119,8 @@ const maxSeqTries = 10000
 
 // SaveChats stores a batch of chats (one connector batch, in partition order)
 // exactly once each, giving every new message the next seq of its
-// conversation, and returns one Saved per ev. With markPushed it also records
-// that the messages it returns unpushed are being handed to the gateways, so
-// a later redelivery does not push them again (a crash between this call and
-// the push leaves them to sync, as a failed push does).
+// conversation, and returns one Saved per ev (a redelivered message as it
+// was stored, with its seq).
 //
 // A message is its chat_log document: its _id (the msgId) and the unique
 // index on (conversationId, seq) make one insert claim both the message and
@@ -141,7 +133,7 @@ const maxSeqTries = 10000
 // remembered from earlier calls (a stale value costs a refused insert, which
 // is resolved by reading). Conversation documents are written when new and
 // then only as often as the hint rules above require.
-func (s *Store) SaveChats(ctx context.Context, evs []event.Chat, markPushed bool) ([]Saved, error) {
+func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]Saved, error) {
 	out := make([]Saved, len(evs))
 	firstOf := make(map[string]int, len(evs))
 	var todo []int // indexes into evs still to store, in order
@@ -164,7 +156,7 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat, markPushed bool
 	logs := s.db.Collection(ChatLog)
 	claims := s.claimsDB.Collection(SeqClaim)
 	var fresh []int   // stored by this call
-	var reclaim []int // claims to (re)write: missing, stale, or to be marked pushed
+	var reclaim []int // claims to (re)write: missing or stale
 	tries := 0
 	for len(todo) > 0 {
 		docs := make([]any, len(todo))
@@ -179,7 +171,7 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat, markPushed bool
 			seq[ev.ConversationID]++
 			out[i] = Saved{Message: newMessage(ev, seq[ev.ConversationID]), Fresh: true}
 			docs[k] = out[i].Message
-			claimDocs[k] = claimOf(out[i].Message, markPushed, now)
+			claimDocs[k] = claimOf(out[i].Message, now)
 		}
 		res := s.writer.write(ctx, docs, claimDocs)
 		failed := res.n // index of the first refused document
@@ -223,15 +215,9 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat, markPushed bool
 			if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 				return nil, fmt.Errorf("reading claim of %s: %w", ev.MsgID, err)
 			}
-			pushed := existing.Pushed || cl.Pushed
-			if !pushed {
-				if pushed, err = s.markedPushed(ctx, existing); err != nil {
-					return nil, err
-				}
-			}
-			out[i] = Saved{Message: existing, Pushed: pushed}
-			if cl.MsgID == "" || (markPushed && !pushed) {
-				reclaim = append(reclaim, i) // its claim is missing, or to be marked
+			out[i] = Saved{Message: existing}
+			if cl.MsgID == "" {
+				reclaim = append(reclaim, i) // an interrupted attempt stored the message, not its claim
 			}
 			top[ev.ConversationID] = max(top[ev.ConversationID], existing.Seq)
 			todo = todo[failed+1:]
@@ -253,10 +239,10 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat, markPushed bool
 	}
 	for i, ev := range evs {
 		if j := firstOf[ev.MsgID]; j != i {
-			out[i] = Saved{Message: out[j].Message, Pushed: true}
+			out[i] = Saved{Message: out[j].Message, Repeat: true}
 		}
 	}
-	if err := s.writeClaims(ctx, out, reclaim, markPushed); err != nil {
+	if err := s.writeClaims(ctx, out, reclaim); err != nil {
 		return nil, err
 	}
 	if err := s.writeHints(ctx, out, fresh, tops); err != nil {
@@ -274,22 +260,22 @@ func newMessage(ev event.Chat, seq int64) Message {
 	}
 }
 
-func claimOf(m Message, pushed bool, now int64) claimDoc {
-	return claimDoc{ID: claimID(m.ConversationID, m.Seq), MsgID: m.MsgID, SendID: m.SendID, At: now, Pushed: pushed}
+func claimOf(m Message, now int64) claimDoc {
+	return claimDoc{ID: claimID(m.ConversationID, m.Seq), MsgID: m.MsgID, SendID: m.SendID, At: now}
 }
 
-// writeClaims (re)writes the seq_claim entries of redelivered messages about
-// to be pushed or missing theirs, and replaces stale ones (reclaim); the
-// claims of stored messages are written with them (groupWriter).
-func (s *Store) writeClaims(ctx context.Context, out []Saved, reclaim []int, markPushed bool) error {
+// writeClaims writes the missing seq_claim entries of redelivered messages
+// and replaces stale ones (reclaim); the claims of stored messages are
+// written with them (groupWriter).
+func (s *Store) writeClaims(ctx context.Context, out []Saved, reclaim []int) error {
 	claims := s.claimsDB.Collection(SeqClaim)
 	now := time.Now().UnixMilli()
 	for _, i := range reclaim {
-		c := claimOf(out[i].Message, markPushed || out[i].Pushed, now)
+		c := claimOf(out[i].Message, now)
 		s.claimsMu.Lock()
 		_, err := claims.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.ID}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "msgId", Value: c.MsgID}, {Key: "sendId", Value: c.SendID},
-				{Key: "at", Value: c.At}, {Key: "pushed", Value: c.Pushed}}}}, options.Update().SetUpsert(true))
+				{Key: "at", Value: c.At}}}}, options.Update().SetUpsert(true))
 		s.claimsMu.Unlock()
 		if err != nil {
 			return fmt.Errorf("recording the claim of %s: %w", out[i].MsgID, err)
@@ -336,7 +322,6 @@ func (s *Store) writeHints(ctx context.Context, out []Saved, fresh []int, tops m
 			maxes = append(maxes, bson.E{Key: "sent." + u, Value: seq})
 		}
 		last := *a.last
-		last.Pushed = false
 		onInsert := bson.D{{Key: "chatType", Value: last.ChatType}}
 		if last.ChatType == frame.SingleChat {
 			onInsert = append(onInsert, bson.E{Key: "members", Value: []string{last.SendID, last.RecvID}})
@@ -403,7 +388,6 @@ func (s *Store) catchUp(ctx context.Context, d *convDoc, withLast bool) (bool, e
 		}
 		return false, fmt.Errorf("reading the last message of %s: %w", d.ID, err)
 	}
-	m.Pushed = false
 	d.LastMsg = &m
 	return true, nil
 }
@@ -539,20 +523,6 @@ func safeField(s string) bool {
 	return s != "" && !strings.ContainsAny(s, ".$") && !strings.HasPrefix(s, "$")
 }
 
-// MarkPushed records that msgIDs were handed to the gateways. One update per
-// id: lookups by _id are the ones every Mongo-compatible backend indexes.
-func (s *Store) MarkPushed(ctx context.Context, msgIDs ...string) error {
-	logs := s.db.Collection(ChatLog)
-	for _, id := range msgIDs {
-		_, err := logs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "pushed", Value: true}}}})
-		if err != nil {
-			return fmt.Errorf("marking %s pushed: %w", id, err)
-		}
-	}
-	return nil
-}
-
 // Messages returns up to limit messages of conv with seq > after, oldest first.
 func (s *Store) Messages(ctx context.Context, conv string, after int64, limit int64) ([]Message, error) {
 	cur, err := s.db.Collection(ChatLog).Find(ctx,
@@ -566,40 +536,4 @@ func (s *Store) Messages(ctx context.Context, conv string, after int64, limit in
 		return nil, fmt.Errorf("decoding messages of %s: %w", conv, err)
 	}
 	return out, nil
-}
-
-// MarkPushedMessages records that msgs were handed to the gateways, so that
-// a redelivery does not push them again (SaveChats looks the mark up). The
-// marks are documents of their own, inserted with one InsertMany (one write
-// transaction, shared by concurrent calls: markWriter), not updates of the
-// messages' claims: on FerretDB's SQLite backend each updated document costs
-// a transaction, and a bulk write of many updates keeps one pooled
-// connection per statement open until the command ends, so concurrent
-// batches of ~100 exhaust the pool of 100 and deadlock. A missing mark only
-// means a redelivery pushes again, which gateways drop for sockets that
-// already have the seq.
-func (s *Store) MarkPushedMessages(ctx context.Context, msgs []Message) error {
-	if len(msgs) == 0 {
-		return nil
-	}
-	docs := make([]any, len(msgs))
-	for i, m := range msgs {
-		docs[i] = bson.D{{Key: "_id", Value: claimID(m.ConversationID, m.Seq)}}
-	}
-	if err := s.marks.insert(ctx, docs); err != nil {
-		return fmt.Errorf("marking %d messages pushed: %w", len(msgs), err)
-	}
-	return nil
-}
-
-// markedPushed reports whether MarkPushedMessages marked m.
-func (s *Store) markedPushed(ctx context.Context, m Message) (bool, error) {
-	err := s.claimsDB.Collection(PushedMark).FindOne(ctx, bson.D{{Key: "_id", Value: claimID(m.ConversationID, m.Seq)}}).Err()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("reading the push mark of %s: %w", m.MsgID, err)
-	}
-	return true, nil
 }

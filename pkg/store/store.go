@@ -27,9 +27,6 @@ const (
 	// the seq's lock; the unique (conversationId, seq) index of chat_log is
 	// that lock now.
 	SeqClaim = "seq_claim"
-	// PushedMark holds one document per message handed to the gateways
-	// (see MarkPushedMessages), in seq_claim's database.
-	PushedMark = "pushed"
 	// ClaimsDBSuffix names seq_claim's database: the store's plus this.
 	ClaimsDBSuffix = "_seq"
 	Conversation   = "conversation"
@@ -54,10 +51,8 @@ type Store struct {
 	// file at a time, and writers that find the lock taken sleep in growing
 	// steps, which under load cost far more than waiting in turn here.
 	writeMu, claimsMu sync.Mutex
-	// writer groups concurrent inserts into chat_log and seq_claim, marks
-	// those into pushed.
+	// writer groups concurrent inserts into chat_log and seq_claim.
 	writer *groupWriter
-	marks  *markWriter
 }
 
 // Open connects to uri and uses database name; it pings before returning.
@@ -76,7 +71,6 @@ func Open(ctx context.Context, uri, name string) (*Store, error) {
 	s := &Store{client: client, db: client.Database(name), claimsDB: client.Database(name + ClaimsDBSuffix)}
 	s.writer = &groupWriter{logs: s.db.Collection(ChatLog), claims: s.claimsDB.Collection(SeqClaim),
 		logLock: &s.writeMu, claimLock: &s.claimsMu}
-	s.marks = &markWriter{coll: s.claimsDB.Collection(PushedMark), lock: &s.claimsMu}
 	return s, nil
 }
 

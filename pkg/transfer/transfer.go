@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
@@ -18,35 +17,17 @@ import (
 	"easychat/pkg/store"
 )
 
-// Store is the persistence transfer needs.
+// Store is the persistence transfer needs (store.Store).
 type Store interface {
-	SaveChat(ctx context.Context, ev event.Chat) (store.Message, bool, error)
-	MarkPushed(ctx context.Context, msgIDs ...string) error
+	SaveChats(ctx context.Context, evs []event.Chat) ([]store.Saved, error)
 	Group(ctx context.Context, id string) (store.Group, error)
-}
-
-// BatchStore is a Store that stores a whole batch in a few round trips, and
-// marks a pushed batch in one write (store.Store does).
-type BatchStore interface {
-	SaveChats(ctx context.Context, evs []event.Chat, markPushed bool) ([]store.Saved, error)
-	MarkPushedMessages(ctx context.Context, msgs []store.Message) error
-}
-
-// Router finds the gateway instances of users.
-type Router interface {
-	Lookup(ctx context.Context, users []string) (map[string][]string, error)
-}
-
-// Pusher posts a batch to one gateway instance.
-type Pusher interface {
-	Send(ctx context.Context, addr string, batch event.Push) (push.Result, error)
 }
 
 // Service processes chat records.
 type Service struct {
 	Store  Store
-	Routes Router
-	Push   Pusher
+	Routes push.Router
+	Push   push.Sender
 	Log    *slog.Logger
 }
 
@@ -68,135 +49,41 @@ func Decode(body []byte) ([]event.Chat, error) {
 	return evs, nil
 }
 
-// Handle stores evs in order and pushes the new ones. It returns an error only
-// when storing failed, so the record is retried; push failures are logged (the
+// Handle stores evs in order and pushes them. It returns an error only when
+// storing failed, so the record is retried; push failures are logged (the
 // message is stored and reachable by sync).
+//
+// A redelivered message (stored by an earlier attempt) is pushed again: that
+// attempt may have stopped before its push. Gateways drop a seq a socket has
+// already been sent, so nobody sees it twice; keeping a "pushed" mark per
+// message instead cost a third of the store's writes and could not close the
+// gap between a push and its mark anyway.
 func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
-	type delivery struct {
-		msg        store.Message
-		recipients []string
-		data       json.RawMessage // the push frame's data
-	}
-	var out []delivery
-	members := map[string][]string{}
-	bs, batched := s.Store.(BatchStore)
-	if batched {
-		// Marked pushed only after the push (below): a crash in between
-		// pushes again on redelivery (gateways drop seqs a socket already
-		// has) instead of leaving online recipients to sync.
-		saved, err := bs.SaveChats(ctx, evs, false)
-		if err != nil {
-			return fmt.Errorf("storing %d messages: %w", len(evs), err)
-		}
-		for _, m := range saved {
-			if !m.Fresh && m.Pushed {
-				continue // pushed by an earlier delivery, or repeated in this batch
-			}
-			rcpt, err := s.recipients(ctx, m.Message, members)
-			if err != nil {
-				return err
-			}
-			out = append(out, delivery{msg: m.Message, recipients: rcpt})
-		}
-	} else {
-		for _, ev := range evs {
-			m, fresh, err := s.Store.SaveChat(ctx, ev)
-			if err != nil {
-				return fmt.Errorf("storing %s: %w", ev.MsgID, err)
-			}
-			if !fresh && m.Pushed {
-				continue // a redelivery of a message already pushed
-			}
-			rcpt, err := s.recipients(ctx, m, members)
-			if err != nil {
-				return err
-			}
-			out = append(out, delivery{msg: m, recipients: rcpt})
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	// Each message's push frame is encoded once, whatever the gateways.
-	for i := range out {
-		data, err := json.Marshal(out[i].msg.PushFrame())
-		if err != nil {
-			return fmt.Errorf("encoding push of %s: %w", out[i].msg.MsgID, err)
-		}
-		out[i].data = data
-	}
-
-	var all []string
-	seen := map[string]bool{}
-	for _, d := range out {
-		for _, u := range d.recipients {
-			if !seen[u] {
-				seen[u] = true
-				all = append(all, u)
-			}
-		}
-	}
-	routes, err := s.Routes.Lookup(ctx, all)
+	saved, err := s.Store.SaveChats(ctx, evs)
 	if err != nil {
-		s.Log.Error("route lookup failed; recipients will sync", "err", err, "messages", len(out))
-		routes = nil
+		return fmt.Errorf("storing %d messages: %w", len(evs), err)
 	}
-	// Per instance: which users it holds, then one item per message with the
-	// recipients it holds, in message order.
-	batches := map[string]*event.Push{}
-	for addr, users := range routes {
-		held := make(map[string]bool, len(users))
-		for _, u := range users {
-			held[u] = true
+	members := map[string][]string{}
+	items := make([]event.PushItem, 0, len(saved))
+	for _, m := range saved {
+		if m.Repeat {
+			continue // the same message earlier in this batch
 		}
-		b := &event.Push{}
-		for _, d := range out {
-			var us []string
-			for _, u := range d.recipients {
-				if held[u] {
-					us = append(us, u)
-				}
-			}
-			if len(us) == 0 {
-				continue
-			}
-			b.Items = append(b.Items, event.PushItem{Users: us, Frame: frame.Frame{
-				FrameType: frame.Data, Method: frame.MethodPush, FormID: d.msg.SendID, Data: d.data,
-			}})
+		rcpt, err := s.recipients(ctx, m.Message, members)
+		if err != nil {
+			return err
 		}
-		if len(b.Items) > 0 {
-			batches[addr] = b
+		// Each message's push frame is encoded once, whatever the gateways.
+		data, err := json.Marshal(m.PushFrame())
+		if err != nil {
+			return fmt.Errorf("encoding push of %s: %w", m.MsgID, err)
 		}
+		items = append(items, event.PushItem{Users: rcpt, Frame: frame.Frame{
+			FrameType: frame.Data, Method: frame.MethodPush, FormID: m.SendID, Data: data,
+		}})
 	}
-	var wg sync.WaitGroup
-	for addr, b := range batches {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := s.Push.Send(ctx, addr, *b); err != nil {
-				s.Log.Warn("push failed; recipients will sync", "gateway", addr, "err", err, "items", len(b.Items))
-			}
-		}()
-	}
-	wg.Wait()
-
-	if batched {
-		msgs := make([]store.Message, len(out))
-		for i, d := range out {
-			msgs[i] = d.msg
-		}
-		if err := bs.MarkPushedMessages(ctx, msgs); err != nil {
-			s.Log.Warn("marking pushed failed", "err", err) // a redelivery pushes again; sockets drop known seqs
-		}
-		return nil
-	}
-	ids := make([]string, len(out))
-	for i, d := range out {
-		ids[i] = d.msg.MsgID
-	}
-	if err := s.Store.MarkPushed(ctx, ids...); err != nil {
-		// Not fatal: a redelivery would push again, and clients dedupe by msgId.
-		s.Log.Warn("marking pushed failed", "err", err)
+	if err := push.Fanout(ctx, s.Routes, s.Push, items); err != nil {
+		s.Log.Warn("push failed; recipients will sync", "err", err, "messages", len(items))
 	}
 	return nil
 }

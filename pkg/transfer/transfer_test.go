@@ -23,24 +23,23 @@ type memStore struct {
 	groups map[string]store.Group
 }
 
-func (m *memStore) SaveChat(_ context.Context, ev event.Chat) (store.Message, bool, error) {
-	if x, ok := m.msgs[ev.MsgID]; ok {
-		return x, false, nil
+func (m *memStore) SaveChats(_ context.Context, evs []event.Chat) ([]store.Saved, error) {
+	out := make([]store.Saved, len(evs))
+	inBatch := map[string]bool{}
+	for i, ev := range evs {
+		if x, ok := m.msgs[ev.MsgID]; ok {
+			out[i] = store.Saved{Message: x, Repeat: inBatch[ev.MsgID]}
+			inBatch[ev.MsgID] = true
+			continue
+		}
+		m.seq[ev.ConversationID]++
+		x := store.Message{MsgID: ev.MsgID, ConversationID: ev.ConversationID, ChatType: ev.ChatType, SendID: ev.SendID,
+			RecvID: ev.RecvID, Seq: m.seq[ev.ConversationID], Msg: ev.Msg}
+		m.msgs[ev.MsgID] = x
+		inBatch[ev.MsgID] = true
+		out[i] = store.Saved{Message: x, Fresh: true}
 	}
-	m.seq[ev.ConversationID]++
-	x := store.Message{MsgID: ev.MsgID, ConversationID: ev.ConversationID, ChatType: ev.ChatType, SendID: ev.SendID,
-		RecvID: ev.RecvID, Seq: m.seq[ev.ConversationID], Msg: ev.Msg}
-	m.msgs[ev.MsgID] = x
-	return x, true, nil
-}
-
-func (m *memStore) MarkPushed(_ context.Context, ids ...string) error {
-	for _, id := range ids {
-		x := m.msgs[id]
-		x.Pushed = true
-		m.msgs[id] = x
-	}
-	return nil
+	return out, nil
 }
 
 func (m *memStore) Group(_ context.Context, id string) (store.Group, error) { return m.groups[id], nil }
@@ -105,19 +104,40 @@ func TestHandleStoresOncePushesRecipientsBatchedPerGateway(t *testing.T) {
 		t.Fatalf("seqs: %+v", st.msgs)
 	}
 
-	// A redelivery of pushed records stores and pushes nothing new.
+	// A redelivery stores nothing new and pushes the same messages, with the
+	// same seqs, again: the earlier attempt may have stopped before its push
+	// (gateways drop seqs a socket already has).
 	if err := s.Handle(context.Background(), evs); err != nil {
 		t.Fatal(err)
 	}
-	if len(p.sent["gw1"]) != 1 {
-		t.Fatalf("redelivery pushed again: %d calls", len(p.sent["gw1"]))
+	if len(p.sent["gw1"]) != 2 {
+		t.Fatalf("redelivery: %d push calls to gw1, want 2", len(p.sent["gw1"]))
+	}
+	first, again := p.sent["gw1"][0].Items, p.sent["gw1"][1].Items
+	for i := range first {
+		if string(first[i].Frame.Data) != string(again[i].Frame.Data) {
+			t.Fatalf("redelivered push %d: %s, first %s", i, again[i].Frame.Data, first[i].Frame.Data)
+		}
+	}
+	// A record repeated within a batch is pushed once.
+	dup, err := Decode([]byte(`[
+	 {"msgId":"m4","conversationId":"a_b","chatType":2,"sendId":"a","recvId":"b","msg":{"content":"four"}},
+	 {"msgId":"m4","conversationId":"a_b","chatType":2,"sendId":"a","recvId":"b","msg":{"content":"four"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Handle(context.Background(), dup); err != nil {
+		t.Fatal(err)
+	}
+	if it := p.sent["gw1"][2].Items; len(it) != 1 || st.msgs["m4"].Seq != 3 {
+		t.Fatalf("repeated record: %d items pushed, seq %d", len(it), st.msgs["m4"].Seq)
 	}
 	ids := make([]string, 0, len(st.msgs))
 	for id := range st.msgs {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	if strings.Join(ids, ",") != "m1,m2,m3" {
+	if strings.Join(ids, ",") != "m1,m2,m3,m4" {
 		t.Fatalf("stored %v", ids)
 	}
 }
