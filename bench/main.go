@@ -73,7 +73,7 @@ func parseFlags() settings {
 	scen := flag.String("scenario", strings.Join(allScenarios, ","), "comma-separated scenarios to run: "+strings.Join(allScenarios, ", "))
 	flag.IntVar(&s.pairs, "pairs", 200, "single chat: sender→receiver pairs (2 sockets and one conversation each)")
 	rates := flag.String("rates", "100,1000", "single chat: fixed rates (msg/s, all senders together) to report latency at")
-	search := flag.String("search", "2000,3000,4000,5000,6000,8000,10000", "single chat: rates tried in order for the highest sustainable one; stops at the first failure")
+	search := flag.String("search", "2000,3000,3500,4000,5000,6000,8000,10000", "single chat: rates tried in order for the highest sustainable one; stops at the first failure")
 	flag.DurationVar(&s.duration, "duration", 10*time.Second, "how long each single-chat step sends")
 	flag.DurationVar(&s.drain, "drain", 30*time.Second, "how long to wait for the last deliveries of a step")
 	flag.IntVar(&s.batch, "batch", 32, "records per transfer invocation (connector BATCH_MAX), as `make run`")
