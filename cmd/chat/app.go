@@ -420,6 +420,13 @@ func (a *App) OnFrame(ctx context.Context, f frame.Frame) {
 			return
 		}
 		a.Out.Println(receiptLine(n, c))
+	case "group.changed":
+		var g GroupChange
+		if err := json.Unmarshal(f.Data, &g); err != nil || g.GroupID == "" {
+			return
+		}
+		a.Out.Println(groupChangeLine(a.Me, g))
+		a.refreshNames(ctx)
 	}
 }
 

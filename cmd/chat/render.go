@@ -103,6 +103,42 @@ type Notice struct {
 	MsgIDs         []string `json:"msgIds"`
 }
 
+// GroupChange is the data of a group.changed frame.
+type GroupChange struct {
+	GroupID string   `json:"groupId"`
+	Name    string   `json:"name"`
+	By      string   `json:"by"`
+	Added   []string `json:"added"`
+	Removed []string `json:"removed"`
+}
+
+// groupChangeLine tells me what changed in a group, naming me as "you".
+func groupChangeLine(me string, g GroupChange) string {
+	who := func(us []string) string {
+		out := make([]string, len(us))
+		for i, u := range us {
+			out[i] = u
+			if u == me {
+				out[i] = "you"
+			}
+		}
+		return strings.Join(out, ", ")
+	}
+	by := g.By
+	if by == me {
+		by = "you"
+	}
+	title := fmt.Sprintf("%s (%s)", g.Name, g.GroupID)
+	var parts []string
+	if len(g.Added) > 0 {
+		parts = append(parts, fmt.Sprintf("%s added %s to %s", by, who(g.Added), title))
+	}
+	if len(g.Removed) > 0 {
+		parts = append(parts, fmt.Sprintf("%s removed %s from %s", by, who(g.Removed), title))
+	}
+	return "  * " + strings.Join(parts, "; ")
+}
+
 func receiptLine(n Notice, c Conv) string {
 	return fmt.Sprintf("  ✓✓ %s read %s up to #%d", n.ReaderID, c.Title(), n.ReadSeq)
 }
