@@ -177,3 +177,38 @@ func TestBatcherFailures(t *testing.T) {
 		t.Fatalf("unreachable function: %v", err)
 	}
 }
+
+// A caller whose context ends while its call waits gets ErrUnavailable at
+// once; the batcher goes on serving the others.
+func TestBatcherCallerGivesUp(t *testing.T) {
+	b, srv := newBatchTest(t, BatchOptions{Inflight: 1})
+	srv.hold = make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		_, err := b.Call(context.Background(), "bob", "1", []byte(`{}`))
+		first <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(srv.requestSizes()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("first call never reached the server")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := b.Call(ctx, "bob", "2", []byte(`{}`)); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("waiting call whose context ended: %v", err)
+	}
+	srv.hold <- struct{}{} // the first request
+	srv.hold <- struct{}{} // the second, still sent: the function dedupes a resend by frame id
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	srv.hold = nil
+	srv.mu.Unlock()
+	if got, err := b.Call(context.Background(), "bob", "3", []byte(`{}`)); err != nil || string(got) != `{"frameId":"3","user":"bob"}` {
+		t.Fatalf("after a caller gave up: %s, %v", got, err)
+	}
+}
