@@ -248,10 +248,17 @@ test('a group of three: create, add members, everyone sees everyone', { timeout:
   await alice.shot('09-group-desktop');
   await carol.shot('10-group-phone');
 
+  // Carol leaves the group; Alice, who has it open, sees it at once. The
+  // owner has no Leave button.
+  assert.equal(await alice.page.locator('#leave-group').isVisible(), false);
+  carol.page.once('dialog', (d) => d.accept());
+  await carol.page.click('#leave-group');
+  await carol.row(gid).waitFor({ state: 'detached' });
+  await alice.page.locator('#chat-sub', { hasText: '2 members' }).waitFor();
+
   // Around it, single chats: Bob and Carol write to Alice directly.
   await bob.startChat(alice.id);
   await bob.send('Do you still have my headlamp?');
-  await carol.page.click('#back');
   await carol.startChat(alice.id);
   await carol.send('Running 5 minutes late on Saturday');
   await carol.send('Save me a seat on the train?');

@@ -814,15 +814,19 @@
   // A group I am in changed members (or I was added to a new one, or removed).
   function onGroupChange(d) {
     if ((d.removed || []).includes(me())) {
-      state.groups.delete(d.groupId);
-      state.convs.delete(d.groupId);
-      if (state.openId === d.groupId) closeConv();
-      render();
+      forgetGroup(d.groupId);
       return;
     }
     refreshList().catch(() => {});
     const conv = state.convs.get(d.groupId);
     if (conv && state.openId === d.groupId) loadGroup(conv);
+  }
+
+  function forgetGroup(id) {
+    state.groups.delete(id);
+    state.convs.delete(id);
+    if (state.openId === id) closeConv();
+    render();
   }
 
   async function onConnected() {
@@ -982,6 +986,9 @@
     }
     $('chat-sub').textContent = sub;
     $('add-members').hidden = conv.chatType !== GROUP;
+    // The owner cannot leave (the server refuses it).
+    const g = state.groups.get(conv.id);
+    $('leave-group').hidden = conv.chatType !== GROUP || !g || g.owner === me();
     renderOlder();
 
     const box = $('messages');
@@ -1226,6 +1233,17 @@
         openConv(conv.id);
       } catch (ex) {
         err.textContent = ex.message;
+      }
+    });
+    $('leave-group').addEventListener('click', async () => {
+      const id = state.openId;
+      const conv = state.convs.get(id);
+      if (!conv || !confirm(`Leave ${convTitle(conv)}?`)) return;
+      try {
+        await api('group', { action: 'remove', groupId: id, members: [me()] });
+        forgetGroup(id);
+      } catch (ex) {
+        alert(ex.message);
       }
     });
     $('add-form').addEventListener('submit', async (e) => {
