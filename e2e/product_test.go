@@ -259,6 +259,22 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 	if code, res := api(t, addr, "user", tokens[b], map[string]any{"action": "me"}); code != 200 || res["userId"] != b || res["nickname"] != "N"+b {
 		t.Fatalf("me: %d %v", code, res)
 	}
+	// Display names of others, for a signed-in user only; unknown ids are left out.
+	code, res := api(t, addr, "user", tokens[a], map[string]any{"action": "profiles", "userIds": []string{b, c, "nobody-" + a}})
+	names := map[string]any{}
+	if ps, ok := res["profiles"].([]any); ok {
+		for _, p := range ps {
+			if p, ok := p.(map[string]any); ok {
+				names[fmt.Sprint(p["userId"])] = p["nickname"]
+			}
+		}
+	}
+	if code != 200 || len(names) != 2 || names[b] != "N"+b || names[c] != "N"+c {
+		t.Fatalf("profiles: %d %v", code, res)
+	}
+	if code, _ := api(t, addr, "user", "", map[string]any{"action": "profiles", "userIds": []string{b}}); code != 401 {
+		t.Fatalf("anonymous profiles: %d", code)
+	}
 
 	// The login token opens the websocket.
 	ca := dialToken(t, gw, a, tokens[a])
@@ -298,7 +314,7 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 	}
 
 	// History: newest first, paged with before.
-	code, res := api(t, addr, "conversation", tokens[b], map[string]any{"action": "history", "conversationId": conv, "limit": 2})
+	code, res = api(t, addr, "conversation", tokens[b], map[string]any{"action": "history", "conversationId": conv, "limit": 2})
 	if code != 200 || seqsOf(res) != "[3 2]" {
 		t.Fatalf("history page 1: %d %v", code, res)
 	}

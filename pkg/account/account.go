@@ -20,6 +20,16 @@ import (
 type Store interface {
 	CreateUser(ctx context.Context, u store.User) error
 	User(ctx context.Context, id string) (store.User, error)
+	UsersByID(ctx context.Context, ids []string) ([]store.User, error)
+}
+
+// MaxProfiles bounds the userIds of one profiles request.
+const MaxProfiles = 200
+
+// Profile is what any signed-in user may know of another: the display name.
+type Profile struct {
+	UserID   string `json:"userId"`
+	Nickname string `json:"nickname"`
 }
 
 // Service answers the user function's actions.
@@ -32,10 +42,11 @@ type Service struct {
 
 // Request is the body of a call to the user function.
 type Request struct {
-	Action   string `json:"action"` // register | login | me
-	UserID   string `json:"userId"`
-	Password string `json:"password"`
-	Nickname string `json:"nickname"`
+	Action   string   `json:"action"` // register | login | me | profiles
+	UserID   string   `json:"userId"`
+	UserIDs  []string `json:"userIds"` // profiles
+	Password string   `json:"password"`
+	Nickname string   `json:"nickname"`
 }
 
 // Session is the answer to register and login.
@@ -69,9 +80,33 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 			return nil, err
 		}
 		return map[string]string{"userId": u.ID, "nickname": u.Nickname}, nil
+	case "profiles":
+		if caller == "" {
+			return nil, reject.Unauthorized("login required")
+		}
+		return s.profiles(ctx, req.UserIDs)
 	default:
-		return nil, reject.Invalid("unknown action %q (register, login, me)", req.Action)
+		return nil, reject.Invalid("unknown action %q (register, login, me, profiles)", req.Action)
 	}
+}
+
+// profiles answers the display names of the existing users among ids.
+func (s *Service) profiles(ctx context.Context, ids []string) (map[string][]Profile, error) {
+	if len(ids) > MaxProfiles {
+		return nil, reject.Invalid("at most %d userIds", MaxProfiles)
+	}
+	out := map[string][]Profile{"profiles": {}}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	us, err := s.Store.UsersByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range us {
+		out["profiles"] = append(out["profiles"], Profile{UserID: u.ID, Nickname: u.Nickname})
+	}
+	return out, nil
 }
 
 func (s *Service) register(ctx context.Context, req Request) (Session, error) {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
 // Users is the users collection.
@@ -27,6 +30,21 @@ func (s *Store) CreateUser(ctx context.Context, u User) error {
 		return fmt.Errorf("creating user %s: %w", u.ID, err)
 	}
 	return nil
+}
+
+// UsersByID returns the users among ids that exist, without their password
+// hashes, in no particular order.
+func (s *Store) UsersByID(ctx context.Context, ids []string) ([]User, error) {
+	cur, err := s.db.Collection(Users).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+		options.Find().SetProjection(bson.D{{Key: "passwordHash", Value: 0}}))
+	if err != nil {
+		return nil, fmt.Errorf("looking up %d users: %w", len(ids), err)
+	}
+	var out []User
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("decoding users: %w", err)
+	}
+	return out, nil
 }
 
 // User returns user id.

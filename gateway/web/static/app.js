@@ -46,6 +46,7 @@
     online: new Map(), // userId → bool
     outbox: new Map(), // frame id → {id, convId, chatType, recvId, content, time, failed}
     groups: new Map(), // groupId → {name, owner, members}
+    names: new Map(), // userId → nickname ('' when the user has none, or is unknown)
     listLoaded: false,
   };
 
@@ -87,8 +88,26 @@
     return c;
   }
 
+  // nameOf is a user's display name: the nickname, else the id.
+  function nameOf(u) {
+    if (u === me() && state.session.nickname) return state.session.nickname;
+    return state.names.get(u) || u;
+  }
+
+  // loadNames asks the user function for the nicknames of ids not asked yet.
+  let namesAsked = new Set();
+  function loadNames(ids) {
+    const want = [...new Set(ids)].filter((u) => u && !namesAsked.has(u) && u !== me()).slice(0, 200);
+    if (!want.length) return;
+    for (const u of want) namesAsked.add(u);
+    api('user', { action: 'profiles', userIds: want }).then((res) => {
+      for (const p of res.profiles || []) if (p.nickname) state.names.set(p.userId, p.nickname);
+      render();
+    }, () => { for (const u of want) namesAsked.delete(u); });
+  }
+
   function convTitle(c) {
-    if (c.chatType === SINGLE) return c.peerId;
+    if (c.chatType === SINGLE) return nameOf(c.peerId);
     return c.groupName || (state.groups.get(c.id) || {}).name || 'Group';
   }
 
@@ -668,6 +687,12 @@
         c.updatedAt = Math.max(c.updatedAt, s.updatedAt || 0);
       }
       state.listLoaded = true;
+      const people = [];
+      for (const c of state.convs.values()) {
+        if (c.peerId) people.push(c.peerId);
+        if (c.lastMsg) people.push(c.lastMsg.sendId);
+      }
+      loadNames(people);
       render();
       refreshPresence();
     }).finally(() => { listing = null; });
@@ -701,6 +726,7 @@
     try {
       const g = await api('group', { action: 'members', groupId: conv.id });
       state.groups.set(g.groupId, g);
+      loadNames(g.members);
       if (g.name) conv.groupName = g.name;
       render();
     } catch { /* shown as unknown */ }
@@ -801,6 +827,7 @@
       // A gap (a push lost while reconnecting): fetch what lies between.
       if (known && f.data.seq > before + 1) scheduleSync(300);
       if (f.data.sendId !== me()) state.online.set(f.data.sendId, true);
+      loadNames([f.data.sendId]);
       stickToBottom = stickToBottom || atBottom();
       render();
       markReadSoon();
@@ -937,7 +964,7 @@
       li.querySelector('.conv-time').textContent = c.lastMsg ? fmtTime(c.lastMsg.sendTime) : '';
       let last = 'No messages yet';
       if (c.lastMsg) {
-        const who = c.lastMsg.sendId === me() ? 'You: ' : c.chatType === GROUP ? c.lastMsg.sendId + ': ' : '';
+        const who = c.lastMsg.sendId === me() ? 'You: ' : c.chatType === GROUP ? nameOf(c.lastMsg.sendId) + ': ' : '';
         last = who + c.lastMsg.content;
       }
       li.querySelector('.conv-last').textContent = last;
@@ -979,10 +1006,11 @@
     let sub = '';
     if (conv.chatType === SINGLE) {
       const on = state.online.get(conv.peerId);
-      sub = on ? 'online' : on === false ? 'offline' : '';
+      const id = nameOf(conv.peerId) !== conv.peerId ? conv.peerId : '';
+      sub = [id, on ? 'online' : on === false ? 'offline' : ''].filter(Boolean).join(' · ');
     } else {
       const g = state.groups.get(conv.id);
-      sub = g ? `${g.members.length} members: ${g.members.join(', ')}` : 'group';
+      sub = g ? `${g.members.length} members: ${g.members.map(nameOf).join(', ')}` : 'group';
     }
     $('chat-sub').textContent = sub;
     $('add-members').hidden = conv.chatType !== GROUP;
@@ -1032,7 +1060,7 @@
       li.dataset.seq = m.seq ? String(m.seq) : '';
       li.dataset.from = m.sendId;
       const from = li.querySelector('.from');
-      from.textContent = m.sendId;
+      from.textContent = nameOf(m.sendId);
       from.hidden = own || conv.chatType !== GROUP || prevSender === m.sendId;
       from.style.setProperty('--h', hue(m.sendId));
       li.querySelector('.text').textContent = m.content;
@@ -1046,7 +1074,7 @@
         ticks.textContent = st === 'pending' ? '🕓' : st === 'failed' ? '⚠ not sent · retry' : st === 'read' ? '✓✓' : '✓';
         if (st === 'read') {
           const r = [...readersOf(conv, m)];
-          ticks.title = 'Read by ' + r.join(', ');
+          ticks.title = 'Read by ' + r.map(nameOf).join(', ');
           if (conv.chatType === GROUP) ticks.append(el('span', 'n', String(r.length)));
         } else {
           ticks.title = st === 'pending' ? 'Sending…' : st === 'failed' ? (m.error || 'Not sent') + ' — click to retry' : 'Sent';
@@ -1166,6 +1194,7 @@
       const conv = ensureConv(singleConvId(me(), peer), SINGLE);
       conv.peerId = peer;
       input.value = '';
+      loadNames([peer]);
       openConv(conv.id);
     });
 
@@ -1225,6 +1254,7 @@
       try {
         const g = await api('group', { action: 'create', name, members });
         state.groups.set(g.groupId, g);
+        loadNames(g.members);
         const conv = ensureConv(g.groupId, GROUP);
         conv.groupName = g.name;
         conv.updatedAt = g.createdAt || Date.now();
@@ -1256,6 +1286,7 @@
       try {
         const g = await api('group', { action: 'add', groupId: state.openId, members });
         state.groups.set(g.groupId, g);
+        loadNames(g.members);
         ad.close();
         render();
       } catch (ex) {
@@ -1289,6 +1320,8 @@
     state.convs.clear();
     state.online.clear();
     state.groups.clear();
+    state.names.clear();
+    namesAsked = new Set();
     state.openId = null;
     state.listLoaded = false;
     for (const li of rows.values()) li.remove();
