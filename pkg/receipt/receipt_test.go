@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,9 +54,15 @@ func (g everyoneOn) Lookup(_ context.Context, users []string) (map[string][]stri
 	return map[string][]string{string(g): users}, nil
 }
 
-type pusher struct{ batches []event.Push }
+// pusher records batches; gateways are pushed to in parallel.
+type pusher struct {
+	mu      sync.Mutex
+	batches []event.Push
+}
 
 func (p *pusher) Send(_ context.Context, _ string, b event.Push) (push.Result, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.batches = append(p.batches, b)
 	return push.Result{}, nil
 }

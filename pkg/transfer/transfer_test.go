@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"easychat/pkg/event"
@@ -56,9 +57,15 @@ func (r routes) Lookup(_ context.Context, users []string) (map[string][]string, 
 	return out, nil
 }
 
-type pusher struct{ sent map[string][]event.Push }
+// pusher records batches per gateway; gateways are pushed to in parallel.
+type pusher struct {
+	mu   sync.Mutex
+	sent map[string][]event.Push
+}
 
 func (p *pusher) Send(_ context.Context, addr string, b event.Push) (push.Result, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.sent[addr] = append(p.sent[addr], b)
 	return push.Result{}, nil
 }
