@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"slices"
+	"time"
 
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
@@ -170,6 +171,9 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 	return now, nil
 }
 
+// announceTimeout bounds an announcement.
+const announceTimeout = 2 * time.Second
+
 // announce pushes c to g's members and to also (removed members).
 func (s *Service) announce(ctx context.Context, g store.Group, c Change, also []string) {
 	if s.Routes == nil || s.Push == nil {
@@ -182,6 +186,10 @@ func (s *Service) announce(ctx context.Context, g store.Group, c Change, also []
 	}
 	to := append(slices.Clone(g.Members), also...)
 	f := frame.Frame{FrameType: frame.Data, Method: MethodChanged, FormID: c.By, Data: data}
+	// The caller waits for this answer: a gateway that is gone but still
+	// routed must not hold it for long.
+	ctx, cancel := context.WithTimeout(ctx, announceTimeout)
+	defer cancel()
 	if err := push.Fanout(ctx, s.Routes, s.Push, []event.PushItem{{Users: to, Frame: f}}); err != nil && s.Log != nil {
 		s.Log.Warn("announcing group change failed", "group", g.ID, "err", err)
 	}
