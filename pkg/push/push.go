@@ -36,8 +36,12 @@ type Client struct {
 // Client per invocation, and its connections to the gateways must outlive it
 // (a transport per Client dialled anew for every push and left its idle
 // connection behind).
+//
+// Gateways are in the same cluster, where a dial takes milliseconds: a short
+// dial timeout keeps a gateway that died, and is routed to until its routes
+// expire, from holding up a partition's deliveries for long.
 var transport = &http.Transport{
-	DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	MaxIdleConns:        256,
 	MaxIdleConnsPerHost: 64,
 	IdleConnTimeout:     90 * time.Second,
