@@ -185,13 +185,7 @@ func (c *centrifugoProc) subscribe(ctx context.Context, user, channel string, on
 				}
 				return
 			}
-			for len(b) > 0 {
-				line := b
-				if i := bytes.IndexByte(b, '\n'); i >= 0 {
-					line, b = b[:i], b[i+1:]
-				} else {
-					b = nil
-				}
+			for line := range bytes.SplitSeq(b, []byte{'\n'}) {
 				switch {
 				case len(line) == 0:
 				case string(line) == "{}":

@@ -157,13 +157,7 @@ func (r *pushRecv) reset(n int) {
 func (r *pushRecv) onMsg(b []byte) {
 	now := time.Now()
 
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+	for line := range bytes.SplitSeq(b, []byte{'\n'}) {
 		id, sent, ok := parseMarker(line)
 		if !ok {
 			continue

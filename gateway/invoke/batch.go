@@ -175,18 +175,14 @@ func (b *Batcher) post(items []batch.Item) ([]batch.Result, error) {
 	return res, nil
 }
 
-// Batching routes the calls of one function through a Batcher and every
-// other call to the Client.
-type Batching struct {
-	*Client
-	Fn      string
-	Batcher *Batcher
-}
+// Batching routes the calls of the Batcher's function through it, and every
+// other call straight to the Batcher's Client.
+type Batching struct{ B *Batcher }
 
 // Call implements the gateway session's Caller.
-func (r *Batching) Call(ctx context.Context, fn, user, frameID, method string, body []byte) (json.RawMessage, error) {
-	if fn == r.Fn {
-		return r.Batcher.Call(ctx, user, frameID, body)
+func (r Batching) Call(ctx context.Context, fn, user, frameID, method string, body []byte) (json.RawMessage, error) {
+	if fn == r.B.fn {
+		return r.B.Call(ctx, user, frameID, body)
 	}
-	return r.Client.Call(ctx, fn, user, frameID, method, body)
+	return r.B.c.Call(ctx, fn, user, frameID, method, body)
 }

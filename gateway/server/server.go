@@ -149,7 +149,7 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 	})
 	var caller session.Caller = client
 	if fn := cfg.Methods[frame.MethodChat]; fn != "" && cfg.ChatBatch > 1 {
-		caller = &invoke.Batching{Client: client, Fn: fn, Batcher: invoke.NewBatcher(client, fn, invoke.BatchOptions{
+		caller = invoke.Batching{B: invoke.NewBatcher(client, fn, invoke.BatchOptions{
 			Max:      cfg.ChatBatch,
 			Inflight: cfg.ChatInflight,
 			Timeout:  cfg.CallTimeout,

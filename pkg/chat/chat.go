@@ -40,7 +40,7 @@ type Service struct {
 // Accept validates data (a conversation.chat frame's data) from user and
 // publishes it. frameID is the client's frame id, used to dedupe resends.
 func (s *Service) Accept(ctx context.Context, user, frameID string, data []byte) (frame.ChatAck, error) {
-	ack, rec, err := s.prepare(ctx, user, frameID, data)
+	ack, rec, err := s.prepare(ctx, s.Groups, user, frameID, data)
 	if err != nil {
 		return frame.ChatAck{}, err
 	}
@@ -59,8 +59,10 @@ func (s *Service) Accept(ctx context.Context, user, frameID string, data []byte)
 func (s *Service) AcceptBatch(ctx context.Context, items []batch.Item) ([]batch.Result, error) {
 	out := make([]batch.Result, len(items))
 	recs := make([]bus.Record, 0, len(items))
+	// A busy group sends many of a batch's chats: ask once per member.
+	groups := &memberMemo{m: s.Groups, seen: map[[2]string]memberAnswer{}}
 	for i, it := range items {
-		ack, rec, err := s.prepare(ctx, it.User, it.FrameID, it.Data)
+		ack, rec, err := s.prepare(ctx, groups, it.User, it.FrameID, it.Data)
 		if err != nil {
 			out[i] = batch.Result{Status: reject.Status(err), Error: err.Error()}
 			continue
@@ -80,8 +82,29 @@ func (s *Service) AcceptBatch(ctx context.Context, items []batch.Item) ([]batch.
 	return out, nil
 }
 
+// memberMemo answers each (group, user) once; it lives for one batch.
+type memberMemo struct {
+	m    Membership
+	seen map[[2]string]memberAnswer
+}
+
+type memberAnswer struct {
+	ok  bool
+	err error
+}
+
+func (c *memberMemo) IsMember(ctx context.Context, group, user string) (bool, error) {
+	k := [2]string{group, user}
+	if a, ok := c.seen[k]; ok {
+		return a.ok, a.err
+	}
+	ok, err := c.m.IsMember(ctx, group, user)
+	c.seen[k] = memberAnswer{ok, err}
+	return ok, err
+}
+
 // prepare validates one chat and builds its record and its ack.
-func (s *Service) prepare(ctx context.Context, user, frameID string, data []byte) (frame.ChatAck, bus.Record, error) {
+func (s *Service) prepare(ctx context.Context, groups Membership, user, frameID string, data []byte) (frame.ChatAck, bus.Record, error) {
 	if user == "" {
 		return frame.ChatAck{}, bus.Record{}, reject.Unauthorized("no authenticated user")
 	}
@@ -94,7 +117,7 @@ func (s *Service) prepare(ctx context.Context, user, frameID string, data []byte
 		return frame.ChatAck{}, bus.Record{}, reject.Invalid("%v", err)
 	}
 	if c.ChatType == frame.GroupChat {
-		ok, err := s.Groups.IsMember(ctx, c.RecvID, user)
+		ok, err := groups.IsMember(ctx, c.RecvID, user)
 		if errors.Is(err, reject.ErrNotFound) {
 			return frame.ChatAck{}, bus.Record{}, reject.NotFound("no group %s", c.RecvID)
 		}
