@@ -293,6 +293,26 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 	if u := unread(t, addr, tokens[b], conv); u != 3 {
 		t.Fatalf("unread before markChat = %d, want 3", u)
 	}
+	// B's device reports what it received; A is told, and its list shows it.
+	cb.send(map[string]any{"frameType": 0, "id": "dl1", "method": frame.MethodMarkDelivered,
+		"data": map[string]any{"chatType": 2, "recvId": a, "seq": 2}})
+	if f := cb.next(wait, byID("dl1")); f.FrameType == frame.Error {
+		t.Fatalf("markDelivered: %s", f.ErrMsg)
+	}
+	df := ca.next(wait, func(f frame.Frame) bool { return f.Method == receipt.MethodDelivered })
+	var d receipt.Delivery
+	if err := json.Unmarshal(df.Data, &d); err != nil || d.UserID != b || d.DeliveredSeq != 2 || d.ConversationID != conv || df.FormID != b {
+		t.Fatalf("delivery receipt to sender: %+v %s (%v)", df, df.Data, err)
+	}
+	if pd, pr := listField(t, addr, tokens[a], conv, "peerDeliveredSeq"), listField(t, addr, tokens[a], conv, "peerReadSeq"); pd != 2 || pr != 0 {
+		t.Fatalf("sender sees peerDeliveredSeq %v, peerReadSeq %v; want 2, 0", pd, pr)
+	}
+	// Delivery receipts are for single chats; in a group, read receipts say it.
+	cb.send(map[string]any{"frameType": 0, "id": "dl2", "method": frame.MethodMarkDelivered,
+		"data": map[string]any{"chatType": 1, "recvId": "g-nope", "seq": 1}})
+	if f := cb.next(wait, byID("dl2")); f.FrameType != frame.Error || !strings.Contains(f.ErrMsg, "single chats") {
+		t.Fatalf("group markDelivered answered %+v", f)
+	}
 	cb.send(map[string]any{"frameType": 0, "id": "mk1", "method": frame.MethodMarkChat,
 		"data": map[string]any{"chatType": 2, "recvId": a, "conversationId": conv, "msgIds": []string{last}}})
 	if f := cb.next(wait, byID("mk1")); f.FrameType == frame.Error {
@@ -311,6 +331,9 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 	}
 	if pr := listField(t, addr, tokens[a], conv, "peerReadSeq"); pr != 3 {
 		t.Fatalf("sender sees peerReadSeq %v, want 3", pr)
+	}
+	if pd := listField(t, addr, tokens[a], conv, "peerDeliveredSeq"); pd != 3 {
+		t.Fatalf("read but not delivered: peerDeliveredSeq %v, want 3", pd)
 	}
 
 	// History: newest first, paged with before.

@@ -26,9 +26,11 @@ type App struct {
 	Out   *Printer
 	Now   func() time.Time
 
-	mu     sync.Mutex
-	open   string // the open conversation
-	outbox []*outItem
+	mu           sync.Mutex
+	open         string // the open conversation
+	outbox       []*outItem
+	delivered    map[string]int64 // single chat → seq last reported as received
+	deliveredDue map[string]bool  // single chats to report soon
 
 	syncMu sync.Mutex
 }
@@ -229,6 +231,56 @@ func (a *App) markRead(ctx context.Context) {
 	}()
 }
 
+// reportDelivered tells the server, shortly, that this device holds a
+// single chat up to the seq it knows without a gap, so the sender sees it
+// delivered. A burst of pushes makes one report per conversation.
+func (a *App) reportDelivered(ctx context.Context, convID string) {
+	if c, ok := a.Store.Conv(convID); !ok || c.ChatType != frame.SingleChat {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.deliveredDue == nil {
+		a.deliveredDue = map[string]bool{}
+	}
+	a.deliveredDue[convID] = true
+	if len(a.deliveredDue) == 1 {
+		time.AfterFunc(150*time.Millisecond, func() { a.flushDelivered(ctx) })
+	}
+}
+
+func (a *App) flushDelivered(ctx context.Context) {
+	a.mu.Lock()
+	due := a.deliveredDue
+	a.deliveredDue = nil
+	if a.delivered == nil {
+		a.delivered = map[string]int64{}
+	}
+	a.mu.Unlock()
+	for id := range due {
+		if !a.Conn.Online() {
+			return // the reconnect syncs, and reports again
+		}
+		c, _ := a.Store.Conv(id)
+		seq := a.Store.KnownSeqs()[id]
+		a.mu.Lock()
+		prev := a.delivered[id]
+		a.delivered[id] = max(prev, seq)
+		a.mu.Unlock()
+		if seq <= prev {
+			continue
+		}
+		data := map[string]any{"chatType": frame.SingleChat, "recvId": c.RecvID(), "conversationId": id, "seq": seq}
+		if _, err := a.Conn.Request(ctx, frame.MethodMarkDelivered, data, ""); err != nil {
+			a.mu.Lock()
+			if a.delivered[id] == seq {
+				a.delivered[id] = prev // the next message reports it again
+			}
+			a.mu.Unlock()
+		}
+	}
+}
+
 func (a *App) send(ctx context.Context, text string) error {
 	id := a.openID()
 	if id == "" {
@@ -408,7 +460,9 @@ func (a *App) OnFrame(ctx context.Context, f frame.Frame) {
 			go a.syncAndPrint(ctx) // a gap: something was missed
 		}
 		if p.ConversationID == a.openID() {
-			a.markRead(ctx)
+			a.markRead(ctx) // read covers delivered
+		} else if p.SendID != a.Me {
+			a.reportDelivered(ctx, p.ConversationID)
 		}
 	case "conversation.read":
 		var n Notice
@@ -420,6 +474,14 @@ func (a *App) OnFrame(ctx context.Context, f frame.Frame) {
 			return
 		}
 		a.Out.Println(receiptLine(n, c))
+	case "conversation.delivered":
+		var d Delivery
+		if err := json.Unmarshal(f.Data, &d); err != nil || d.UserID == a.Me {
+			return
+		}
+		if c, ok := a.Store.Conv(d.ConversationID); ok {
+			a.Out.Println(deliveredLine(d, c))
+		}
 	case "group.changed":
 		var g GroupChange
 		if err := json.Unmarshal(f.Data, &g); err != nil || g.GroupID == "" {
@@ -451,10 +513,17 @@ func (a *App) OnConnect(ctx context.Context) {
 }
 
 func (a *App) syncAndPrint(ctx context.Context) {
+	got := map[string]bool{}
 	n, err := a.Sync(ctx, func(m Message) {
 		c, _ := a.Store.Conv(m.ConvID)
 		a.Out.Println(msgLine(a.Me, c, m, a.now()))
+		if m.SendID != a.Me {
+			got[m.ConvID] = true
+		}
 	})
+	for id := range got {
+		a.reportDelivered(ctx, id)
+	}
 	if err != nil && ctx.Err() == nil {
 		a.Out.Println("  ! sync: " + err.Error())
 	}

@@ -29,6 +29,7 @@ type fakeGateway struct {
 	chatIDs    []string // frame ids of chat frames received
 	chatTexts  []string // and their contents
 	dropOnChat int      // close the socket instead of acking this many chats
+	delivered  []int64  // seqs of markDelivered frames received
 	dials      int
 }
 
@@ -153,6 +154,16 @@ func (g *fakeGateway) serveWS(w http.ResponseWriter, r *http.Request) {
 			}
 			g.mu.Unlock()
 			g.ack(f.ID, f.Method, map[string]any{"messages": out, "more": false})
+		case f.Method == frame.MethodMarkDelivered:
+			var d struct {
+				ConversationID string
+				Seq            int64
+			}
+			_ = json.Unmarshal(f.Data, &d)
+			g.mu.Lock()
+			g.delivered = append(g.delivered, d.Seq)
+			g.mu.Unlock()
+			g.ack(f.ID, f.Method, map[string]any{"conversationId": d.ConversationID})
 		default:
 			g.ack(f.ID, f.Method, map[string]any{})
 		}
@@ -312,4 +323,34 @@ func TestSendsKeepOrder(t *testing.T) {
 	if got := strings.Join(g.chatTexts, ","); got != "1,2,3,4,5,6,7,8" {
 		t.Fatalf("server got %s", got)
 	}
+}
+
+// Messages that arrive in a chat that is not open are reported delivered up
+// to the newest seq held without a gap; receipts for my own messages print.
+func TestDeliveryReportedAndShown(t *testing.T) {
+	g := newFakeGateway(t)
+	const conv = "alice_bob"
+	_, out := startApp(t, g)
+	g.pushLive(push(conv, "bob", 1, "one"))
+	g.pushLive(push(conv, "bob", 2, "two"))
+	deliveredTop := func() int64 {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if len(g.delivered) == 0 {
+			return 0
+		}
+		return g.delivered[len(g.delivered)-1]
+	}
+	waitFor(t, "a delivery report up to seq 2", func() bool { return deliveredTop() == 2 })
+	g.mu.Lock()
+	reports := append([]int64(nil), g.delivered...)
+	g.mu.Unlock()
+	for i := 1; i < len(reports); i++ {
+		if reports[i] <= reports[i-1] {
+			t.Fatalf("reports went back or repeated: %v", reports)
+		}
+	}
+	data, _ := json.Marshal(Delivery{ConversationID: conv, UserID: "bob", DeliveredSeq: 3})
+	g.send(frame.Frame{FrameType: frame.Data, Method: "conversation.delivered", FormID: "bob", Data: data})
+	waitFor(t, "the delivered line", func() bool { return strings.Contains(out.String(), "✓✓ delivered to bob in @bob up to #3") })
 }

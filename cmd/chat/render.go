@@ -103,6 +103,13 @@ type Notice struct {
 	MsgIDs         []string `json:"msgIds"`
 }
 
+// Delivery is the data of a conversation.delivered frame.
+type Delivery struct {
+	ConversationID string `json:"conversationId"`
+	UserID         string `json:"userId"`
+	DeliveredSeq   int64  `json:"deliveredSeq"`
+}
+
 // GroupChange is the data of a group.changed frame.
 type GroupChange struct {
 	GroupID string   `json:"groupId"`
@@ -141,6 +148,10 @@ func groupChangeLine(me string, g GroupChange) string {
 
 func receiptLine(n Notice, c Conv) string {
 	return fmt.Sprintf("  ✓✓ %s read %s up to #%d", n.ReaderID, c.Title(), n.ReadSeq)
+}
+
+func deliveredLine(d Delivery, c Conv) string {
+	return fmt.Sprintf("  ✓✓ delivered to %s in %s up to #%d", d.UserID, c.Title(), d.DeliveredSeq)
 }
 
 func onlineLine(online map[string]bool, asked []string) string {

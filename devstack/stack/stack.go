@@ -173,6 +173,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		p.Shutdown(sctx)
 	})
 
+	// Compile the functions first: on a cold build cache one can take longer
+	// than faas-cli's fixed 60 s API timeout.
+	if err := p.Prebuild(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.deploy(ctx); err != nil {
 		return nil, err
 	}

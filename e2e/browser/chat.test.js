@@ -61,11 +61,12 @@ test('two users chat both ways; read ticks change when the other side opens the 
   await ann.send('Hi Ben! Did the new build go out?');
   await ann.waitOwn('Hi Ben! Did the new build go out?', 'sent');
 
-  // Ben has not opened the chat: it shows in his list, unread, and Ann's
-  // message stays "sent".
+  // Ben has not opened the chat: it shows in his list, unread; his page has
+  // the message, so Ann's goes from "sent" to "delivered", not "read".
   await ben.row(conv).locator('.badge', { hasText: '1' }).waitFor();
   await ben.shot('02-list-unread');
-  assert.equal(await ann.status('Hi Ben! Did the new build go out?'), 'sent');
+  await ann.waitOwn('Hi Ben! Did the new build go out?', 'delivered');
+  assert.equal(await ann.msg('Hi Ben! Did the new build go out?').locator('.ticks').textContent(), '✓✓');
   assert.match(await ben.row(conv).locator('.conv-last').textContent(), /new build/);
 
   // Ben opens it: he sees the message, his badge goes, Ann sees ✓✓.
@@ -164,6 +165,9 @@ test('messages sent while a user is away arrive once and in order, after a reloa
   await eli.waitOnline();
   assert.equal(await eli.page.locator('#login').isVisible(), false, 'the stored token logs in');
   await eventually(async () => assert.equal(await eli.row(conv).locator('.badge').textContent(), '5'));
+  // Back on a device: delivered, not read yet.
+  for (const t of away) await dora.waitOwn(t, 'delivered');
+  await dora.shot('06a-delivered');
   await eli.shot('06-back-unread');
   await eli.openConv(conv);
   await eventually(async () => assert.deepEqual(await eli.texts(), ['Before you left', ...away]));

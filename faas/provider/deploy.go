@@ -119,7 +119,7 @@ func (p *Provider) deploy(ctx context.Context, req types.FunctionDeployment, mus
 		}
 	}
 
-	res, err := p.builder.Build(ctx, src)
+	res, err := p.build(ctx, src)
 	var buildErr *build.Error
 	switch {
 	case errors.As(err, &buildErr):
@@ -178,6 +178,57 @@ func (p *Provider) deploy(ctx context.Context, req types.FunctionDeployment, mus
 	p.log.Info("function deployed", "function", name, "created", created, "image", req.Image,
 		"replicas", f.desired, "source", src.Handler, "rebuilt", !res.Skipped)
 	return nil
+}
+
+// build compiles src. The build itself outlives ctx (until Shutdown): a
+// client that gives up on a slow cold build, e.g. faas-cli's fixed 60 s,
+// finds the binary cached when it tries again.
+func (p *Provider) build(ctx context.Context, src stackfile.Function) (build.Result, error) {
+	type outcome struct {
+		res build.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := p.builder.Build(p.ctx, src)
+		done <- outcome{res, err}
+	}()
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-ctx.Done():
+		p.log.Warn("deploy request ended while building; the build goes on", "function", src.Name)
+		return build.Result{}, fmt.Errorf("building %s: %w", src.Name, ctx.Err())
+	}
+}
+
+// Prebuild compiles every function of the stack files that is not built
+// yet, so deploys that follow only start processes. It returns the build
+// errors, joined.
+func (p *Provider) Prebuild(ctx context.Context) error {
+	stack, err := stackfile.Parse(p.cfg.StackFiles)
+	if err != nil {
+		return fmt.Errorf("prebuilding: %w", err)
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, fn := range stack.Functions {
+		if seen[fn.Name] { // Lookup serves the first declaration
+			continue
+		}
+		seen[fn.Name] = true
+		start := time.Now()
+		res, err := p.build(ctx, fn)
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		p.log.Info("function prebuilt", "function", fn.Name, "reused", res.Skipped, "seconds", time.Since(start).Seconds())
+	}
+	return errors.Join(errs...)
 }
 
 // Remove stops every replica of the function and forgets it; it returns once

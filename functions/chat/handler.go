@@ -15,6 +15,7 @@ import (
 	"easychat/pkg/call"
 	"easychat/pkg/chat"
 	"easychat/pkg/deps"
+	"easychat/pkg/frame"
 )
 
 func service() (*chat.Service, error) {
@@ -34,7 +35,7 @@ var one = call.Action("chat", func(ctx context.Context, user string, req handler
 	if err != nil {
 		return nil, err
 	}
-	return s.Accept(ctx, user, req.Header.Get("X-Easychat-Frame-Id"), req.Body)
+	return s.Accept(ctx, user, req.Header.Get(frame.HeaderFrameID), req.Body)
 })
 
 var many = call.Batch("chat", func(ctx context.Context, items []batch.Item) ([]batch.Result, error) {

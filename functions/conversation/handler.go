@@ -20,7 +20,7 @@ var Handle = call.Action("conversation", func(ctx context.Context, user string, 
 		return nil, err
 	}
 	action := ""
-	if req.Header.Get("X-Easychat-Method") == frame.MethodSync {
+	if req.Header.Get(frame.HeaderMethod) == frame.MethodSync {
 		action = "sync" // a websocket frame's data carries no action
 	}
 	s := conversation.Service{Store: st}

@@ -1,5 +1,6 @@
-// Function mark accepts conversation.markChat frames from the gateway and
-// publishes them to msg-read-transfer, keyed by conversation.
+// Function mark accepts conversation.markChat and conversation.markDelivered
+// frames from the gateway and publishes them to msg-read-transfer, keyed by
+// conversation.
 package function
 
 import (
@@ -10,10 +11,11 @@ import (
 
 	"easychat/pkg/call"
 	"easychat/pkg/deps"
+	"easychat/pkg/frame"
 	"easychat/pkg/receipt"
 )
 
-// Handle accepts one markChat.
+// Handle accepts one markChat or markDelivered.
 var Handle = call.Action("mark", func(ctx context.Context, user string, req handler.Request) (any, error) {
 	st, err := deps.Store()
 	if err != nil {
@@ -24,5 +26,8 @@ var Handle = call.Action("mark", func(ctx context.Context, user string, req hand
 		return nil, err
 	}
 	a := receipt.Acceptor{Pub: pub, Groups: st, Now: time.Now}
+	if req.Header.Get(frame.HeaderMethod) == frame.MethodMarkDelivered {
+		return a.AcceptDelivered(ctx, user, req.Body)
+	}
 	return a.Accept(ctx, user, req.Body)
 })

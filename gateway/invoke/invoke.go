@@ -14,15 +14,15 @@ import (
 	"strings"
 	"time"
 
+	"easychat/pkg/frame"
 	"easychat/pkg/sign"
 )
 
-// HeaderFrameID carries the client's frame id, so functions can derive ids
-// that are stable across the client's retries.
-const HeaderFrameID = "X-Easychat-Frame-Id"
-
-// HeaderMethod carries the frame's method, for functions serving several.
-const HeaderMethod = "X-Easychat-Method"
+// Headers of a call on behalf of a frame (see package frame).
+const (
+	HeaderFrameID = frame.HeaderFrameID
+	HeaderMethod  = frame.HeaderMethod
+)
 
 // MaxResult bounds a function's answer (sync results can be large).
 const MaxResult = 8 << 20

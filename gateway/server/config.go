@@ -32,7 +32,8 @@ import (
 //	INTERNAL_KEY             sign.DevKey            HMAC key between components (secret file "internal-key" wins)
 //	GATEWAY_METHODS          (defaults below)       extra/overriding method=function pairs, comma-separated;
 //	                                                "method=" removes one. Defaults: conversation.chat=chat,
-//	                                                conversation.markChat=mark, conversation.sync=conversation
+//	                                                conversation.markChat=mark, conversation.markDelivered=mark,
+//	                                                conversation.sync=conversation
 //	GATEWAY_ACK_MODE         only                   none | only | rigor (see package gateway/session)
 //	GATEWAY_ACK_RESEND       1s                     rigor: resend an unechoed ack this often
 //	GATEWAY_ACK_RETRIES      3                      rigor: resends before giving up
@@ -94,9 +95,10 @@ type Config struct {
 // DefaultMethods maps client methods to the functions that serve them.
 func DefaultMethods() map[string]string {
 	return map[string]string{
-		frame.MethodChat:     "chat",
-		frame.MethodMarkChat: "mark",
-		frame.MethodSync:     "conversation",
+		frame.MethodChat:          "chat",
+		frame.MethodMarkChat:      "mark",
+		frame.MethodMarkDelivered: "mark",
+		frame.MethodSync:          "conversation",
 	}
 }
 

@@ -58,14 +58,16 @@ type PushItem struct {
 	Frame frame.Frame `json:"frame"`
 }
 
-// Read is a read receipt on TopicRead: reader has read msgIDs (and so
-// everything up to their seq) in a conversation.
+// Read is a receipt on TopicRead: reader has read msgIDs (and so everything
+// up to their seq) in a conversation, or (DeliveredSeq) has received
+// everything up to that seq on a device.
 type Read struct {
 	ConversationID string   `json:"conversationId"`
 	ChatType       int      `json:"chatType"`
 	ReaderID       string   `json:"readerId"`
 	MsgIDs         []string `json:"msgIds,omitempty"`
 	ReadSeq        int64    `json:"readSeq,omitempty"`
+	DeliveredSeq   int64    `json:"deliveredSeq,omitempty"`
 	Time           int64    `json:"time"`
 }
 

@@ -34,9 +34,21 @@ const (
 const (
 	MethodChat     = "conversation.chat"
 	MethodMarkChat = "conversation.markChat"
-	MethodSync     = "conversation.sync"
-	MethodOnline   = "user.online"
-	MethodPush     = "push"
+	// MethodMarkDelivered reports how far a device has received a single
+	// chat, so its sender can show "delivered".
+	MethodMarkDelivered = "conversation.markDelivered"
+	MethodSync          = "conversation.sync"
+	MethodOnline        = "user.online"
+	MethodPush          = "push"
+)
+
+// Headers of the gateway's call to the function serving a frame.
+const (
+	// HeaderFrameID carries the client's frame id, so functions can derive
+	// ids that are stable across the client's retries.
+	HeaderFrameID = "X-Easychat-Frame-Id"
+	// HeaderMethod carries the frame's method, for functions serving several.
+	HeaderMethod = "X-Easychat-Method"
 )
 
 // Frame is one JSON text message in either direction.

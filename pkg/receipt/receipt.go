@@ -1,7 +1,8 @@
-// Package receipt carries read receipts: a reader's conversation.markChat is
-// accepted and published to Kafka (Accept), then recorded and pushed to the
-// senders of what was read (Transfer). A reader's position is one number per
-// (user, conversation), so receipts stay exact for groups of any size.
+// Package receipt carries read and delivery receipts: a reader's
+// conversation.markChat (or a device's conversation.markDelivered) is accepted
+// and published to Kafka (Accept, AcceptDelivered), then recorded and pushed
+// to the senders (Transfer). A reader's position is one number per (user,
+// conversation), so receipts stay exact for groups of any size.
 package receipt
 
 import (
@@ -20,8 +21,11 @@ import (
 	"easychat/pkg/store"
 )
 
-// MethodRead is the method of the receipt frame pushed to senders.
-const MethodRead = "conversation.read"
+// Methods of the receipt frames pushed to senders.
+const (
+	MethodRead      = "conversation.read"
+	MethodDelivered = "conversation.delivered"
+)
 
 // MarkChat is the data of a conversation.markChat frame (seed field names).
 type MarkChat struct {
@@ -32,7 +36,24 @@ type MarkChat struct {
 	ReadSeq        int64    `json:"readSeq"` // optional: everything up to this seq
 }
 
-// Notice is the data of a receipt frame.
+// MarkDelivered is the data of a conversation.markDelivered frame: the
+// device holds every message of a single chat up to Seq.
+type MarkDelivered struct {
+	ChatType       int    `json:"chatType"`
+	RecvID         string `json:"recvId"`
+	ConversationID string `json:"conversationId"`
+	Seq            int64  `json:"seq"`
+}
+
+// Delivery is the data of a conversation.delivered frame.
+type Delivery struct {
+	ConversationID string `json:"conversationId"`
+	ChatType       int    `json:"chatType"`
+	UserID         string `json:"userId"`
+	DeliveredSeq   int64  `json:"deliveredSeq"`
+}
+
+// Notice is the data of a read receipt frame.
 type Notice struct {
 	ConversationID string   `json:"conversationId"`
 	ChatType       int      `json:"chatType"`
@@ -79,14 +100,9 @@ func (a *Acceptor) Accept(ctx context.Context, reader string, data []byte) (map[
 	conv := m.ConversationID
 	switch m.ChatType {
 	case frame.SingleChat:
-		if conv == "" {
-			if m.RecvID == "" || m.RecvID == reader {
-				return nil, reject.Invalid("recvId or conversationId is required")
-			}
-			conv = frame.SingleConversationID(reader, m.RecvID)
-		}
-		if a, b, ok := strings.Cut(conv, "_"); !ok || (a != reader && b != reader) {
-			return nil, reject.Forbidden("not part of conversation %s", conv)
+		var err error
+		if conv, err = singleConversation(reader, m.RecvID, conv); err != nil {
+			return nil, err
 		}
 	case frame.GroupChat:
 		if conv == "" {
@@ -105,23 +121,69 @@ func (a *Acceptor) Accept(ctx context.Context, reader string, data []byte) (map[
 	default:
 		return nil, reject.Invalid("%v", frame.ErrChatType)
 	}
-	ev := event.Read{ConversationID: conv, ChatType: m.ChatType, ReaderID: reader, MsgIDs: m.MsgIDs,
-		ReadSeq: m.ReadSeq, Time: a.Now().UnixMilli()}
+	return a.publish(ctx, event.Read{ConversationID: conv, ChatType: m.ChatType, ReaderID: reader, MsgIDs: m.MsgIDs,
+		ReadSeq: m.ReadSeq})
+}
+
+// AcceptDelivered publishes a device's markDelivered data and returns its
+// conversation id. Only single chats have a delivered state: in a group the
+// sender sees who has read a message.
+func (a *Acceptor) AcceptDelivered(ctx context.Context, reader string, data []byte) (map[string]string, error) {
+	if reader == "" {
+		return nil, reject.Unauthorized("login required")
+	}
+	var m MarkDelivered
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, reject.Invalid("invalid markDelivered data: %v", err)
+	}
+	if m.ChatType != frame.SingleChat {
+		return nil, reject.Invalid("markDelivered is for single chats (chatType %d)", frame.SingleChat)
+	}
+	if m.Seq <= 0 {
+		return nil, reject.Invalid("seq is required")
+	}
+	conv, err := singleConversation(reader, m.RecvID, m.ConversationID)
+	if err != nil {
+		return nil, err
+	}
+	return a.publish(ctx, event.Read{ConversationID: conv, ChatType: frame.SingleChat, ReaderID: reader,
+		DeliveredSeq: m.Seq})
+}
+
+func (a *Acceptor) publish(ctx context.Context, ev event.Read) (map[string]string, error) {
+	ev.Time = a.Now().UnixMilli()
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return nil, fmt.Errorf("encoding receipt: %w", err)
 	}
-	if err := a.Pub.Publish(ctx, bus.Record{Topic: event.TopicRead, Key: conv, Value: b}); err != nil {
+	if err := a.Pub.Publish(ctx, bus.Record{Topic: event.TopicRead, Key: ev.ConversationID, Value: b}); err != nil {
 		return nil, err
 	}
-	return map[string]string{"conversationId": conv}, nil
+	return map[string]string{"conversationId": ev.ConversationID}, nil
+}
+
+// singleConversation is the single chat of reader named by conv, or by its
+// peer recv when conv is empty; reader must take part in it.
+func singleConversation(reader, recv, conv string) (string, error) {
+	if conv == "" {
+		if recv == "" || recv == reader {
+			return "", reject.Invalid("recvId or conversationId is required")
+		}
+		conv = frame.SingleConversationID(reader, recv)
+	}
+	if a, b, ok := strings.Cut(conv, "_"); !ok || (a != reader && b != reader) {
+		return "", reject.Forbidden("not part of conversation %s", conv)
+	}
+	return conv, nil
 }
 
 // Store is the persistence receipts need.
 type Store interface {
 	MessagesByID(ctx context.Context, ids []string) ([]store.Message, error)
 	MarkRead(ctx context.Context, user, conv string, seq int64) (int64, error)
+	MarkDelivered(ctx context.Context, user, conv string, seq int64) (int64, error)
 	SetRead(ctx context.Context, ids []string) error
+	ConversationSeq(ctx context.Context, conv string) (int64, error)
 }
 
 // Transfer records receipts and notifies senders (the read-transfer function).
@@ -163,14 +225,36 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 			continue
 		}
 		m.MsgIDs = append(m.MsgIDs, ev.MsgIDs...)
-		if ev.ReadSeq > m.ReadSeq {
-			m.ReadSeq = ev.ReadSeq
-		}
+		m.ReadSeq = max(m.ReadSeq, ev.ReadSeq)
+		m.DeliveredSeq = max(m.DeliveredSeq, ev.DeliveredSeq)
 	}
 
 	var notices []item
 	for _, k := range order {
 		ev := merged[k]
+		if ev.ReadSeq > 0 || ev.DeliveredSeq > 0 {
+			// Positions a client claims stop at what exists, so a message
+			// sent later is not shown read or delivered before it arrives.
+			top, err := t.Store.ConversationSeq(ctx, ev.ConversationID)
+			if err != nil {
+				return err
+			}
+			ev.ReadSeq = min(ev.ReadSeq, top)
+			ev.DeliveredSeq = min(ev.DeliveredSeq, top)
+		}
+		if ev.DeliveredSeq > 0 && ev.ChatType == frame.SingleChat {
+			pos, err := t.Store.MarkDelivered(ctx, ev.ReaderID, ev.ConversationID, ev.DeliveredSeq)
+			if err != nil {
+				return err
+			}
+			if peer := peerOf(ev.ConversationID, ev.ReaderID); peer != "" {
+				notices = append(notices, item{[]string{peer}, MethodDelivered, ev.ReaderID, Delivery{
+					ConversationID: ev.ConversationID, ChatType: ev.ChatType, UserID: ev.ReaderID, DeliveredSeq: pos}})
+			}
+		}
+		if len(ev.MsgIDs) == 0 && ev.ReadSeq <= 0 {
+			continue
+		}
 		msgs, err := t.Store.MessagesByID(ctx, ev.MsgIDs)
 		if err != nil {
 			return err
@@ -204,11 +288,7 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 			return err
 		}
 		if ev.ChatType == frame.SingleChat {
-			if a, b, ok := strings.Cut(ev.ConversationID, "_"); ok {
-				peer := a
-				if a == ev.ReaderID {
-					peer = b
-				}
+			if peer := peerOf(ev.ConversationID, ev.ReaderID); peer != "" {
 				senders[peer] = true
 			}
 		}
@@ -217,18 +297,35 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 			to = append(to, u)
 		}
 		if len(to) > 0 {
-			notices = append(notices, item{to, Notice{ConversationID: ev.ConversationID, ChatType: ev.ChatType,
-				ReaderID: ev.ReaderID, ReadSeq: pos, MsgIDs: ids}})
+			notices = append(notices, item{to, MethodRead, ev.ReaderID, Notice{ConversationID: ev.ConversationID,
+				ChatType: ev.ChatType, ReaderID: ev.ReaderID, ReadSeq: pos, MsgIDs: ids}})
 		}
 	}
 	t.notify(ctx, notices...)
 	return nil
 }
 
-// item is one notice and the users it goes to.
+// peerOf is the other member of single conversation conv ("" if user is not
+// in it).
+func peerOf(conv, user string) string {
+	a, b, ok := strings.Cut(conv, "_")
+	switch {
+	case !ok:
+		return ""
+	case a == user:
+		return b
+	case b == user:
+		return a
+	}
+	return ""
+}
+
+// item is one receipt frame and the users it goes to.
 type item struct {
-	to []string
-	n  Notice
+	to     []string
+	method string
+	from   string
+	data   any
 }
 
 // notify pushes notices to the gateways of their recipients; failures are
@@ -239,9 +336,9 @@ func (t *Transfer) notify(ctx context.Context, items ...item) {
 	}
 	pushes := make([]event.PushItem, len(items))
 	for i, it := range items {
-		data, _ := json.Marshal(it.n)
+		data, _ := json.Marshal(it.data)
 		pushes[i] = event.PushItem{Users: it.to, Frame: frame.Frame{
-			FrameType: frame.Data, Method: MethodRead, FormID: it.n.ReaderID, Data: data}}
+			FrameType: frame.Data, Method: it.method, FormID: it.from, Data: data}}
 	}
 	if err := push.Fanout(ctx, t.Routes, t.Push, pushes); err != nil {
 		t.Log.Warn("pushing receipts failed", "err", err)

@@ -18,10 +18,12 @@ import (
 )
 
 type memStore struct {
-	msgs    map[string]store.Message
-	read    map[string]int64
-	flagged []string
-	marks   int
+	msgs      map[string]store.Message
+	read      map[string]int64
+	delivered map[string]int64
+	tops      map[string]int64 // conversation → newest seq
+	flagged   []string
+	marks     int
 }
 
 func (m *memStore) MessagesByID(_ context.Context, ids []string) ([]store.Message, error) {
@@ -41,6 +43,16 @@ func (m *memStore) MarkRead(_ context.Context, user, conv string, seq int64) (in
 		m.read[k] = seq
 	}
 	return m.read[k], nil
+}
+
+func (m *memStore) MarkDelivered(_ context.Context, user, conv string, seq int64) (int64, error) {
+	k := user + "#" + conv
+	m.delivered[k] = max(m.delivered[k], seq)
+	return m.delivered[k], nil
+}
+
+func (m *memStore) ConversationSeq(_ context.Context, conv string) (int64, error) {
+	return m.tops[conv], nil
 }
 
 func (m *memStore) SetRead(_ context.Context, ids []string) error {
@@ -68,7 +80,7 @@ func (p *pusher) Send(_ context.Context, _ string, b event.Push) (push.Result, e
 }
 
 func TestTransferMergesPerReaderAndNotifiesSenders(t *testing.T) {
-	st := &memStore{read: map[string]int64{}, msgs: map[string]store.Message{
+	st := &memStore{read: map[string]int64{}, tops: map[string]int64{"g1": 3}, msgs: map[string]store.Message{
 		"m1": {MsgID: "m1", ConversationID: "g1", ChatType: 1, SendID: "alice", Seq: 1},
 		"m2": {MsgID: "m2", ConversationID: "g1", ChatType: 1, SendID: "carol", Seq: 2},
 		"m3": {MsgID: "m3", ConversationID: "g1", ChatType: 1, SendID: "bob", Seq: 3},
@@ -147,5 +159,84 @@ func TestAcceptChecksTheReaderTakesPart(t *testing.T) {
 	}
 	if len(pub.recs) != 2 || pub.recs[0].Topic != event.TopicRead || pub.recs[0].Key != "alice_bob" {
 		t.Fatalf("published %+v", pub.recs)
+	}
+}
+
+func TestDeliveredIsClampedRecordedAndToldToThePeer(t *testing.T) {
+	st := &memStore{read: map[string]int64{}, delivered: map[string]int64{"bob#alice_bob": 2},
+		tops: map[string]int64{"alice_bob": 5, "bob_carol": 3}}
+	p := &pusher{}
+	tr := &Transfer{Store: st, Routes: everyoneOn("gw"), Push: p, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	evs := []event.Read{
+		{ConversationID: "alice_bob", ChatType: 2, ReaderID: "bob", DeliveredSeq: 4},
+		// Claims more than exists: stops at the conversation's newest seq.
+		{ConversationID: "alice_bob", ChatType: 2, ReaderID: "bob", DeliveredSeq: 99},
+		// Behind what is stored: the position does not go back.
+		{ConversationID: "bob_carol", ChatType: 2, ReaderID: "carol", DeliveredSeq: 1},
+	}
+	st.delivered["carol#bob_carol"] = 3
+	if err := tr.Handle(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	if st.delivered["bob#alice_bob"] != 5 || st.delivered["carol#bob_carol"] != 3 {
+		t.Fatalf("delivered positions %v", st.delivered)
+	}
+	if st.marks != 0 {
+		t.Fatalf("a delivery report moved a read position: %v", st.read)
+	}
+	got := map[string]Delivery{}
+	for _, b := range p.batches {
+		for _, it := range b.Items {
+			if it.Frame.Method != MethodDelivered || len(it.Users) != 1 {
+				t.Fatalf("item %+v", it)
+			}
+			var d Delivery
+			if err := json.Unmarshal(it.Frame.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			if it.Frame.FormID != d.UserID {
+				t.Fatalf("frame from %s carries %+v", it.Frame.FormID, d)
+			}
+			got[it.Users[0]] = d
+		}
+	}
+	if d := got["alice"]; d.UserID != "bob" || d.DeliveredSeq != 5 || d.ConversationID != "alice_bob" {
+		t.Fatalf("alice was told %+v", d)
+	}
+	if d := got["bob"]; d.UserID != "carol" || d.DeliveredSeq != 3 {
+		t.Fatalf("bob was told %+v", d)
+	}
+	if len(got) != 2 {
+		t.Fatalf("notices %v", got)
+	}
+}
+
+func TestAcceptDeliveredIsForOwnSingleChats(t *testing.T) {
+	pub := &recorder{}
+	a := &Acceptor{Pub: pub, Groups: members{"g1": {"bob"}}, Now: time.Now}
+	ctx := context.Background()
+	if res, err := a.AcceptDelivered(ctx, "bob", []byte(`{"chatType":2,"recvId":"alice","seq":3}`)); err != nil || res["conversationId"] != "alice_bob" {
+		t.Fatalf("single: %v %v", res, err)
+	}
+	for body, kind := range map[string]error{
+		`{"chatType":2,"conversationId":"alice_carol","seq":3}`: reject.ErrForbidden,
+		`{"chatType":1,"recvId":"g1","seq":3}`:                  reject.ErrInvalid,
+		`{"chatType":2,"recvId":"alice"}`:                       reject.ErrInvalid,
+		`{"chatType":2,"recvId":"bob","seq":1}`:                 reject.ErrInvalid,
+		`[]`:                                                    reject.ErrInvalid,
+	} {
+		if _, err := a.AcceptDelivered(ctx, "bob", []byte(body)); !errors.Is(err, kind) {
+			t.Errorf("%s: %v, want %v", body, err, kind)
+		}
+	}
+	if len(pub.recs) != 1 {
+		t.Fatalf("published %+v", pub.recs)
+	}
+	var ev event.Read
+	if err := json.Unmarshal(pub.recs[0].Value, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.ReaderID != "bob" || ev.DeliveredSeq != 3 || ev.ReadSeq != 0 || len(ev.MsgIDs) != 0 || pub.recs[0].Key != "alice_bob" {
+		t.Fatalf("record %+v", ev)
 	}
 }

@@ -15,16 +15,19 @@ import (
 
 // ConversationState is one conversation as a user sees it in their list.
 type ConversationState struct {
-	ConversationID string   `json:"conversationId"`
-	ChatType       int      `json:"chatType"`
-	PeerID         string   `json:"peerId,omitempty"`    // single chat: the other user
-	GroupName      string   `json:"groupName,omitempty"` // group chat
-	Seq            int64    `json:"seq"`
-	ReadSeq        int64    `json:"readSeq"`
-	PeerReadSeq    int64    `json:"peerReadSeq,omitempty"` // single chat: how far the peer has read
-	Unread         int64    `json:"unread"`
-	LastMsg        *Message `json:"lastMsg,omitempty"`
-	UpdatedAt      int64    `json:"updatedAt"`
+	ConversationID string `json:"conversationId"`
+	ChatType       int    `json:"chatType"`
+	PeerID         string `json:"peerId,omitempty"`    // single chat: the other user
+	GroupName      string `json:"groupName,omitempty"` // group chat
+	Seq            int64  `json:"seq"`
+	ReadSeq        int64  `json:"readSeq"`
+	// Single chat: how far the peer has read, and how far the peer's devices
+	// have received (never below the read position).
+	PeerReadSeq      int64    `json:"peerReadSeq,omitempty"`
+	PeerDeliveredSeq int64    `json:"peerDeliveredSeq,omitempty"`
+	Unread           int64    `json:"unread"`
+	LastMsg          *Message `json:"lastMsg,omitempty"`
+	UpdatedAt        int64    `json:"updatedAt"`
 }
 
 // Conversation returns the state of conversation id (seq 0 if it has no
@@ -69,12 +72,13 @@ func (s *Store) ConversationsOf(ctx context.Context, user string) ([]Conversatio
 			}
 		}
 		if st.PeerID != "" {
-			if st.PeerReadSeq, err = s.ReadSeq(ctx, st.PeerID, c.ID); err != nil {
+			p, err := s.Position(ctx, st.PeerID, c.ID)
+			if err != nil {
 				return nil, err
 			}
-			if st.PeerReadSeq < c.Sent[st.PeerID] {
-				st.PeerReadSeq = c.Sent[st.PeerID]
-			}
+			// Having sent a message, the peer has read everything before it.
+			st.PeerReadSeq = max(p.Read, c.Sent[st.PeerID])
+			st.PeerDeliveredSeq = max(p.Delivered, st.PeerReadSeq)
 		}
 		sent = append(sent, c.Sent[user])
 		out = append(out, st)

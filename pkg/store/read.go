@@ -21,57 +21,104 @@ type readDoc struct {
 	UserID         string `bson:"userId"`
 	ConversationID string `bson:"conversationId"`
 	ReadSeq        int64  `bson:"readSeq"`
+	DeliveredSeq   int64  `bson:"deliveredSeq"`
 	UpdatedAt      int64  `bson:"updatedAt"`
 }
 
 func readID(user, conv string) string { return user + "#" + conv }
 
+// Position is how far a user has got in a conversation.
+type Position struct {
+	Read      int64 // everything up to here is read
+	Delivered int64 // everything up to here reached one of the user's devices
+}
+
 // MarkRead advances user's read position in conv to seq (never backwards)
 // and returns the position after the call.
 func (s *Store) MarkRead(ctx context.Context, user, conv string, seq int64) (int64, error) {
+	return s.advance(ctx, "readSeq", user, conv, seq)
+}
+
+// MarkDelivered advances how far user's devices have received conv (never
+// backwards) and returns the position after the call.
+func (s *Store) MarkDelivered(ctx context.Context, user, conv string, seq int64) (int64, error) {
+	return s.advance(ctx, "deliveredSeq", user, conv, seq)
+}
+
+// advance raises field of user's document for conv to seq unless it is
+// already there, creating the document if needed, and returns the field's
+// value afterwards.
+func (s *Store) advance(ctx context.Context, field, user, conv string, seq int64) (int64, error) {
 	coll := s.db.Collection(UserConversation)
 	id := readID(user, conv)
 	now := time.Now().UnixMilli()
 	for attempt := 0; attempt < 3; attempt++ {
+		// A document written before the field existed lacks it; $lt never
+		// matches a missing field.
 		res, err := coll.UpdateOne(ctx,
-			bson.D{{Key: "_id", Value: id}, {Key: "readSeq", Value: bson.D{{Key: "$lt", Value: seq}}}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "readSeq", Value: seq}, {Key: "updatedAt", Value: now}}}})
+			bson.D{{Key: "_id", Value: id}, {Key: "$or", Value: bson.A{
+				bson.D{{Key: field, Value: bson.D{{Key: "$lt", Value: seq}}}},
+				bson.D{{Key: field, Value: bson.D{{Key: "$exists", Value: false}}}},
+			}}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: seq}, {Key: "updatedAt", Value: now}}}})
 		if err != nil {
-			return 0, fmt.Errorf("advancing read position of %s in %s: %w", user, conv, err)
+			return 0, fmt.Errorf("advancing %s of %s in %s: %w", field, user, conv, err)
 		}
 		if res.MatchedCount > 0 {
 			return seq, nil
 		}
-		_, err = coll.InsertOne(ctx, readDoc{ID: id, UserID: user, ConversationID: conv, ReadSeq: seq, UpdatedAt: now})
+		doc := readDoc{ID: id, UserID: user, ConversationID: conv, UpdatedAt: now}
+		if field == "readSeq" {
+			doc.ReadSeq = seq
+		} else {
+			doc.DeliveredSeq = seq
+		}
+		_, err = coll.InsertOne(ctx, doc)
 		if err == nil {
 			return seq, nil
 		}
 		if !isDup(err) {
-			return 0, fmt.Errorf("creating read position of %s in %s: %w", user, conv, err)
+			return 0, fmt.Errorf("creating %s of %s in %s: %w", field, user, conv, err)
 		}
 		// It exists: already at or past seq, or created concurrently below it.
-		cur, err := s.ReadSeq(ctx, user, conv)
+		cur, err := s.Position(ctx, user, conv)
 		if err != nil {
 			return 0, err
 		}
-		if cur >= seq {
-			return cur, nil
+		at := cur.Read
+		if field != "readSeq" {
+			at = cur.Delivered
+		}
+		if at >= seq {
+			return at, nil
 		}
 	}
-	return 0, fmt.Errorf("advancing read position of %s in %s: contended", user, conv)
+	return 0, fmt.Errorf("advancing %s of %s in %s: contended", field, user, conv)
 }
 
 // ReadSeq returns how far user has read conv (0: nothing).
 func (s *Store) ReadSeq(ctx context.Context, user, conv string) (int64, error) {
+	p, err := s.Position(ctx, user, conv)
+	return p.Read, err
+}
+
+// Position returns how far user has read and received conv.
+func (s *Store) Position(ctx context.Context, user, conv string) (Position, error) {
 	var d readDoc
 	err := s.db.Collection(UserConversation).FindOne(ctx, bson.D{{Key: "_id", Value: readID(user, conv)}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, nil
+		return Position{}, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("reading read position of %s in %s: %w", user, conv, err)
+		return Position{}, fmt.Errorf("reading position of %s in %s: %w", user, conv, err)
 	}
-	return d.ReadSeq, nil
+	return Position{Read: d.ReadSeq, Delivered: d.DeliveredSeq}, nil
+}
+
+// ConversationSeq returns the seq of conv's newest stored message (0: none).
+func (s *Store) ConversationSeq(ctx context.Context, conv string) (int64, error) {
+	c, err := s.conversation(ctx, conv)
+	return c.Seq, err
 }
 
 // MessagesByID returns the stored messages among ids (missing ids are skipped).

@@ -60,6 +60,13 @@ func run(logger *slog.Logger) error {
 	if err := p.Start(ctx); err != nil {
 		return err
 	}
+	// Warm the builds in the background, so a first `faas-cli deploy` on a
+	// cold machine does not wait out its 60 s timeout compiling.
+	go func() {
+		if err := p.Prebuild(ctx); err != nil {
+			logger.Warn("prebuilding functions", "err", err)
+		}
+	}()
 	<-ctx.Done()
 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -11,10 +11,11 @@
 //   clock  pending: sent on the socket, no ack yet (resent with the same
 //          frame id after a reconnect, so the server stores it once)
 //   ✓      sent: acked, i.e. durably accepted by the server
-//   ✓✓     read: a conversation.read receipt from the peer (a group member)
-//          covers the message (its msgId, or readSeq >= its seq)
-// There is no "delivered" state: the server does not tell a sender when a
-// push reached the recipient's socket, so the client cannot know it.
+//   ✓✓     delivered (single chats): a device of the peer has the message;
+//          devices report what they received (conversation.markDelivered)
+//          and the sender gets conversation.delivered
+//   ✓✓     read (green): a conversation.read receipt from the peer (a
+//          group member) covers the message (its msgId, or readSeq >= its seq)
 'use strict';
 
 (() => {
@@ -68,6 +69,8 @@
       historyDone: false,
       loadingOlder: false,
       readers: new Map(), // readerId → readSeq (receipts)
+      peerDelivered: 0, // single chat: the peer's devices hold everything up to here
+      deliveredSent: 0, // what this device last reported as received
       readIds: new Map(), // msgId → Set(readerId) (receipts)
     };
   }
@@ -423,6 +426,7 @@
     if (m.seq > conv.seq) conv.seq = m.seq;
     if (m.seq === 1) conv.historyDone = true;
     bumpLast(conv, m);
+    if (source !== 'history' && conv.chatType === SINGLE && m.sendId !== me()) reportDeliveredSoon(conv);
     return conv;
   }
 
@@ -479,7 +483,8 @@
 
   function ownStatus(conv, m) {
     if (m.status === 'pending' || m.status === 'failed') return m.status;
-    return readersOf(conv, m).size ? 'read' : 'sent';
+    if (readersOf(conv, m).size) return 'read';
+    return m.seq && m.seq <= conv.peerDelivered ? 'delivered' : 'sent';
   }
 
   // ---- sending -----------------------------------------------------------------
@@ -665,6 +670,9 @@
         if (s.readSeq > c.readSeq) c.readSeq = s.readSeq;
         // How far the peer of a single chat has read, as the server knows it
         // (receipts missed while away, or read on another device).
+        if (s.peerDeliveredSeq > c.peerDelivered) c.peerDelivered = s.peerDeliveredSeq;
+        // The list is how a device that was away learns what came meanwhile.
+        if (c.chatType === SINGLE && c.peerId && s.seq > c.readSeq) reportDeliveredSoon(c);
         if (s.peerReadSeq && c.peerId && s.peerReadSeq > (c.readers.get(c.peerId) || 0)) {
           c.readers.set(c.peerId, s.peerReadSeq);
           saveReads();
@@ -775,6 +783,43 @@
     render();
   }
 
+  // reportDelivered tells the server how far this device holds the single
+  // chats that received messages, so their senders see "delivered". Bursts
+  // of pushes make one report per conversation.
+  const deliveredDue = new Set();
+  let deliveredTimer = 0;
+  function reportDeliveredSoon(conv) {
+    deliveredDue.add(conv.id);
+    clearTimeout(deliveredTimer);
+    deliveredTimer = setTimeout(reportDelivered, 150);
+  }
+
+  function reportDelivered() {
+    if (!conn.isOpen()) return; // a reconnect syncs, and reports again
+    for (const id of deliveredDue) {
+      const conv = state.convs.get(id);
+      if (!conv || !conv.peerId) continue;
+      const seq = knownSeq(conv);
+      // Read covers delivered: the read receipt tells the sender.
+      if (seq <= Math.max(conv.deliveredSent, conv.readSeq)) continue;
+      const prev = conv.deliveredSent;
+      conv.deliveredSent = seq;
+      conn.request('conversation.markDelivered', { chatType: SINGLE, recvId: conv.peerId, conversationId: conv.id, seq })
+        .catch(() => { if (conv.deliveredSent === seq) conv.deliveredSent = prev; });
+    }
+    deliveredDue.clear();
+  }
+
+  function onDelivered(d) {
+    const conv = state.convs.get(d.conversationId);
+    if (!conv || d.userId === me() || !(d.deliveredSeq > conv.peerDelivered)) return;
+    conv.peerDelivered = d.deliveredSeq;
+    for (const m of conv.msgs.values()) {
+      if (m.sendId === me() && !m.seq && m.status === 'sent') { scheduleSync(200); break; }
+    }
+    render();
+  }
+
   function onReceipt(d) {
     const conv = state.convs.get(d.conversationId);
     if (!conv) return;
@@ -833,6 +878,8 @@
       markReadSoon();
     } else if (f.method === 'conversation.read' && f.data) {
       onReceipt(f.data);
+    } else if (f.method === 'conversation.delivered' && f.data) {
+      onDelivered(f.data);
     } else if (f.method === 'group.changed' && f.data) {
       onGroupChange(f.data);
     }
@@ -1071,13 +1118,14 @@
         const st = ownStatus(conv, m);
         li.dataset.status = st;
         ticks.dataset.status = st;
-        ticks.textContent = st === 'pending' ? '🕓' : st === 'failed' ? '⚠ not sent · retry' : st === 'read' ? '✓✓' : '✓';
+        ticks.textContent = st === 'pending' ? '🕓' : st === 'failed' ? '⚠ not sent · retry' : st === 'read' || st === 'delivered' ? '✓✓' : '✓';
         if (st === 'read') {
           const r = [...readersOf(conv, m)];
           ticks.title = 'Read by ' + r.map(nameOf).join(', ');
           if (conv.chatType === GROUP) ticks.append(el('span', 'n', String(r.length)));
         } else {
-          ticks.title = st === 'pending' ? 'Sending…' : st === 'failed' ? (m.error || 'Not sent') + ' — click to retry' : 'Sent';
+          ticks.title = st === 'pending' ? 'Sending…' : st === 'failed' ? (m.error || 'Not sent') + ' — click to retry'
+            : st === 'delivered' ? 'Delivered' : 'Sent';
         }
         ticks.hidden = false;
         li.classList.toggle('failed', st === 'failed');
