@@ -1,6 +1,7 @@
 // Function read-transfer is triggered by the connector for records on
-// msg-read-transfer: it records read positions and pushes receipts to the
-// senders. Receipts of one reader in one conversation within a batch merge.
+// msg-read-transfer: it records read and delivered positions and pushes
+// receipts to the senders. Receipts of one reader in one conversation within
+// a batch merge.
 package function
 
 import (
