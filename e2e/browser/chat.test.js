@@ -278,8 +278,14 @@ test('a group of three: create, add members, everyone sees everyone', { timeout:
   await bob.send('Perfect, thanks!');
   await alice.waitMsg('Perfect, thanks!');
   await alice.waitOwn('Yes, it is in my backpack.', 'read');
+  // Bob looks at the group instead: Alice's next message reaches his page
+  // but is not read, so it shows delivered under the read ones.
+  await bob.openConv(gid);
+  await alice.send('See you at 8 at the station.');
+  await alice.waitOwn('See you at 8 at the station.', 'delivered');
+  assert.equal(await alice.status('Yes, it is in my backpack.'), 'read');
   await eventually(async () => assert.deepEqual(await alice.texts(), ['Do you still have my headlamp?',
-    'Yes, it is in my backpack. I will bring it on Saturday.', 'Perfect, thanks!']));
+    'Yes, it is in my backpack. I will bring it on Saturday.', 'Perfect, thanks!', 'See you at 8 at the station.']));
   await alice.page.locator('#chat-sub', { hasText: 'online' }).waitFor();
   await alice.page.mouse.move(0, 0);
   await alice.shot('11-desktop-overview');
