@@ -158,6 +158,30 @@ func TestChatAcrossGatewayInstancesAndDevices(t *testing.T) {
 			t.Fatalf("%s got %+v", name, p)
 		}
 	}
+
+	// B answers from the laptop: A gets it, and so does B's phone (what B
+	// wrote shows on all B's devices), but not the laptop it came from.
+	laptop.chat("y", frame.SingleChat, a, "from the laptop")
+	reply := ackData(t, laptop.next(wait, byID("y")))
+	for name, c := range map[string]*client{"A": ca, "B's phone": phone} {
+		p := pushData(t, c.next(wait, isPush))
+		if p.Msg.MsgID != reply.MsgID || p.SendID != b || p.Seq != 2 {
+			t.Fatalf("%s got %+v", name, p)
+		}
+	}
+	ca.chat("z", frame.SingleChat, b, "third")
+	ackData(t, ca.next(wait, byID("z")))
+	// Pushes reach a socket in seq order: the laptop's next one is seq 3, so
+	// it was not sent its own seq 2.
+	if p := pushData(t, laptop.next(wait, isPush)); p.Seq != 3 || p.Msg.Content != "third" {
+		t.Fatalf("laptop's next push: %+v", p)
+	}
+	// Nor does A's own "third" come back to the socket it was written on.
+	phone.chat("w", frame.SingleChat, a, "fourth")
+	ackData(t, phone.next(wait, byID("w")))
+	if p := pushData(t, ca.next(wait, isPush)); p.Seq != 4 || p.Msg.Content != "fourth" {
+		t.Fatalf("A's next push: %+v", p)
+	}
 }
 
 func TestBadFramesGetErrorsAndTheSocketStaysUsable(t *testing.T) {

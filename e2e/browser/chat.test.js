@@ -109,6 +109,11 @@ test('two users chat both ways; read ticks change when the other side opens the 
   // A new device has no receipts of its own: the read ticks come from the
   // server's read position of the peer.
   await phone.waitOwn('Ping me if anything looks off.', 'read');
+  // What Ben writes on his laptop shows on his phone at once, as his own.
+  await ben.send('Writing from the laptop now.');
+  await phone.page.locator('#msg-list .msg.own .text', { hasText: 'Writing from the laptop now.' }).waitFor();
+  await ann.waitMsg('Writing from the laptop now.');
+  await eventually(async () => assert.equal((await ben.texts()).filter((t) => t === 'Writing from the laptop now.').length, 1));
   assert.equal(await phone.page.locator('.sidebar').isVisible(), false, 'one column: the list is hidden in a chat');
   await phone.shot('05-phone-chat');
   await phone.page.click('#back');

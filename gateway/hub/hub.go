@@ -18,6 +18,8 @@ type Conn interface {
 	Send(b []byte, t frame.Type) bool
 	// Close starts a graceful close with a websocket close code.
 	Close(code int, text string)
+	// SentHere reports whether the message msgID came from this socket.
+	SentHere(msgID string) bool
 }
 
 // ErrClosed is returned by Add once the hub is shutting down.
@@ -160,14 +162,24 @@ func (h *Hub) Len() int {
 // how many sockets took it and which users no socket here took it for (none
 // here, or only closing or dropped ones).
 func (h *Hub) Deliver(users []string, b []byte, t frame.Type) (delivered int, missing []string) {
-	return h.DeliverMessage(users, b, t, "", 0)
+	return h.DeliverMessage(users, b, t, Message{})
 }
 
-// DeliverMessage is Deliver for a chat message with a seq in conv: a socket
-// that was already sent that seq (or a later one) of conv does not get it
-// again, and counts as having taken it. A user listed twice is served once
-// (for a chat message its sockets count twice in delivered).
-func (h *Hub) DeliverMessage(users []string, b []byte, t frame.Type, conv string, seq int64) (delivered int, missing []string) {
+// Message is what DeliverMessage knows of a chat message's push.
+type Message struct {
+	Conv   string
+	Seq    int64
+	Sender string
+	MsgID  string
+}
+
+// DeliverMessage is Deliver for a chat message with a seq in its
+// conversation: a socket that was already sent that seq (or a later one) does
+// not get it again, nor does the sender's socket it came from; both count as
+// having taken it. A user listed twice is served once (for a chat message its
+// sockets count twice in delivered).
+func (h *Hub) DeliverMessage(users []string, b []byte, t frame.Type, m Message) (delivered int, missing []string) {
+	conv, seq := m.Conv, m.Seq
 	// A repeated user must not get a frame twice. A chat message's seq
 	// already guarantees that, socket by socket; other frames need a set.
 	var seen map[string]struct{}
@@ -187,6 +199,10 @@ func (h *Hub) DeliverMessage(users []string, b []byte, t frame.Type, conv string
 		for _, s := range h.users[u] {
 			if seq > 0 && !s.advance(conv, seq) {
 				took++ // it has this message already
+				continue
+			}
+			if u == m.Sender && s.c.SentHere(m.MsgID) {
+				took++ // the device it was written on: the ack told it
 				continue
 			}
 			if s.c.Send(b, t) {

@@ -11,6 +11,7 @@ type fakeConn struct {
 	full   bool
 	got    [][]byte
 	closed int
+	wrote  string // the msgId of a chat frame accepted from this socket
 }
 
 func (c *fakeConn) User() string { return c.user }
@@ -22,6 +23,7 @@ func (c *fakeConn) Send(b []byte, _ frame.Type) bool {
 	return true
 }
 func (c *fakeConn) Close(code int, _ string) { c.closed = code }
+func (c *fakeConn) SentHere(id string) bool  { return id != "" && id == c.wrote }
 
 func TestFirstLastAndDeliver(t *testing.T) {
 	h := New()
@@ -73,15 +75,35 @@ func TestDeliverMessageSkipsSeqsASocketHasSeen(t *testing.T) {
 		seq  int64
 		sent int
 	}{{"c1", 1, 1}, {"c1", 2, 2}, {"c1", 2, 2}, {"c1", 1, 2}, {"c2", 1, 3}, {"c1", 3, 4}} {
-		n, missing := h.DeliverMessage([]string{"a"}, []byte(step.conv), frame.Data, step.conv, step.seq)
+		n, missing := h.DeliverMessage([]string{"a"}, []byte(step.conv), frame.Data, Message{Conv: step.conv, Seq: step.seq})
 		if n != 1 || len(missing) != 0 || len(a1.got) != step.sent {
 			t.Fatalf("%s/%d: delivered %d missing %v, socket has %d frames, want %d", step.conv, step.seq, n, missing, len(a1.got), step.sent)
 		}
 	}
 	a2 := &fakeConn{user: "a"} // a new device has seen nothing yet
 	h.Add(a2)
-	h.DeliverMessage([]string{"a"}, []byte("x"), frame.Data, "c1", 3)
+	h.DeliverMessage([]string{"a"}, []byte("x"), frame.Data, Message{Conv: "c1", Seq: 3})
 	if len(a2.got) != 1 || len(a1.got) != 4 {
 		t.Fatalf("new device got %d, old device %d", len(a2.got), len(a1.got))
+	}
+}
+
+// A message goes to its sender's other devices, not back to the socket it
+// was written on; the recipient gets it as ever.
+func TestDeliverMessageSkipsTheSocketItCameFrom(t *testing.T) {
+	h := New()
+	phone, laptop, bob := &fakeConn{user: "a", wrote: "m1"}, &fakeConn{user: "a"}, &fakeConn{user: "b"}
+	for _, c := range []*fakeConn{phone, laptop, bob} {
+		h.Add(c)
+	}
+	n, missing := h.DeliverMessage([]string{"b", "a"}, []byte("m1"), frame.Data, Message{Conv: "a_b", Seq: 1, Sender: "a", MsgID: "m1"})
+	if len(phone.got) != 0 || len(laptop.got) != 1 || len(bob.got) != 1 || n != 3 || len(missing) != 0 {
+		t.Fatalf("phone %d laptop %d bob %d; delivered %d missing %v", len(phone.got), len(laptop.got), len(bob.got), n, missing)
+	}
+	// Bob's socket holds no "m1" of his own: only the sender's sockets are checked.
+	bob.wrote = "m2"
+	h.DeliverMessage([]string{"a", "b"}, []byte("m2"), frame.Data, Message{Conv: "a_b", Seq: 2, Sender: "a", MsgID: "m2"})
+	if len(phone.got) != 1 || len(laptop.got) != 2 || len(bob.got) != 2 {
+		t.Fatalf("phone %d laptop %d bob %d", len(phone.got), len(laptop.got), len(bob.got))
 	}
 }

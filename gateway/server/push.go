@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"easychat/gateway/hub"
 	"easychat/pkg/frame"
 )
 
@@ -68,6 +69,10 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 			Data      struct {
 				ConversationID string `json:"conversationId"`
 				Seq            int64  `json:"seq"`
+				SendID         string `json:"sendId"`
+				Msg            struct {
+					MsgID string `json:"msgId"`
+				} `json:"msg"`
 			} `json:"data"`
 		}
 		if len(it.Frame) == 0 || it.Frame[0] != '{' {
@@ -78,10 +83,12 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "bad push frame: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		if head.Method != frame.MethodPush {
-			head.Data.ConversationID, head.Data.Seq = "", 0 // only chat pushes carry a position
+		var msg hub.Message
+		if head.Method == frame.MethodPush { // only chat pushes carry a position
+			msg = hub.Message{Conv: head.Data.ConversationID, Seq: head.Data.Seq,
+				Sender: head.Data.SendID, MsgID: head.Data.Msg.MsgID}
 		}
-		n, miss := s.hub.DeliverMessage(it.Users, it.Frame, head.FrameType, head.Data.ConversationID, head.Data.Seq)
+		n, miss := s.hub.DeliverMessage(it.Users, it.Frame, head.FrameType, msg)
 		res.Delivered += n
 		for _, u := range miss {
 			if missing == nil {

@@ -17,7 +17,14 @@ import (
 type fakeSocket struct {
 	mu     sync.Mutex
 	frames []frame.Frame
+	marked []string // msgIds passed to MarkSent
 	done   chan struct{}
+}
+
+func (f *fakeSocket) MarkSent(id string) {
+	f.mu.Lock()
+	f.marked = append(f.marked, id)
+	f.mu.Unlock()
 }
 
 func (f *fakeSocket) User() string { return "alice" }
@@ -125,6 +132,12 @@ func TestChatFramesInOrderAndWorkerOnlyWhileBusy(t *testing.T) {
 		}
 	}
 	caller.mu.Unlock()
+	// Each accepted message is remembered by its socket (its push skips it).
+	sock.mu.Lock()
+	if len(sock.marked) != n || sock.marked[0] != "m-0" || sock.marked[n-1] != fmt.Sprintf("m-%d", n-1) {
+		t.Fatalf("marked %d msgIds: %v…", len(sock.marked), sock.marked[:min(3, len(sock.marked))])
+	}
+	sock.mu.Unlock()
 	waitFor(t, "the worker to stop", func() bool { return !s.workerRunning() })
 	if n := env.Tracker.Inflight(); n != 0 {
 		t.Fatalf("tracker holds %d requests after all were answered", n)

@@ -86,6 +86,9 @@ type Socket interface {
 	User() string
 	// Send queues an encoded frame without blocking.
 	Send(b []byte, t frame.Type) bool
+	// MarkSent records a message accepted from this socket, whose push
+	// then skips it (it has the ack).
+	MarkSent(msgID string)
 	// Done is closed when the socket has ended.
 	Done() <-chan struct{}
 }
@@ -371,6 +374,12 @@ func (s *Session) call(f frame.Frame, fn string) {
 		s.log.Warn("function unavailable", "function", fn, "id", f.ID, "err", err)
 		s.reject(f.ID, "unavailable", ErrTextUnavailable)
 		return
+	}
+	if f.Method == frame.MethodChat {
+		var a frame.ChatAck
+		if json.Unmarshal(res, &a) == nil && a.MsgID != "" {
+			s.sock.MarkSent(a.MsgID)
+		}
 	}
 	mode := s.env.AckMode
 	if f.FrameType == frame.NoAck {

@@ -88,9 +88,11 @@ func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
 	return nil
 }
 
+// recipients are the members of m's conversation, the sender too: its other
+// devices show what it wrote (gateways skip the socket it came from).
 func (s *Service) recipients(ctx context.Context, m store.Message, cache map[string][]string) ([]string, error) {
 	if m.ChatType == frame.SingleChat {
-		return []string{m.RecvID}, nil
+		return []string{m.RecvID, m.SendID}, nil
 	}
 	ms, ok := cache[m.RecvID]
 	if !ok {
@@ -101,11 +103,5 @@ func (s *Service) recipients(ctx context.Context, m store.Message, cache map[str
 		ms = g.Members
 		cache[m.RecvID] = ms
 	}
-	out := make([]string, 0, len(ms))
-	for _, u := range ms {
-		if u != m.SendID {
-			out = append(out, u)
-		}
-	}
-	return out, nil
+	return ms, nil
 }

@@ -87,8 +87,9 @@ func TestHandleStoresOncePushesRecipientsBatchedPerGateway(t *testing.T) {
 	if err := s.Handle(context.Background(), evs); err != nil {
 		t.Fatal(err)
 	}
-	// gw1 holds b: one call with m1, m2, m3 in order; gw2 holds c: m2 only.
-	// a is the sender (never pushed its own message); d is offline.
+	// gw1 holds a and b: one call with m1, m2, m3 in order; gw2 holds c: m2
+	// only; d is offline. The sender a is pushed its own messages too, for its
+	// other devices (the gateway skips the socket a message came from).
 	if len(p.sent["gw1"]) != 1 || len(p.sent["gw2"]) != 1 || len(p.sent) != 2 {
 		t.Fatalf("push calls: %v", p.sent)
 	}
@@ -101,7 +102,7 @@ func TestHandleStoresOncePushesRecipientsBatchedPerGateway(t *testing.T) {
 			t.Fatalf("frame %+v", it.Frame)
 		}
 	}
-	if strings.Join(got, " ") != "one:b:a_b two:b:g1 three:b:a_b" {
+	if strings.Join(got, " ") != "one:b,a:a_b two:a,b:g1 three:b,a:a_b" {
 		t.Fatalf("gw1 items: %v", got)
 	}
 	if it := p.sent["gw2"][0].Items; len(it) != 1 || it[0].Users[0] != "c" {
