@@ -323,6 +323,12 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 	if err := json.Unmarshal(rf.Data, &n); err != nil || n.ReaderID != b || n.ReadSeq != 3 || n.ConversationID != conv || len(n.MsgIDs) != 1 || n.MsgIDs[0] != last {
 		t.Fatalf("receipt to sender: %s (%v)", rf.Data, err)
 	}
+	// The reader's devices hear of it too (a chat read on one device is not
+	// unread on another).
+	own := cb.next(wait, func(f frame.Frame) bool { return f.Method == receipt.MethodRead })
+	if err := json.Unmarshal(own.Data, &n); err != nil || n.ReaderID != b || n.ReadSeq != 3 {
+		t.Fatalf("receipt to the reader's devices: %s (%v)", own.Data, err)
+	}
 	waitFor(t, "unread to reach 0", func() bool { return unread(t, addr, tokens[b], conv) == 0 })
 	// The sender has nothing unread in a conversation it wrote last, and sees
 	// how far the peer has read.

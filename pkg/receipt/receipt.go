@@ -292,14 +292,14 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 				senders[peer] = true
 			}
 		}
-		var to []string
+		// The reader's own devices learn it too: a chat read on the laptop is
+		// no longer unread on the phone.
+		to := []string{ev.ReaderID}
 		for u := range senders {
 			to = append(to, u)
 		}
-		if len(to) > 0 {
-			notices = append(notices, item{to, MethodRead, ev.ReaderID, Notice{ConversationID: ev.ConversationID,
-				ChatType: ev.ChatType, ReaderID: ev.ReaderID, ReadSeq: pos, MsgIDs: ids}})
-		}
+		notices = append(notices, item{to, MethodRead, ev.ReaderID, Notice{ConversationID: ev.ConversationID,
+			ChatType: ev.ChatType, ReaderID: ev.ReaderID, ReadSeq: pos, MsgIDs: ids}})
 	}
 	t.notify(ctx, notices...)
 	return nil

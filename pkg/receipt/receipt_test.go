@@ -104,12 +104,13 @@ func TestTransferMergesPerReaderAndNotifiesSenders(t *testing.T) {
 	it := p.batches[0].Items[0]
 	var n Notice
 	_ = json.Unmarshal(it.Frame.Data, &n)
-	// Senders other than the reader, and not mallory (x9 is another conversation's).
-	if len(it.Users) != 2 || n.ReadSeq != 3 || n.ReaderID != "bob" || it.Frame.Method != MethodRead || len(n.MsgIDs) != 3 {
+	// The reader's devices and the senders other than the reader, and not
+	// mallory (x9 is another conversation's).
+	if len(it.Users) != 3 || n.ReadSeq != 3 || n.ReaderID != "bob" || it.Frame.Method != MethodRead || len(n.MsgIDs) != 3 {
 		t.Fatalf("notice to %v: %+v", it.Users, n)
 	}
 	for _, u := range it.Users {
-		if u != "alice" && u != "carol" {
+		if u != "alice" && u != "carol" && u != "bob" {
 			t.Fatalf("notified %s", u)
 		}
 	}
