@@ -824,9 +824,11 @@
     const conv = state.convs.get(d.conversationId);
     if (!conv) return;
     if (d.readerId === me()) {
-      // Read on another device of mine.
+      // Read on another device of mine (or this one): the server's count
+      // is exact when only part of the conversation was read.
       if (d.readSeq > conv.readSeq) conv.readSeq = d.readSeq;
       if (conv.readSeq >= conv.seq) conv.unread = 0;
+      else if (conv.unread) refreshList().catch(() => {});
       render();
       return;
     }
