@@ -114,3 +114,48 @@ func TestStoreGroups(t *testing.T) {
 		t.Fatalf("missing group: %v", err)
 	}
 }
+
+// Read and delivered positions only move forward, each on its own; a
+// document from before deliveredSeq existed (no such field) still advances.
+// Writes are sequential, as the pipeline makes them: one reader's receipts in
+// a conversation share a Kafka partition and are applied one call at a time.
+// (FerretDB applies a conditional update as read, then write, so racing
+// writers on one document could move it back; MongoDB would not.)
+func TestStorePositionsOnlyMoveForward(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st := openStore(t, ctx)
+	conv := fmt.Sprintf("a_b_%d", time.Now().UnixNano())
+
+	// A legacy document: readSeq only.
+	if _, err := st.DB().Collection(store.UserConversation).InsertOne(ctx, map[string]any{
+		"_id": "b#" + conv, "userId": "b", "conversationId": conv, "readSeq": int64(2), "updatedAt": int64(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.MarkDelivered(ctx, "b", conv, 4); err != nil || got != 4 {
+		t.Fatalf("MarkDelivered on a legacy document: %d, %v", got, err)
+	}
+	// Interleaved, out of order: each field keeps its own maximum.
+	for _, step := range []struct {
+		read      bool
+		seq, want int64
+	}{{true, 5, 5}, {false, 3, 4}, {true, 4, 5}, {false, 9, 9}, {true, 7, 7}, {false, 8, 9}, {true, 7, 7}} {
+		mark := st.MarkDelivered
+		if step.read {
+			mark = st.MarkRead
+		}
+		if got, err := mark(ctx, "b", conv, step.seq); err != nil || got != step.want {
+			t.Fatalf("read=%v seq %d: got %d (%v), want %d", step.read, step.seq, got, err, step.want)
+		}
+	}
+	if p, err := st.Position(ctx, "b", conv); err != nil || p.Read != 7 || p.Delivered != 9 {
+		t.Fatalf("position %+v (%v), want read 7, delivered 9", p, err)
+	}
+	// A new user's first position, delivered before read.
+	if got, err := st.MarkDelivered(ctx, "c", conv, 3); err != nil || got != 3 {
+		t.Fatalf("first MarkDelivered: %d, %v", got, err)
+	}
+	if p, _ := st.Position(ctx, "c", conv); p.Read != 0 || p.Delivered != 3 {
+		t.Fatalf("position of c %+v", p)
+	}
+}

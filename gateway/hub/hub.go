@@ -175,8 +175,9 @@ type Message struct {
 
 // DeliverMessage is Deliver for a chat message with a seq in its
 // conversation: a socket that was already sent that seq (or a later one) does
-// not get it again, nor does the sender's socket it came from; both count as
-// having taken it. A user listed twice is served once (for a chat message its
+// not get it again, and counts as having taken it; nor does the sender's
+// socket it came from, which is not counted at all (but does not make its
+// user missing). A user listed twice is served once (for a chat message its
 // sockets count twice in delivered).
 func (h *Hub) DeliverMessage(users []string, b []byte, t frame.Type, m Message) (delivered int, missing []string) {
 	conv, seq := m.Conv, m.Seq
@@ -195,21 +196,21 @@ func (h *Hub) DeliverMessage(users []string, b []byte, t frame.Type, m Message) 
 			}
 			seen[u] = struct{}{}
 		}
-		took := 0
+		took, origin := 0, false
 		for _, s := range h.users[u] {
 			if seq > 0 && !s.advance(conv, seq) {
 				took++ // it has this message already
 				continue
 			}
 			if u == m.Sender && s.c.SentHere(m.MsgID) {
-				took++ // the device it was written on: the ack told it
+				origin = true // the device it was written on: the ack told it
 				continue
 			}
 			if s.c.Send(b, t) {
 				took++
 			}
 		}
-		if took == 0 {
+		if took == 0 && !origin {
 			missing = append(missing, u)
 		}
 		delivered += took

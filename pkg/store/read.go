@@ -47,7 +47,10 @@ func (s *Store) MarkDelivered(ctx context.Context, user, conv string, seq int64)
 
 // advance raises field of user's document for conv to seq unless it is
 // already there, creating the document if needed, and returns the field's
-// value afterwards.
+// value afterwards. It relies on one writer per document at a time, which
+// read-transfer gives (a conversation's receipts share a partition, applied
+// one call at a time): FerretDB applies the conditional update as a read and
+// then a write, so racing writers could move a position back.
 func (s *Store) advance(ctx context.Context, field, user, conv string, seq int64) (int64, error) {
 	coll := s.db.Collection(UserConversation)
 	id := readID(user, conv)
