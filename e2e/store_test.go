@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -112,6 +113,111 @@ func TestStoreGroups(t *testing.T) {
 	}
 	if _, err := st.Group(ctx, "no-such-group"); err != store.ErrNotFound {
 		t.Fatalf("missing group: %v", err)
+	}
+	if _, err := st.IsMember(ctx, "no-such-group", "bob"); err != store.ErrNotFound {
+		t.Fatalf("IsMember of a missing group: %v", err)
+	}
+	if err := st.AddMembers(ctx, "no-such-group", "bob"); err != store.ErrNotFound {
+		t.Fatalf("AddMembers to a missing group: %v", err)
+	}
+}
+
+// Membership changes made at the same time are all kept, in the member
+// documents and in the group's copy of them (on FerretDB, concurrent updates
+// of one members array lost additions).
+func TestStoreGroupMembershipUnderConcurrentChanges(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st := openStore(t, ctx)
+	id := fmt.Sprintf("g-race-%d", time.Now().UnixNano())
+	var start []string
+	for i := range 10 {
+		start = append(start, fmt.Sprintf("old%d", i))
+	}
+	if err := st.CreateGroup(ctx, store.Group{ID: id, Name: "race", Owner: "owner", Members: start}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := st.AddMembers(ctx, id, fmt.Sprintf("new%d", i)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := st.RemoveMembers(ctx, id, fmt.Sprintf("old%d", i)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	g, err := st.Group(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"owner"}
+	for i := range 20 {
+		want = append(want, fmt.Sprintf("new%d", i))
+	}
+	got := slices.Clone(g.Members)
+	sort.Strings(got)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("members after concurrent changes:\n got %v\nwant %v", got, want)
+	}
+	gs, err := st.GroupsOf(ctx, "new7")
+	if err != nil || len(gs) != 1 || gs[0].ID != id || len(gs[0].Members) != 21 {
+		t.Fatalf("GroupsOf(new7) = %+v, %v", gs, err)
+	}
+	for _, u := range []string{"new3", "owner", "old4"} {
+		if ok, err := st.IsMember(ctx, id, u); err != nil || ok != (u != "old4") {
+			t.Fatalf("IsMember(%s) = %v, %v", u, ok, err)
+		}
+	}
+}
+
+// A group stored by an earlier version, members in an array, is moved to
+// member documents when the store starts.
+func TestStoreMigratesGroupMemberArrays(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st := openStore(t, ctx)
+	id := fmt.Sprintf("g-old-%d", time.Now().UnixNano())
+	if _, err := st.DB().Collection(store.Groups).InsertOne(ctx, map[string]any{
+		"_id": id, "name": "old", "owner": "alice", "members": []string{"alice", "bob"}, "createdAt": int64(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g, err := st.Group(ctx, id)
+	if err != nil || fmt.Sprint(g.Members) != "[alice bob]" {
+		t.Fatalf("migrated group %+v, %v", g, err)
+	}
+	if ok, err := st.IsMember(ctx, id, "bob"); !ok || err != nil {
+		t.Fatalf("bob is not a member after the migration: %v", err)
+	}
+	n, err := st.DB().Collection(store.GroupMember).CountDocuments(ctx, map[string]any{"groupId": id})
+	if err != nil || n != 2 {
+		t.Fatalf("%d member documents (%v), want 2", n, err)
+	}
+	// Changes after the migration keep the members it found.
+	if err := st.AddMembers(ctx, id, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := st.Group(ctx, id); err != nil || fmt.Sprint(g.Members) != "[alice bob carol]" {
+		t.Fatalf("after an add: %+v, %v", g, err)
 	}
 }
 

@@ -1,7 +1,11 @@
 // Package store keeps chat state in MongoDB (or a Mongo-compatible server such
 // as FerretDB): the chat log, per-conversation sequence numbers, conversations
-// and groups. It relies only on what FerretDB supports too: unique _id, plain
-// indexes, single-document atomic updates; no transactions.
+// and groups. It relies only on what FerretDB supports too: unique _id and
+// unique indexes, plain indexes; no transactions. FerretDB applies an update
+// as a read and then a write, so where writers may race the store inserts or
+// deletes whole documents (seq claims, group members), treats what it updates
+// as a hint it can rebuild (the conversation document), or has one writer at
+// a time (read positions).
 package store
 
 import (
@@ -80,12 +84,30 @@ func (s *Store) Close(ctx context.Context) error { return s.client.Disconnect(ct
 // DB exposes the database for tests and tools.
 func (s *Store) DB() *mongo.Database { return s.db }
 
-// EnsureIndexes creates the indexes the store relies on. Idempotent.
-//
-// chat_log's (conversationId, seq) index is unique: it is what makes a seq go
-// to one message (see SaveChats). Earlier versions created it non-unique
-// under the same name; such an index is replaced.
+// EnsureIndexes creates the indexes the store relies on and moves data kept
+// by earlier versions into today's shape. Idempotent.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
+	if err := s.ensureChatLogIndex(ctx); err != nil {
+		return err
+	}
+	// One at a time: FerretDB 1.24 panics on a createIndexes of several
+	// when some of them exist.
+	members := s.db.Collection(GroupMember).Indexes()
+	for _, m := range []mongo.IndexModel{
+		{Keys: bson.D{{Key: "groupId", Value: 1}, {Key: "joinedAt", Value: 1}}, Options: options.Index().SetName("groupId_1_joinedAt_1")},
+		{Keys: bson.D{{Key: "userId", Value: 1}}, Options: options.Index().SetName("userId_1")},
+	} {
+		if _, err := members.CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("creating group_member index: %w", err)
+		}
+	}
+	return s.migrateGroupMembers(ctx)
+}
+
+// ensureChatLogIndex makes chat_log's (conversationId, seq) index unique: it
+// is what makes a seq go to one message (see SaveChats). Earlier versions
+// created it non-unique under the same name; such an index is replaced.
+func (s *Store) ensureChatLogIndex(ctx context.Context) error {
 	idx := s.db.Collection(ChatLog).Indexes()
 	keys := bson.D{{Key: "conversationId", Value: 1}, {Key: "seq", Value: 1}}
 	const name = "conversationId_1_seq_1"
