@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"easychat/pkg/frame"
-	"easychat/pkg/group"
-	"easychat/pkg/receipt"
 	"easychat/pkg/store"
 )
 
@@ -299,8 +297,8 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 	if f := cb.next(wait, byID("dl1")); f.FrameType == frame.Error {
 		t.Fatalf("markDelivered: %s", f.ErrMsg)
 	}
-	df := ca.next(wait, func(f frame.Frame) bool { return f.Method == receipt.MethodDelivered })
-	var d receipt.Delivery
+	df := ca.next(wait, func(f frame.Frame) bool { return f.Method == frame.MethodDelivered })
+	var d frame.Delivery
 	if err := json.Unmarshal(df.Data, &d); err != nil || d.UserID != b || d.DeliveredSeq != 2 || d.ConversationID != conv || df.FormID != b {
 		t.Fatalf("delivery receipt to sender: %+v %s (%v)", df, df.Data, err)
 	}
@@ -318,14 +316,14 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 	if f := cb.next(wait, byID("mk1")); f.FrameType == frame.Error {
 		t.Fatalf("markChat: %s", f.ErrMsg)
 	}
-	rf := ca.next(wait, func(f frame.Frame) bool { return f.Method == receipt.MethodRead })
-	var n receipt.Notice
+	rf := ca.next(wait, func(f frame.Frame) bool { return f.Method == frame.MethodRead })
+	var n frame.ReadNotice
 	if err := json.Unmarshal(rf.Data, &n); err != nil || n.ReaderID != b || n.ReadSeq != 3 || n.ConversationID != conv || len(n.MsgIDs) != 1 || n.MsgIDs[0] != last {
 		t.Fatalf("receipt to sender: %s (%v)", rf.Data, err)
 	}
 	// The reader's devices hear of it too (a chat read on one device is not
 	// unread on another).
-	own := cb.next(wait, func(f frame.Frame) bool { return f.Method == receipt.MethodRead })
+	own := cb.next(wait, func(f frame.Frame) bool { return f.Method == frame.MethodRead })
 	if err := json.Unmarshal(own.Data, &n); err != nil || n.ReaderID != b || n.ReadSeq != 3 {
 		t.Fatalf("receipt to the reader's devices: %s (%v)", own.Data, err)
 	}
@@ -361,7 +359,7 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 	}
 	gid := res["groupId"].(string)
 	// B is online: the new group is announced to B at once.
-	wantChange(t, cb, group.Change{GroupID: gid, Name: "team", By: a, Added: []string{b}})
+	wantChange(t, cb, frame.GroupChange{GroupID: gid, Name: "team", By: a, Added: []string{b}})
 	cc := dialToken(t, gw, c, tokens[c])
 	cc.chat("c1", frame.GroupChat, gid, "let me in")
 	if f := cc.next(wait, byID("c1")); f.FrameType != frame.Error || !strings.Contains(f.ErrMsg, "member") {
@@ -373,7 +371,7 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 	if code, _ := api(t, addr, "group", tokens[b], map[string]any{"action": "add", "groupId": gid, "members": []string{c}}); code != 200 {
 		t.Fatalf("member adding: %d", code)
 	}
-	wantChange(t, cc, group.Change{GroupID: gid, Name: "team", By: b, Added: []string{c}})
+	wantChange(t, cc, frame.GroupChange{GroupID: gid, Name: "team", By: b, Added: []string{c}})
 	if _, res := api(t, addr, "group", tokens[c], map[string]any{"action": "mine"}); !strings.Contains(fmt.Sprint(res["groups"]), gid) {
 		t.Fatalf("carol's groups: %v", res)
 	}
@@ -391,7 +389,7 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 	}
 	cb.send(map[string]any{"frameType": 0, "id": "mk2", "method": frame.MethodMarkChat,
 		"data": map[string]any{"chatType": 1, "recvId": gid, "msgIds": []string{gack.MsgID}}})
-	rf = ca.next(wait, func(f frame.Frame) bool { return f.Method == receipt.MethodRead })
+	rf = ca.next(wait, func(f frame.Frame) bool { return f.Method == frame.MethodRead })
 	if err := json.Unmarshal(rf.Data, &n); err != nil || n.ReaderID != b || n.ConversationID != gid || n.ReadSeq != 1 {
 		t.Fatalf("group receipt: %s", rf.Data)
 	}
@@ -404,7 +402,7 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 	if code, _ := api(t, addr, "group", tokens[a], map[string]any{"action": "remove", "groupId": gid, "members": []string{c}}); code != 200 {
 		t.Fatalf("owner removing: %d", code)
 	}
-	wantChange(t, cc, group.Change{GroupID: gid, Name: "team", By: a, Removed: []string{c}})
+	wantChange(t, cc, frame.GroupChange{GroupID: gid, Name: "team", By: a, Removed: []string{c}})
 	cc.chat("c2", frame.GroupChat, gid, "still here?")
 	if f := cc.next(wait, byID("c2")); f.FrameType != frame.Error {
 		t.Fatalf("removed member posting: %+v", f)
@@ -412,10 +410,10 @@ func TestAccountsGroupsReceiptsUnreadAndHistoryThroughTheAPI(t *testing.T) {
 }
 
 // wantChange waits for cl's next group.changed frame and checks it is want.
-func wantChange(t *testing.T, cl *client, want group.Change) {
+func wantChange(t *testing.T, cl *client, want frame.GroupChange) {
 	t.Helper()
-	f := cl.next(wait, func(f frame.Frame) bool { return f.Method == group.MethodChanged })
-	var got group.Change
+	f := cl.next(wait, func(f frame.Frame) bool { return f.Method == frame.MethodGroupChanged })
+	var got frame.GroupChange
 	if err := json.Unmarshal(f.Data, &got); err != nil || fmt.Sprint(got) != fmt.Sprint(want) || f.FormID != want.By {
 		t.Fatalf("%s: group.changed %s (formId %s), want %+v", cl.user, f.Data, f.FormID, want)
 	}

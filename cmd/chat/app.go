@@ -464,8 +464,8 @@ func (a *App) OnFrame(ctx context.Context, f frame.Frame) {
 		} else if p.SendID != a.Me {
 			a.reportDelivered(ctx, p.ConversationID)
 		}
-	case "conversation.read":
-		var n Notice
+	case frame.MethodRead:
+		var n frame.ReadNotice
 		if err := json.Unmarshal(f.Data, &n); err != nil || n.ReaderID == a.Me {
 			return
 		}
@@ -474,16 +474,16 @@ func (a *App) OnFrame(ctx context.Context, f frame.Frame) {
 			return
 		}
 		a.Out.Println(receiptLine(n, c))
-	case "conversation.delivered":
-		var d Delivery
+	case frame.MethodDelivered:
+		var d frame.Delivery
 		if err := json.Unmarshal(f.Data, &d); err != nil || d.UserID == a.Me {
 			return
 		}
 		if c, ok := a.Store.Conv(d.ConversationID); ok {
 			a.Out.Println(deliveredLine(d, c))
 		}
-	case "group.changed":
-		var g GroupChange
+	case frame.MethodGroupChanged:
+		var g frame.GroupChange
 		if err := json.Unmarshal(f.Data, &g); err != nil || g.GroupID == "" {
 			return
 		}

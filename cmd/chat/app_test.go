@@ -350,7 +350,7 @@ func TestDeliveryReportedAndShown(t *testing.T) {
 			t.Fatalf("reports went back or repeated: %v", reports)
 		}
 	}
-	data, _ := json.Marshal(Delivery{ConversationID: conv, UserID: "bob", DeliveredSeq: 3})
-	g.send(frame.Frame{FrameType: frame.Data, Method: "conversation.delivered", FormID: "bob", Data: data})
+	data, _ := json.Marshal(frame.Delivery{ConversationID: conv, UserID: "bob", DeliveredSeq: 3})
+	g.send(frame.Frame{FrameType: frame.Data, Method: frame.MethodDelivered, FormID: "bob", Data: data})
 	waitFor(t, "the delivered line", func() bool { return strings.Contains(out.String(), "✓✓ delivered to bob in @bob up to #3") })
 }

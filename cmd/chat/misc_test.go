@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"easychat/pkg/frame"
 )
 
 func TestBackoff(t *testing.T) {
@@ -69,11 +71,11 @@ func TestMsgLine(t *testing.T) {
 }
 
 func TestGroupChangeLine(t *testing.T) {
-	g := GroupChange{GroupID: "g-1", Name: "team", By: "alice", Added: []string{"bob", "carol"}}
+	g := frame.GroupChange{GroupID: "g-1", Name: "team", By: "alice", Added: []string{"bob", "carol"}}
 	if got, want := groupChangeLine("bob", g), "  * alice added you, carol to team (g-1)"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	g = GroupChange{GroupID: "g-1", Name: "team", By: "alice", Removed: []string{"carol"}}
+	g = frame.GroupChange{GroupID: "g-1", Name: "team", By: "alice", Removed: []string{"carol"}}
 	if got, want := groupChangeLine("alice", g), "  * you removed carol from team (g-1)"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}

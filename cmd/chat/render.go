@@ -94,33 +94,8 @@ func oneLine(s string, n int) string {
 	return s
 }
 
-// Notice is the data of a conversation.read frame.
-type Notice struct {
-	ConversationID string   `json:"conversationId"`
-	ChatType       int      `json:"chatType"`
-	ReaderID       string   `json:"readerId"`
-	ReadSeq        int64    `json:"readSeq"`
-	MsgIDs         []string `json:"msgIds"`
-}
-
-// Delivery is the data of a conversation.delivered frame.
-type Delivery struct {
-	ConversationID string `json:"conversationId"`
-	UserID         string `json:"userId"`
-	DeliveredSeq   int64  `json:"deliveredSeq"`
-}
-
-// GroupChange is the data of a group.changed frame.
-type GroupChange struct {
-	GroupID string   `json:"groupId"`
-	Name    string   `json:"name"`
-	By      string   `json:"by"`
-	Added   []string `json:"added"`
-	Removed []string `json:"removed"`
-}
-
 // groupChangeLine tells me what changed in a group, naming me as "you".
-func groupChangeLine(me string, g GroupChange) string {
+func groupChangeLine(me string, g frame.GroupChange) string {
 	who := func(us []string) string {
 		out := make([]string, len(us))
 		for i, u := range us {
@@ -146,11 +121,11 @@ func groupChangeLine(me string, g GroupChange) string {
 	return "  * " + strings.Join(parts, "; ")
 }
 
-func receiptLine(n Notice, c Conv) string {
+func receiptLine(n frame.ReadNotice, c Conv) string {
 	return fmt.Sprintf("  ✓✓ %s read %s up to #%d", n.ReaderID, c.Title(), n.ReadSeq)
 }
 
-func deliveredLine(d Delivery, c Conv) string {
+func deliveredLine(d frame.Delivery, c Conv) string {
 	return fmt.Sprintf("  ✓✓ delivered to %s in %s up to #%d", d.UserID, c.Title(), d.DeliveredSeq)
 }
 

@@ -180,11 +180,10 @@ type Message struct {
 // user missing). A user listed twice is served once (for a chat message its
 // sockets count twice in delivered).
 func (h *Hub) DeliverMessage(users []string, b []byte, t frame.Type, m Message) (delivered int, missing []string) {
-	conv, seq := m.Conv, m.Seq
 	// A repeated user must not get a frame twice. A chat message's seq
 	// already guarantees that, socket by socket; other frames need a set.
 	var seen map[string]struct{}
-	if seq <= 0 && len(users) > 1 {
+	if m.Seq <= 0 && len(users) > 1 {
 		seen = make(map[string]struct{}, len(users))
 	}
 	h.mu.RLock()
@@ -198,7 +197,7 @@ func (h *Hub) DeliverMessage(users []string, b []byte, t frame.Type, m Message) 
 		}
 		took, origin := 0, false
 		for _, s := range h.users[u] {
-			if seq > 0 && !s.advance(conv, seq) {
+			if m.Seq > 0 && !s.advance(m.Conv, m.Seq) {
 				took++ // it has this message already
 				continue
 			}

@@ -135,8 +135,8 @@ func (s *Service) access(ctx context.Context, user, conv string) error {
 	if conv == "" {
 		return reject.Invalid("conversationId is required")
 	}
-	if a, b, ok := strings.Cut(conv, "_"); ok {
-		if a == user || b == user {
+	if strings.Contains(conv, "_") {
+		if _, ok := frame.SinglePeer(conv, user); ok {
 			return nil
 		}
 		return reject.Forbidden("not part of conversation %s", conv)

@@ -6,6 +6,7 @@ package frame
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 )
 
 // Type is the frameType field.
@@ -40,6 +41,13 @@ const (
 	MethodSync          = "conversation.sync"
 	MethodOnline        = "user.online"
 	MethodPush          = "push"
+)
+
+// Methods of data frames the server sends unasked, besides push.
+const (
+	MethodRead         = "conversation.read"      // data: ReadNotice
+	MethodDelivered    = "conversation.delivered" // data: Delivery
+	MethodGroupChanged = "group.changed"          // data: GroupChange
 )
 
 // Headers of the gateway's call to the function serving a frame.
@@ -112,6 +120,34 @@ type ChatAck struct {
 	ConversationID string `json:"conversationId"`
 }
 
+// ReadNotice is the data of a conversation.read frame: everything up to
+// ReadSeq in the conversation is read by ReaderID.
+type ReadNotice struct {
+	ConversationID string   `json:"conversationId"`
+	ChatType       int      `json:"chatType"`
+	ReaderID       string   `json:"readerId"`
+	ReadSeq        int64    `json:"readSeq"`
+	MsgIDs         []string `json:"msgIds,omitempty"`
+}
+
+// Delivery is the data of a conversation.delivered frame: a device of UserID
+// holds the single chat up to DeliveredSeq.
+type Delivery struct {
+	ConversationID string `json:"conversationId"`
+	ChatType       int    `json:"chatType"`
+	UserID         string `json:"userId"`
+	DeliveredSeq   int64  `json:"deliveredSeq"`
+}
+
+// GroupChange is the data of a group.changed frame.
+type GroupChange struct {
+	GroupID string   `json:"groupId"`
+	Name    string   `json:"name"`
+	By      string   `json:"by"`
+	Added   []string `json:"added,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+}
+
 // MaxContent bounds one message's text; the gateway also bounds whole frames.
 const MaxContent = 16 << 10
 
@@ -164,4 +200,19 @@ func SingleConversationID(a, b string) string {
 		a, b = b, a
 	}
 	return a + "_" + b
+}
+
+// SinglePeer is the other user of single conversation conv as seen by user;
+// ok is false when conv is not a single conversation or user is not in it.
+func SinglePeer(conv, user string) (peer string, ok bool) {
+	a, b, single := strings.Cut(conv, "_")
+	switch {
+	case !single:
+		return "", false
+	case a == user:
+		return b, true
+	case b == user:
+		return a, true
+	}
+	return "", false
 }

@@ -1,7 +1,7 @@
 // Package group manages chat groups: create, add and remove members, list
 // members and a user's groups. Only members see or change a group; only the
 // owner removes others. A change of membership is pushed to the members' (and
-// removed members') sockets as a group.changed data frame, so clients show a
+// removed members') sockets as a group.changed data frame (frame.GroupChange), so clients show a
 // new group at once instead of at its first message.
 package group
 
@@ -28,19 +28,6 @@ type Store interface {
 	AddMembers(ctx context.Context, id string, users ...string) error
 	RemoveMembers(ctx context.Context, id string, users ...string) error
 	GroupsOf(ctx context.Context, user string) ([]store.Group, error)
-}
-
-// MethodChanged is the method of the frame pushed when a group's membership
-// changes; its data is a Change.
-const MethodChanged = "group.changed"
-
-// Change is the data of a group.changed frame.
-type Change struct {
-	GroupID string   `json:"groupId"`
-	Name    string   `json:"name"`
-	By      string   `json:"by"`
-	Added   []string `json:"added,omitempty"`
-	Removed []string `json:"removed,omitempty"`
 }
 
 // Service answers the group function's actions. Routes and Push, when set,
@@ -102,7 +89,7 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 				added = append(added, m)
 			}
 		}
-		s.announce(ctx, created, Change{By: caller, Added: added}, nil)
+		s.announce(ctx, created, frame.GroupChange{By: caller, Added: added}, nil)
 		return created, nil
 	case "mine":
 		gs, err := s.Store.GroupsOf(ctx, caller)
@@ -119,7 +106,7 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 	if err != nil {
 		return nil, err
 	}
-	change := Change{By: caller}
+	change := frame.GroupChange{By: caller}
 	switch req.Action {
 	case "members":
 		return g, nil
@@ -175,7 +162,7 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 const announceTimeout = 2 * time.Second
 
 // announce pushes c to g's members and to also (removed members).
-func (s *Service) announce(ctx context.Context, g store.Group, c Change, also []string) {
+func (s *Service) announce(ctx context.Context, g store.Group, c frame.GroupChange, also []string) {
 	if s.Routes == nil || s.Push == nil {
 		return
 	}
@@ -185,7 +172,7 @@ func (s *Service) announce(ctx context.Context, g store.Group, c Change, also []
 		return
 	}
 	to := append(slices.Clone(g.Members), also...)
-	f := frame.Frame{FrameType: frame.Data, Method: MethodChanged, FormID: c.By, Data: data}
+	f := frame.Frame{FrameType: frame.Data, Method: frame.MethodGroupChanged, FormID: c.By, Data: data}
 	// The caller waits for this answer: a gateway that is gone but still
 	// routed must not hold it for long.
 	ctx, cancel := context.WithTimeout(ctx, announceTimeout)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"easychat/pkg/event"
+	"easychat/pkg/frame"
 	"easychat/pkg/push"
 	"easychat/pkg/store"
 )
@@ -59,16 +60,16 @@ func (s *sent) Send(_ context.Context, _ string, b event.Push) (push.Result, err
 }
 
 // last returns the users and the change of the latest announcement.
-func (s *sent) last(t *testing.T) ([]string, Change) {
+func (s *sent) last(t *testing.T) ([]string, frame.GroupChange) {
 	t.Helper()
 	if len(s.batches) == 0 {
 		t.Fatal("nothing announced")
 	}
 	it := s.batches[len(s.batches)-1].Items[0]
-	if it.Frame.Method != MethodChanged {
+	if it.Frame.Method != frame.MethodGroupChanged {
 		t.Fatalf("method %q", it.Frame.Method)
 	}
-	var c Change
+	var c frame.GroupChange
 	if err := json.Unmarshal(it.Frame.Data, &c); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"easychat/pkg/bus"
@@ -19,12 +18,6 @@ import (
 	"easychat/pkg/push"
 	"easychat/pkg/reject"
 	"easychat/pkg/store"
-)
-
-// Methods of the receipt frames pushed to senders.
-const (
-	MethodRead      = "conversation.read"
-	MethodDelivered = "conversation.delivered"
 )
 
 // MarkChat is the data of a conversation.markChat frame (seed field names).
@@ -43,23 +36,6 @@ type MarkDelivered struct {
 	RecvID         string `json:"recvId"`
 	ConversationID string `json:"conversationId"`
 	Seq            int64  `json:"seq"`
-}
-
-// Delivery is the data of a conversation.delivered frame.
-type Delivery struct {
-	ConversationID string `json:"conversationId"`
-	ChatType       int    `json:"chatType"`
-	UserID         string `json:"userId"`
-	DeliveredSeq   int64  `json:"deliveredSeq"`
-}
-
-// Notice is the data of a read receipt frame.
-type Notice struct {
-	ConversationID string   `json:"conversationId"`
-	ChatType       int      `json:"chatType"`
-	ReaderID       string   `json:"readerId"`
-	ReadSeq        int64    `json:"readSeq"`
-	MsgIDs         []string `json:"msgIds,omitempty"`
 }
 
 // Membership answers whether a user belongs to a group.
@@ -171,7 +147,7 @@ func singleConversation(reader, recv, conv string) (string, error) {
 		}
 		conv = frame.SingleConversationID(reader, recv)
 	}
-	if a, b, ok := strings.Cut(conv, "_"); !ok || (a != reader && b != reader) {
+	if _, ok := frame.SinglePeer(conv, reader); !ok {
 		return "", reject.Forbidden("not part of conversation %s", conv)
 	}
 	return conv, nil
@@ -247,8 +223,8 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 			if err != nil {
 				return err
 			}
-			if peer := peerOf(ev.ConversationID, ev.ReaderID); peer != "" {
-				notices = append(notices, item{[]string{peer}, MethodDelivered, ev.ReaderID, Delivery{
+			if peer, ok := frame.SinglePeer(ev.ConversationID, ev.ReaderID); ok {
+				notices = append(notices, item{[]string{peer}, frame.MethodDelivered, ev.ReaderID, frame.Delivery{
 					ConversationID: ev.ConversationID, ChatType: ev.ChatType, UserID: ev.ReaderID, DeliveredSeq: pos}})
 			}
 		}
@@ -288,7 +264,7 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 			return err
 		}
 		if ev.ChatType == frame.SingleChat {
-			if peer := peerOf(ev.ConversationID, ev.ReaderID); peer != "" {
+			if peer, ok := frame.SinglePeer(ev.ConversationID, ev.ReaderID); ok {
 				senders[peer] = true
 			}
 		}
@@ -298,26 +274,11 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 		for u := range senders {
 			to = append(to, u)
 		}
-		notices = append(notices, item{to, MethodRead, ev.ReaderID, Notice{ConversationID: ev.ConversationID,
+		notices = append(notices, item{to, frame.MethodRead, ev.ReaderID, frame.ReadNotice{ConversationID: ev.ConversationID,
 			ChatType: ev.ChatType, ReaderID: ev.ReaderID, ReadSeq: pos, MsgIDs: ids}})
 	}
 	t.notify(ctx, notices...)
 	return nil
-}
-
-// peerOf is the other member of single conversation conv ("" if user is not
-// in it).
-func peerOf(conv, user string) string {
-	a, b, ok := strings.Cut(conv, "_")
-	switch {
-	case !ok:
-		return ""
-	case a == user:
-		return b
-	case b == user:
-		return a
-	}
-	return ""
 }
 
 // item is one receipt frame and the users it goes to.

@@ -12,6 +12,7 @@ import (
 
 	"easychat/pkg/bus"
 	"easychat/pkg/event"
+	"easychat/pkg/frame"
 	"easychat/pkg/push"
 	"easychat/pkg/reject"
 	"easychat/pkg/store"
@@ -102,11 +103,11 @@ func TestTransferMergesPerReaderAndNotifiesSenders(t *testing.T) {
 		t.Fatalf("pushes %+v", p.batches)
 	}
 	it := p.batches[0].Items[0]
-	var n Notice
+	var n frame.ReadNotice
 	_ = json.Unmarshal(it.Frame.Data, &n)
 	// The reader's devices and the senders other than the reader, and not
 	// mallory (x9 is another conversation's).
-	if len(it.Users) != 3 || n.ReadSeq != 3 || n.ReaderID != "bob" || it.Frame.Method != MethodRead || len(n.MsgIDs) != 3 {
+	if len(it.Users) != 3 || n.ReadSeq != 3 || n.ReaderID != "bob" || it.Frame.Method != frame.MethodRead || len(n.MsgIDs) != 3 {
 		t.Fatalf("notice to %v: %+v", it.Users, n)
 	}
 	for _, u := range it.Users {
@@ -185,13 +186,13 @@ func TestDeliveredIsClampedRecordedAndToldToThePeer(t *testing.T) {
 	if st.marks != 0 {
 		t.Fatalf("a delivery report moved a read position: %v", st.read)
 	}
-	got := map[string]Delivery{}
+	got := map[string]frame.Delivery{}
 	for _, b := range p.batches {
 		for _, it := range b.Items {
-			if it.Frame.Method != MethodDelivered || len(it.Users) != 1 {
+			if it.Frame.Method != frame.MethodDelivered || len(it.Users) != 1 {
 				t.Fatalf("item %+v", it)
 			}
-			var d Delivery
+			var d frame.Delivery
 			if err := json.Unmarshal(it.Frame.Data, &d); err != nil {
 				t.Fatal(err)
 			}

@@ -97,12 +97,12 @@ func (s *Store) ConversationsOf(ctx context.Context, user string) ([]Conversatio
 		sent = append(sent, c.Sent[user])
 	}
 	for i := range out {
-		r, err := s.ReadSeq(ctx, user, out[i].ConversationID)
+		p, err := s.Position(ctx, user, out[i].ConversationID)
 		if err != nil {
 			return nil, err
 		}
 		// Having sent a message, the user has read everything before it.
-		out[i].ReadSeq = max(r, sent[i])
+		out[i].ReadSeq = max(p.Read, sent[i])
 		if out[i].Unread = out[i].Seq - out[i].ReadSeq; out[i].Unread < 0 {
 			out[i].Unread = 0
 		}

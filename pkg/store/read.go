@@ -99,12 +99,6 @@ func (s *Store) advance(ctx context.Context, field, user, conv string, seq int64
 	return 0, fmt.Errorf("advancing %s of %s in %s: contended", field, user, conv)
 }
 
-// ReadSeq returns how far user has read conv (0: nothing).
-func (s *Store) ReadSeq(ctx context.Context, user, conv string) (int64, error) {
-	p, err := s.Position(ctx, user, conv)
-	return p.Read, err
-}
-
 // Position returns how far user has read and received conv.
 func (s *Store) Position(ctx context.Context, user, conv string) (Position, error) {
 	var d readDoc

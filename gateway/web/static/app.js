@@ -810,13 +810,19 @@
     deliveredDue.clear();
   }
 
+  // learnOwnSeqs syncs soon when a message of mine has no seq yet: a
+  // receipt's position cannot be compared with it until it has one.
+  function learnOwnSeqs(conv) {
+    for (const m of conv.msgs.values()) {
+      if (m.sendId === me() && !m.seq && m.status === 'sent') { scheduleSync(200); return; }
+    }
+  }
+
   function onDelivered(d) {
     const conv = state.convs.get(d.conversationId);
     if (!conv || d.userId === me() || !(d.deliveredSeq > conv.peerDelivered)) return;
     conv.peerDelivered = d.deliveredSeq;
-    for (const m of conv.msgs.values()) {
-      if (m.sendId === me() && !m.seq && m.status === 'sent') { scheduleSync(200); break; }
-    }
+    learnOwnSeqs(conv);
     render();
   }
 
@@ -840,10 +846,7 @@
       s.add(d.readerId);
     }
     saveReads();
-    // My messages with no seq yet cannot be compared with readSeq: learn it.
-    for (const m of conv.msgs.values()) {
-      if (m.sendId === me() && !m.seq && m.status === 'sent') { scheduleSync(200); break; }
-    }
+    learnOwnSeqs(conv);
     render();
   }
 
