@@ -13,7 +13,7 @@ all: build
 
 ## run: the whole system on this machine with embedded defaults
 run: faas-cli
-	$(GO) run ./devstack
+	EASYCHAT_DEV=1 $(GO) run ./devstack
 
 ## test: every test, against embedded Kafka, FerretDB and Redis
 test: faas-cli

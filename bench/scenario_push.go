@@ -200,7 +200,7 @@ func (sys *system) pushData(ctx context.Context, hc *http.Client, internal strin
 		return push.Result{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	sys.signer().Sign(req, push.Path, "", body)
+	sys.signer().Sign(req, push.Path, sign.Component, body)
 	res, err := hc.Do(req)
 	if err != nil {
 		return push.Result{}, err

@@ -69,7 +69,7 @@ func TestGroupChatFansOutToFiftyMembers(t *testing.T) {
 	for i := range members {
 		members[i] = uid(t, fmt.Sprintf("m%02d", i))
 	}
-	group := uid(t, "g")
+	group := gid()
 	if err := st.CreateGroup(ctx, store.Group{ID: group, Name: "fifty", Owner: owner, Members: members}); err != nil {
 		t.Fatal(err)
 	}
@@ -244,29 +244,35 @@ func TestFunctionsRejectUnsignedAndForgedCalls(t *testing.T) {
 		t.Fatalf("unsigned chat call: %d %s", code, out)
 	}
 	// Signed with a key that is not the system's.
-	forged := sign.New("not-the-key").Headers("/function/chat", "alice", []byte(body))
+	forged := sign.New("not-the-key-0123456789").Headers("/function/chat", sign.ForUser("alice"), []byte(body))
 	if code, out := httpPost(t, s.FaasURL+"/function/chat", body, forged); code != http.StatusUnauthorized {
 		t.Fatalf("forged chat call: %d %s", code, out)
 	}
 	// A real signature for one function does not open another.
-	h := sign.New(s.InternalKey()).Headers("/function/chat", "alice", []byte(body))
+	h := sign.New(s.InternalKey()).Headers("/function/chat", sign.ForUser("alice"), []byte(body))
 	if code, out := httpPost(t, s.FaasURL+"/function/transfer", body, h); code != http.StatusUnauthorized {
 		t.Fatalf("chat signature on transfer: %d %s", code, out)
 	}
 	if code, out := httpPost(t, s.FaasURL+"/function/chat", body, h); code != http.StatusOK {
 		t.Fatalf("properly signed call: %d %s", code, out)
 	}
+	// The same call again, as someone who captured it would replay it.
+	if code, out := httpPost(t, s.FaasURL+"/function/chat", body, h); code != http.StatusUnauthorized || !strings.Contains(out, "replayed") {
+		t.Fatalf("replayed call: %d %s", code, out)
+	}
 
 	// Batches (as the gateway sends when busy) name their users inside the
 	// signed body; they must be signed by the system's key, as a component.
 	items := `[{"user":"mallory","frameId":"x1","data":` + body + `}]`
+	batchHeader := http.Header{batch.Header: {"1"}}
 	for name, hdr := range map[string]http.Header{
-		"unsigned batch":            {},
-		"forged batch":              sign.New("not-the-key").Headers("/function/chat", "", []byte(items)),
-		"batch signed for a user":   sign.New(s.InternalKey()).Headers("/function/chat", "alice", []byte(items)),
-		"chat-signed batch on mark": sign.New(s.InternalKey()).Headers("/function/chat", "", []byte(items)),
+		"unsigned batch":                {batch.Header: {"1"}},
+		"forged batch":                  signed("not-the-key-0123456789", "/function/chat", sign.Component, items, batchHeader),
+		"batch signed for a user":       signed(s.InternalKey(), "/function/chat", sign.ForUser("alice"), items, batchHeader),
+		"batch signed for an anonymous": signed(s.InternalKey(), "/function/chat", sign.ForUser(""), items, batchHeader),
+		"chat-signed batch on mark":     signed(s.InternalKey(), "/function/chat", sign.Component, items, batchHeader),
+		"batch header added unsigned":   addHeader(signed(s.InternalKey(), "/function/chat", sign.Component, items, nil), batch.Header, "1"),
 	} {
-		hdr.Set(batch.Header, "1")
 		url := s.FaasURL + "/function/chat"
 		if name == "chat-signed batch on mark" {
 			url = s.FaasURL + "/function/mark"
@@ -275,8 +281,7 @@ func TestFunctionsRejectUnsignedAndForgedCalls(t *testing.T) {
 			t.Fatalf("%s: %d %s", name, code, out)
 		}
 	}
-	hdr := sign.New(s.InternalKey()).Headers("/function/chat", "", []byte(items))
-	hdr.Set(batch.Header, "1")
+	hdr := signed(s.InternalKey(), "/function/chat", sign.Component, items, batchHeader)
 	code, out := httpPost(t, s.FaasURL+"/function/chat", items, hdr)
 	var res []batch.Result
 	if code != http.StatusOK || json.Unmarshal([]byte(out), &res) != nil || len(res) != 1 || res[0].Status != http.StatusOK {

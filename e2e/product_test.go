@@ -178,7 +178,7 @@ func TestGroupBurstSurvivesTransferKillInOrder(t *testing.T) {
 	st := openSystemStore(t, ctx)
 	owner := uid(t, "owner")
 	members := []string{uid(t, "m1"), uid(t, "m2"), uid(t, "m3")}
-	group := uid(t, "g")
+	group := gid()
 	if err := st.CreateGroup(ctx, store.Group{ID: group, Name: "burst", Owner: owner, Members: members}); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,7 +17,10 @@ import (
 	"github.com/gorilla/websocket"
 
 	"easychat/devstack/stack"
+	"easychat/gateway/server"
 	"easychat/pkg/frame"
+	"easychat/pkg/ident"
+	"easychat/pkg/sign"
 	"easychat/pkg/store"
 	"easychat/pkg/token"
 )
@@ -58,6 +62,10 @@ func system(t *testing.T) *stack.Stack {
 			RouteTTL:        3 * time.Second,
 			ConnectorBatch:  16,
 			Logger:          logger,
+			// The shared gateway carries stress tests (a thousand frames
+			// from one socket at once); the hostile-client suite starts
+			// gateways with the default limits.
+			Gateway: func(c *server.Config) { c.FrameRate = 0 },
 		})
 	})
 	if sysErr != nil {
@@ -66,10 +74,21 @@ func system(t *testing.T) *stack.Stack {
 	return sys
 }
 
-// uid returns a user id unique to this test run, so tests never share state.
+// uid returns a user id unique to this test run, so tests never share state:
+// name (cut to 12 characters) and random hex, within the 32 of a user id.
 func uid(t *testing.T, name string) string {
-	return fmt.Sprintf("%s-%s-%d", name, strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano()%1e9)
+	t.Helper()
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	id := fmt.Sprintf("%s-%x", name[:min(len(name), 12)], b)
+	if !ident.IsUser(id) {
+		t.Fatalf("uid(%q) = %q is not a user id", name, id)
+	}
+	return id
 }
+
+// gid returns a fresh group id.
+func gid() string { return ident.NewGroup() }
 
 func tokenFor(t *testing.T, s *stack.Stack, user string) string {
 	tok, err := token.New(s.JWTSecret(), time.Hour).Issue(user)
@@ -242,4 +261,20 @@ func openSystemStore(t *testing.T, ctx context.Context) *store.Store {
 	}
 	t.Cleanup(func() { _ = st.Close(context.Background()) })
 	return st
+}
+
+// signed returns the headers of a call to path signed with key for claim,
+// binding the call headers extra (set before signing, as the gateway does).
+func signed(key, path string, c sign.Claim, body string, extra http.Header) http.Header {
+	req, _ := http.NewRequest(http.MethodPost, "http://x"+path, nil)
+	for k, v := range extra {
+		req.Header[k] = v
+	}
+	sign.New(key).Sign(req, path, c, []byte(body))
+	return req.Header
+}
+
+func addHeader(h http.Header, k, v string) http.Header {
+	h.Set(k, v)
+	return h
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"easychat/gateway/server"
+	"easychat/pkg/nonce"
 )
 
 func main() {
@@ -34,6 +35,7 @@ func run(logger *slog.Logger) error {
 		return err
 	}
 	defer rdb.Close()
+	cfg.Replays = nonce.NewRedis(rdb) // a push signed for one instance is not replayed to another
 	s, err := server.New(cfg, reg, logger)
 	if err != nil {
 		return err

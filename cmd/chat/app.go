@@ -73,7 +73,7 @@ func (a *App) Handle(ctx context.Context, cmd Command) bool {
 		err = a.online(ctx, cmd.IDs)
 	}
 	if err != nil {
-		a.Out.Println("  ! " + err.Error())
+		a.Out.Println("  ! " + printable(err.Error())) // may quote the server
 	}
 	return false
 }
@@ -160,7 +160,7 @@ func (a *App) openConv(ctx context.Context, id string) error {
 	if len(msgs) > historyPage {
 		msgs = msgs[len(msgs)-historyPage:]
 	}
-	a.Out.Printf("── %s ── %s\n", c.Title(), openHint(c, len(msgs)))
+	a.Out.Println(printable(fmt.Sprintf("── %s ── %s", c.Title(), openHint(c, len(msgs)))))
 	for _, m := range msgs {
 		a.Out.Println(msgLine(a.Me, c, m, a.now()))
 	}
@@ -226,7 +226,7 @@ func (a *App) markRead(ctx context.Context) {
 	}
 	go func() {
 		if _, err := a.Conn.Request(ctx, "conversation.markChat", data, ""); err != nil && !errors.Is(err, context.Canceled) {
-			a.Out.Println("  ! marking read: " + err.Error())
+			a.Out.Println("  ! marking read: " + printable(err.Error()))
 		}
 	}()
 }
@@ -327,13 +327,13 @@ func (a *App) transmit(ctx context.Context, it *outItem) {
 				if ack.MsgID != "" {
 					a.Store.AddOwn(it.conv.ID, it.conv.ChatType, ack.MsgID, it.content, it.at)
 				}
-				a.Out.Printf("  ✓ sent to %s\n", it.conv.Title())
+				a.Out.Println(printable("  ✓ sent to " + it.conv.Title()))
 				return
 			}
 			var fe *FrameError
 			if errors.As(err, &fe) && !retryable(fe.Msg) {
 				a.done(it)
-				a.Out.Printf("  ✗ not sent to %s: %s\n", it.conv.Title(), fe.Msg)
+				a.Out.Println(printable(fmt.Sprintf("  ✗ not sent to %s: %s", it.conv.Title(), fe.Msg)))
 				return
 			}
 			if errors.Is(err, ErrOffline) || errors.Is(err, ErrLost) || ctx.Err() != nil {
@@ -402,7 +402,7 @@ func (a *App) groupCreate(ctx context.Context, name string, members []string) er
 		return err
 	}
 	a.Store.SetGroupName(g.GroupID, g.Name)
-	a.Out.Printf("  created group %s (%s) with %s\n", g.Name, g.GroupID, strings.Join(g.Members, ", "))
+	a.Out.Println(printable(fmt.Sprintf("  created group %s (%s) with %s", g.Name, g.GroupID, strings.Join(g.Members, ", "))))
 	return a.openConv(ctx, g.GroupID)
 }
 
@@ -415,7 +415,7 @@ func (a *App) groupAdd(ctx context.Context, group string, members []string) erro
 		return err
 	}
 	a.Store.SetGroupName(g.GroupID, g.Name)
-	a.Out.Printf("  %s (%s) members: %s\n", g.Name, g.GroupID, strings.Join(g.Members, ", "))
+	a.Out.Println(printable(fmt.Sprintf("  %s (%s) members: %s", g.Name, g.GroupID, strings.Join(g.Members, ", "))))
 	return nil
 }
 
@@ -525,7 +525,7 @@ func (a *App) syncAndPrint(ctx context.Context) {
 		a.reportDelivered(ctx, id)
 	}
 	if err != nil && ctx.Err() == nil {
-		a.Out.Println("  ! sync: " + err.Error())
+		a.Out.Println("  ! sync: " + printable(err.Error()))
 	}
 	if n > 0 {
 		a.Out.Printf("  (synced %d missed message(s))\n", n)

@@ -31,6 +31,8 @@ type fakeGateway struct {
 	dropOnChat int      // close the socket instead of acking this many chats
 	delivered  []int64  // seqs of markDelivered frames received
 	dials      int
+	groupNames map[string]string // conversation id → group name, for the list
+	chatErr    string            // answer chats with this error instead of an ack
 }
 
 func newFakeGateway(t *testing.T) *fakeGateway {
@@ -50,7 +52,11 @@ func newFakeGateway(t *testing.T) *fakeGateway {
 			}
 			var list []ConvInfo
 			for c, s := range seqs {
-				list = append(list, ConvInfo{ConversationID: c, ChatType: frame.SingleChat, Seq: s})
+				info := ConvInfo{ConversationID: c, ChatType: frame.SingleChat, Seq: s}
+				if name, ok := g.groupNames[c]; ok {
+					info.ChatType, info.GroupName = frame.GroupChat, name
+				}
+				list = append(list, info)
 			}
 			_ = json.NewEncoder(w).Encode(map[string]any{"conversations": list})
 		default:
@@ -136,10 +142,15 @@ func (g *fakeGateway) serveWS(w http.ResponseWriter, r *http.Request) {
 			if drop {
 				g.dropOnChat--
 			}
+			chatErr := g.chatErr
 			g.mu.Unlock()
 			if drop {
 				g.drop()
 				return
+			}
+			if chatErr != "" {
+				g.send(frame.Frame{FrameType: frame.Error, ID: f.ID, Method: f.Method, ErrMsg: chatErr})
+				continue
 			}
 			g.ack(f.ID, f.Method, frame.ChatAck{MsgID: "m-" + f.ID, ConversationID: c.ConversationID})
 		case f.Method == frame.MethodSync:

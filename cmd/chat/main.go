@@ -98,10 +98,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	me, err := login(ctx, api, o)
 	if err != nil {
-		fmt.Fprintln(stderr, "chat:", err)
+		fmt.Fprintln(stderr, "chat:", printable(err.Error())) // may quote the server
 		return 1
 	}
-	out.Printf("Signed in as %s at %s. /help lists commands.\n", me, o.url)
+	out.Printf("Signed in as %s at %s. /help lists commands.\n", printable(me), o.url)
 
 	app := &App{Me: me, API: api, Store: NewStore(me), Out: out}
 	conn := &Conn{URL: ws, Token: api.Token, Backoff: Backoff{Base: 500 * time.Millisecond, Max: 15 * time.Second}}
@@ -127,7 +127,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			wasOffline = false
 		case "offline":
 			wasOffline = true
-			out.Printf("○ offline (%v); retrying in %s\n", err, wait.Round(100*time.Millisecond))
+			out.Printf("○ offline (%s); retrying in %s\n", printable(fmt.Sprint(err)), wait.Round(100*time.Millisecond))
 		}
 	}
 	app.Conn = conn

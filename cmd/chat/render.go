@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"easychat/pkg/frame"
 )
@@ -18,16 +21,56 @@ type Printer struct {
 	w  io.Writer
 }
 
-func (p *Printer) Println(a ...any) {
+func (p *Printer) Println(a ...any) { p.write(fmt.Sprintln(a...)) }
+
+func (p *Printer) Printf(format string, a ...any) { p.write(fmt.Sprintf(format, a...)) }
+
+// write is the last guard: should a caller forget printable, the terminal
+// still gets no control character but the line breaks. (It cannot tell a
+// line break of a name from the caller's own, so callers still escape
+// outside text themselves.)
+func (p *Printer) write(s string) {
+	s = printableLines(s, "\n")
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintln(p.w, a...)
+	io.WriteString(p.w, s)
 }
 
-func (p *Printer) Printf(format string, a ...any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, format, a...)
+// printable returns text that came from the network (messages, ids, names,
+// error texts) safe to print on a terminal. Control characters ("\r", ESC
+// starting CSI/OSC sequences, all of C0, DEL and C1) could move the cursor
+// and overwrite what was printed; bidi overrides and isolates and other
+// invisible format characters reorder or hide text; line and paragraph
+// separators break lines. These are shown escaped as Go quotes them (\r,
+// \x1b, \u0085, \u202e), and bytes that are not UTF-8 as \xNN. Every script
+// and emoji is kept; so are the joiners U+200C/U+200D that emoji sequences
+// and some scripts need (they join, never reorder). The result holds none of
+// these, so printable(printable(s)) == printable(s).
+func printable(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) && r != '\u200c' && r != '\u200d':
+			q := strconv.QuoteRune(r) // '\r', '\x1b', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// printableLines is printable for each line of s, the lines joined by sep.
+func printableLines(s, sep string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = printable(l)
+	}
+	return strings.Join(lines, sep)
 }
 
 // clock formats a message time: hours and minutes today, with the date
@@ -44,15 +87,16 @@ func clock(ms int64, now time.Time) string {
 }
 
 // msgLine renders one message: "[15:04] @bob  bob: text" (a group shows as
-// #name). Continuation lines of a multi-line text are indented.
+// #name). Continuation lines of a multi-line text are indented, so none can
+// pass for a message line of its own; everything else from the sender is
+// escaped by printable.
 func msgLine(me string, c Conv, m Message, now time.Time) string {
 	who := m.SendID
 	if who == me {
 		who = "me"
 	}
-	prefix := fmt.Sprintf("[%s] %s  %s: ", clock(m.SendTime, now), c.Title(), who)
-	text := strings.ReplaceAll(m.Content, "\n", "\n"+strings.Repeat(" ", len([]rune(prefix))))
-	return prefix + text
+	prefix := printable(fmt.Sprintf("[%s] %s  %s: ", clock(m.SendTime, now), c.Title(), who))
+	return prefix + printableLines(m.Content, "\n"+strings.Repeat(" ", utf8.RuneCountInString(prefix)))
 }
 
 // listLines renders the conversation list, most recent first.
@@ -81,7 +125,7 @@ func listLines(me string, list []ConvInfo, now time.Time) []string {
 			}
 			last = fmt.Sprintf("[%s] %s: %s", clock(l.SendTime, now), who, oneLine(l.Msg.Content, 50))
 		}
-		out = append(out, fmt.Sprintf("  %-20s %-22s %-10s %s", c.Title(), "/open "+id, unread, last))
+		out = append(out, printable(fmt.Sprintf("  %-20s %-22s %-10s %s", c.Title(), "/open "+id, unread, last)))
 	}
 	return out
 }
@@ -118,15 +162,15 @@ func groupChangeLine(me string, g frame.GroupChange) string {
 	if len(g.Removed) > 0 {
 		parts = append(parts, fmt.Sprintf("%s removed %s from %s", by, who(g.Removed), title))
 	}
-	return "  * " + strings.Join(parts, "; ")
+	return printable("  * " + strings.Join(parts, "; "))
 }
 
 func receiptLine(n frame.ReadNotice, c Conv) string {
-	return fmt.Sprintf("  ✓✓ %s read %s up to #%d", n.ReaderID, c.Title(), n.ReadSeq)
+	return printable(fmt.Sprintf("  ✓✓ %s read %s up to #%d", n.ReaderID, c.Title(), n.ReadSeq))
 }
 
 func deliveredLine(d frame.Delivery, c Conv) string {
-	return fmt.Sprintf("  ✓✓ delivered to %s in %s up to #%d", d.UserID, c.Title(), d.DeliveredSeq)
+	return printable(fmt.Sprintf("  ✓✓ delivered to %s in %s up to #%d", d.UserID, c.Title(), d.DeliveredSeq))
 }
 
 func onlineLine(online map[string]bool, asked []string) string {

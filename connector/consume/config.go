@@ -1,6 +1,7 @@
 package consume
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -13,8 +14,9 @@ import (
 )
 
 // Config configures a Connector. Zero fields take the defaults listed in
-// ConfigFromEnv, except Topics (empty means "the topics of the topic map")
-// and HTTPAddr (empty means Run serves no HTTP; use Handler).
+// ConfigFromEnv, except Topics (empty means "the topics of the topic map"),
+// HTTPAddr (empty means Run serves no HTTP; use Handler) and InternalKey
+// (required).
 type Config struct {
 	Brokers []string // Kafka bootstrap brokers
 	GroupID string   // consumer group
@@ -27,7 +29,10 @@ type Config struct {
 	GatewayURL      string // FaaS gateway, e.g. http://127.0.0.1:8080
 	GatewayUser     string // basic auth for /system/functions; empty: none
 	GatewayPassword string
-	InternalKey     string // HMAC key signing every invocation (pkg/sign)
+	// InternalKey is the HMAC key signing every invocation (pkg/sign): at
+	// least 16 bytes; New refuses an empty or shorter one unless the
+	// development switch (EASYCHAT_DEV=1) is on.
+	InternalKey string
 
 	UpstreamTimeout time.Duration // one function call
 	RebuildInterval time.Duration // topic map refresh period
@@ -36,7 +41,13 @@ type Config struct {
 	RetryMax    time.Duration // cap of the retry delay
 	MaxAttempts int           // tries before a message goes to DeadLetterTopic
 	BatchMax    int           // messages per invocation; >1 sends JSON arrays
-	QueueSize   int           // fetched messages buffered per partition
+	// BatchMaxBytes bounds an array body (BatchMax > 1): a batch stops
+	// growing before it would pass it; a single record is always sent.
+	BatchMaxBytes int
+	QueueSize     int // fetched messages buffered per partition; also the bound on held ones
+	// Patience is how long a partition waits for a call before it holds the
+	// call's keys aside and goes on with its other keys (see the package doc).
+	Patience time.Duration
 
 	// ShutdownTimeout bounds how long in-flight calls may run after Run's
 	// context is cancelled.
@@ -71,6 +82,8 @@ const (
 	DefaultRetryMax        = 5 * time.Second
 	DefaultMaxAttempts     = 10
 	DefaultBatchMax        = 1
+	DefaultBatchMaxBytes   = 1 << 20
+	DefaultPatience        = 1 * time.Second
 	DefaultQueueSize       = 512
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultSessionTimeout  = 10 * time.Second
@@ -96,14 +109,19 @@ const (
 //	GATEWAY_URL              FaaS gateway                        (http://127.0.0.1:8080)
 //	BASIC_AUTH_USER          gateway basic auth user; secret file basic-auth-user wins   (none)
 //	BASIC_AUTH_PASSWORD      gateway password; secret file basic-auth-password wins      (none)
-//	INTERNAL_KEY             signing key; secret file internal-key wins                  (sign.DevKey)
+//	INTERNAL_KEY             signing key, at least 16 bytes; secret file internal-key wins
+//	                         (required; with EASYCHAT_DEV=1 a missing one is sign.DevKey)
 //	UPSTREAM_TIMEOUT         one function call                   (30s)
 //	REBUILD_INTERVAL         topic map refresh                   (3s)
 //	RETRY_MIN                first retry delay                   (100ms)
 //	RETRY_MAX                retry delay cap                     (5s)
 //	MAX_ATTEMPTS             tries before dead-lettering         (10)
 //	BATCH_MAX                messages per invocation             (1)
-//	QUEUE_SIZE               buffered messages per partition     (512)
+//	BATCH_MAX_BYTES          array body bound when BATCH_MAX > 1 (1048576)
+//	QUEUE_SIZE               buffered messages per partition,
+//	                         and held messages per partition     (512)
+//	HOLD_AFTER               wait for a call before holding its
+//	                         keys aside (the partition goes on)  (1s)
 //	SHUTDOWN_TIMEOUT         grace for in-flight calls           (10s)
 //	KAFKA_SESSION_TIMEOUT    consumer group session timeout      (10s)
 //	KAFKA_HEARTBEAT_INTERVAL consumer group heartbeat            (1s)
@@ -122,7 +140,6 @@ func ConfigFromEnv() (Config, error) {
 		GatewayURL:      envOr("GATEWAY_URL", DefaultGatewayURL),
 		GatewayUser:     secret.Read(SecretBasicAuthUser, "BASIC_AUTH_USER", ""),
 		GatewayPassword: secret.Read(SecretBasicAuthPassword, "BASIC_AUTH_PASSWORD", ""),
-		InternalKey:     secret.Read(secret.Internal, "INTERNAL_KEY", sign.DevKey),
 		HTTPAddr:        envOr("CONNECTOR_HTTP_ADDR", DefaultHTTPAddr),
 	}
 	// TOPICS set but empty means "follow the topic map"; unset means the default.
@@ -131,13 +148,18 @@ func ConfigFromEnv() (Config, error) {
 	} else {
 		cfg.Topics = splitList(DefaultTopics)
 	}
-	var errs []string
+	var errs []error
+	key, err := secret.Require(secret.Internal, "INTERNAL_KEY", sign.DevKey)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.InternalKey = key
 	dur := func(key string, def time.Duration, dst *time.Duration) {
 		*dst = def
 		if v := os.Getenv(key); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
-				errs = append(errs, fmt.Sprintf("%s=%q: want a positive duration", key, v))
+				errs = append(errs, fmt.Errorf("%s=%q: want a positive duration", key, v))
 				return
 			}
 			*dst = d
@@ -148,7 +170,7 @@ func ConfigFromEnv() (Config, error) {
 		if v := os.Getenv(key); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
-				errs = append(errs, fmt.Sprintf("%s=%q: want a positive integer", key, v))
+				errs = append(errs, fmt.Errorf("%s=%q: want a positive integer", key, v))
 				return
 			}
 			*dst = n
@@ -166,11 +188,13 @@ func ConfigFromEnv() (Config, error) {
 	num("MAX_ATTEMPTS", DefaultMaxAttempts, &cfg.MaxAttempts)
 	num("BATCH_MAX", DefaultBatchMax, &cfg.BatchMax)
 	num("QUEUE_SIZE", DefaultQueueSize, &cfg.QueueSize)
+	num("BATCH_MAX_BYTES", DefaultBatchMaxBytes, &cfg.BatchMaxBytes)
+	dur("HOLD_AFTER", DefaultPatience, &cfg.Patience)
 	if len(cfg.Brokers) == 0 {
-		errs = append(errs, "KAFKA_BROKERS: empty")
+		errs = append(errs, errors.New("KAFKA_BROKERS: empty"))
 	}
 	if len(errs) > 0 {
-		return cfg, fmt.Errorf("connector config: %s", strings.Join(errs, "; "))
+		return cfg, fmt.Errorf("connector config: %w", errors.Join(errs...))
 	}
 	return cfg, nil
 }
@@ -198,11 +222,11 @@ func (c Config) withDefaults() Config {
 	setS(&c.GroupID, DefaultGroupID)
 	setS(&c.DeadLetterTopic, event.TopicDead)
 	setS(&c.GatewayURL, DefaultGatewayURL)
-	setS(&c.InternalKey, sign.DevKey)
 	setD(&c.UpstreamTimeout, DefaultUpstreamTimeout)
 	setD(&c.RebuildInterval, DefaultRebuildInterval)
 	setD(&c.RetryMin, DefaultRetryMin)
 	setD(&c.RetryMax, DefaultRetryMax)
+	setD(&c.Patience, DefaultPatience)
 	setD(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setD(&c.SessionTimeout, DefaultSessionTimeout)
 	setD(&c.HeartbeatInterval, DefaultHeartbeat)
@@ -212,6 +236,7 @@ func (c Config) withDefaults() Config {
 	setI(&c.MaxAttempts, DefaultMaxAttempts)
 	setI(&c.BatchMax, DefaultBatchMax)
 	setI(&c.QueueSize, DefaultQueueSize)
+	setI(&c.BatchMaxBytes, DefaultBatchMaxBytes)
 	if c.RetryMax < c.RetryMin {
 		c.RetryMax = c.RetryMin
 	}

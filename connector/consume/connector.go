@@ -1,13 +1,3 @@
-// Package consume is the Kafka → OpenFaaS connector: it consumes topics in a
-// consumer group and invokes the functions whose `topic` annotation names the
-// topic, committing an offset only after every such function answered 2xx
-// (at-least-once), retrying failures in place so each partition stays in
-// order, and moving messages that keep failing to a dead-letter topic.
-//
-// Delivery is at-least-once: after a rebalance or a restart a function may
-// see a message again (functions dedupe on msgId). A worker whose partition
-// moved to another member finishes its queued messages, so both may deliver
-// them for a moment; offsets only ever cover delivered messages.
 package consume
 
 import (
@@ -28,6 +18,7 @@ import (
 
 	"easychat/connector/invoke"
 	"easychat/connector/topicmap"
+	"easychat/pkg/secret"
 	"easychat/pkg/sign"
 )
 
@@ -44,10 +35,18 @@ type Connector struct {
 	running atomic.Bool
 }
 
-// New validates cfg (zero fields take defaults) and prepares a Connector.
-// It connects to nothing until Run.
+// New validates cfg (zero fields take defaults; an empty or short
+// InternalKey is refused) and prepares a Connector. It connects to nothing
+// until Run.
 func New(cfg Config, logger *slog.Logger) (*Connector, error) {
 	cfg = cfg.withDefaults()
+	// The development key is public: signing with it (or with a guessable
+	// short key) would let anyone forge calls to the functions.
+	key, err := secret.Check(secret.Internal, "INTERNAL_KEY", cfg.InternalKey, sign.DevKey)
+	if err != nil {
+		return nil, fmt.Errorf("connector: %w", err)
+	}
+	cfg.InternalKey = key
 	if logger == nil {
 		logger = slog.Default()
 	}

@@ -16,6 +16,8 @@ import (
 
 	"easychat/connector/consume"
 	"easychat/pkg/event"
+	"easychat/pkg/secret"
+	"easychat/pkg/sign"
 )
 
 const topic = event.TopicChat
@@ -73,10 +75,11 @@ func TestDeliversInOrderAndCommits(t *testing.T) {
 	}
 }
 
-// A message failing its first three tries is retried until it succeeds, and
-// nothing behind it in its partition is delivered before that; a second
-// function that already took the message is not called again.
-func TestRetryBlocksPartitionAndKeepsOrder(t *testing.T) {
+// A message failing its first three tries is retried until it succeeds;
+// later messages of its key wait behind it while the other keys of its
+// partition go on; a second function that already took the message is not
+// called again.
+func TestRetryHoldsItsKeyAndKeepsOrder(t *testing.T) {
 	t.Parallel()
 	brokers := startKafka(t, testPartsNum, topic)
 	g := newGateway(t)
@@ -95,7 +98,10 @@ func TestRetryBlocksPartitionAndKeepsOrder(t *testing.T) {
 	})
 	msgs := sequence(10, 200, 0)
 	produce(t, brokers, topic, msgs)
-	start(t, g.config(brokers, group, topic))
+	cfg := g.config(brokers, group, topic)
+	cfg.RetryMin = 50 * time.Millisecond // ~350 ms of retries: time for other keys to go on
+	cfg.RetryMax = time.Second
+	start(t, cfg)
 
 	waitFor(t, 60*time.Second, "all deliveries", func() bool {
 		return len(g.okItems("transfer")) >= len(msgs) && len(g.okItems("audit")) >= len(msgs)
@@ -121,9 +127,9 @@ func TestRetryBlocksPartitionAndKeepsOrder(t *testing.T) {
 	if tries != 4 || auditCalls != 1 {
 		t.Fatalf("conv-3/5: transfer called %d times (want 4), audit %d (want 1)", tries, auditCalls)
 	}
-	// In that partition, nothing with a higher offset reached transfer
-	// before conv-3/5's success.
-	succeeded := false
+	// In that partition, no later message of conv-3 reached transfer before
+	// conv-3/5's success, and messages of other keys did.
+	succeeded, othersWent := false, false
 	for _, d := range calls {
 		if d.partition != poisonPart || d.fn != "transfer" {
 			continue
@@ -132,8 +138,14 @@ func TestRetryBlocksPartitionAndKeepsOrder(t *testing.T) {
 			succeeded = true
 		}
 		if d.offset > poisonOff && !succeeded {
-			t.Fatalf("offset %d delivered before offset %d succeeded", d.offset, poisonOff)
+			if d.items[0].Key == "conv-3" {
+				t.Fatalf("conv-3 offset %d delivered before offset %d succeeded", d.offset, poisonOff)
+			}
+			othersWent = true
 		}
+	}
+	if !othersWent {
+		t.Errorf("no other key of partition %d was delivered while offset %d was retried", poisonPart, poisonOff)
 	}
 }
 
@@ -498,6 +510,8 @@ func TestGatewayRejectsUnsigned(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("SECRET_MOUNT_PATH", t.TempDir())
+	t.Setenv(secret.DevSwitch, "")
+	t.Setenv("INTERNAL_KEY", testKey)
 	t.Setenv("KAFKA_BROKERS", "a:1, b:2")
 	t.Setenv("RETRY_MAX", "2s")
 	t.Setenv("BATCH_MAX", "8")
@@ -508,8 +522,15 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if len(cfg.Brokers) != 2 || cfg.Brokers[1] != "b:2" || cfg.RetryMax != 2*time.Second || cfg.BatchMax != 8 ||
 		cfg.GatewayUser != "admin" || cfg.MaxAttempts != consume.DefaultMaxAttempts ||
-		strings.Join(cfg.Topics, ",") != consume.DefaultTopics || cfg.HTTPAddr != consume.DefaultHTTPAddr {
+		strings.Join(cfg.Topics, ",") != consume.DefaultTopics || cfg.HTTPAddr != consume.DefaultHTTPAddr ||
+		cfg.InternalKey != testKey || cfg.Patience != consume.DefaultPatience ||
+		cfg.BatchMaxBytes != consume.DefaultBatchMaxBytes {
 		t.Errorf("config = %+v", cfg)
+	}
+	t.Setenv("HOLD_AFTER", "250ms")
+	t.Setenv("BATCH_MAX_BYTES", "4096")
+	if cfg, err = consume.ConfigFromEnv(); err != nil || cfg.Patience != 250*time.Millisecond || cfg.BatchMaxBytes != 4096 {
+		t.Errorf("HOLD_AFTER, BATCH_MAX_BYTES: err %v, config %+v", err, cfg)
 	}
 	t.Setenv("TOPICS", "")
 	t.Setenv("MAX_ATTEMPTS", "zero")
@@ -519,6 +540,43 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if len(cfg.Topics) != 0 {
 		t.Errorf("TOPICS=\"\" should follow the topic map, got %v", cfg.Topics)
+	}
+	t.Setenv("MAX_ATTEMPTS", "")
+
+	// The signing key is required, and must not be guessable.
+	t.Setenv("INTERNAL_KEY", "")
+	if _, err := consume.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), secret.Internal) {
+		t.Errorf("missing INTERNAL_KEY: err = %v", err)
+	}
+	t.Setenv("INTERNAL_KEY", "short")
+	if _, err := consume.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "too short") {
+		t.Errorf("short INTERNAL_KEY: err = %v", err)
+	}
+	t.Setenv("INTERNAL_KEY", "")
+	t.Setenv(secret.DevSwitch, "1")
+	if cfg, err := consume.ConfigFromEnv(); err != nil || cfg.InternalKey != sign.DevKey {
+		t.Errorf("development switch: key %q, err %v", cfg.InternalKey, err)
+	}
+}
+
+// New refuses an embedder's Config without a usable signing key.
+func TestNewRefusesWeakKey(t *testing.T) {
+	t.Setenv(secret.DevSwitch, "")
+	cfg := consume.Config{Brokers: []string{"127.0.0.1:1"}, Topics: []string{topic}}
+	for _, key := range []string{"", "fifteen-bytes!!"} {
+		cfg.InternalKey = key
+		if _, err := consume.New(cfg, testLogger(t)); err == nil || !strings.Contains(err.Error(), secret.Internal) {
+			t.Errorf("key %q: err = %v, want a refusal naming %s", key, err, secret.Internal)
+		}
+	}
+	cfg.InternalKey = testKey
+	if _, err := consume.New(cfg, testLogger(t)); err != nil {
+		t.Errorf("key %q: %v", testKey, err)
+	}
+	t.Setenv(secret.DevSwitch, "1")
+	cfg.InternalKey = ""
+	if _, err := consume.New(cfg, testLogger(t)); err != nil {
+		t.Errorf("empty key with the development switch: %v", err)
 	}
 }
 

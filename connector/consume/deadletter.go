@@ -47,7 +47,7 @@ func (w *worker) deadLetter(stop, work context.Context, m kafka.Message, fn, rea
 			return errStopped
 		}
 		delay := w.backoff(try)
-		w.log.Error("writing to the dead-letter topic failed; retrying (partition blocked)",
+		w.log.Error("writing to the dead-letter topic failed; retrying (its key stays held)",
 			"offset", m.Offset, "dead_letter_topic", w.c.cfg.DeadLetterTopic, "retry_in", delay, "err", err)
 		if !sleep(stop, delay) {
 			return errStopped

@@ -61,6 +61,7 @@ type payload struct {
 	Key    string `json:"key"`
 	Seq    int    `json:"seq"`
 	Poison bool   `json:"poison,omitempty"`
+	Pad    string `json:"pad,omitempty"` // makes a record big
 }
 
 func produce(t *testing.T, brokers []string, topic string, msgs []payload) {
@@ -109,7 +110,10 @@ type delivery struct {
 	batch     int   // X-Batch, 0 when absent
 	items     []payload
 	status    int
-	conn      int // which connector instance (tests set gateway.conn)
+	conn      int       // which connector instance (tests set gateway.conn)
+	size      int       // body bytes
+	at        time.Time // when the call arrived
+	answered  time.Time // when the fake function answered
 }
 
 type tp struct {
@@ -201,6 +205,7 @@ func (g *gateway) setBehaviour(f func(d delivery) int) {
 }
 
 func (g *gateway) invoke(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -209,12 +214,12 @@ func (g *gateway) invoke(w http.ResponseWriter, r *http.Request) {
 	// The function's own name: the SDK appends ".namespace" when the
 	// gateway lists namespaces, and the function verifies with its own name.
 	name, _, _ := strings.Cut(r.PathValue("name"), ".")
-	if _, err := g.signer.Verify(r.Header, "/function/"+name, body); err != nil {
+	if c, err := g.signer.Verify(r.Context(), r.Header, "/function/"+name, body); err != nil || !c.Component() {
 		g.rejected.Add(1)
-		http.Error(w, err.Error(), http.StatusUnauthorized)
+		http.Error(w, fmt.Sprintf("unauthorized: %v (component call: %v)", err, c.Component()), http.StatusUnauthorized)
 		return
 	}
-	d := delivery{fn: name, topic: r.Header.Get(consume.HeaderTopic), conn: int(g.conn.Load())}
+	d := delivery{fn: name, topic: r.Header.Get(consume.HeaderTopic), conn: int(g.conn.Load()), size: len(body), at: at}
 	p, err1 := strconv.Atoi(r.Header.Get(consume.HeaderPartition))
 	off, err2 := strconv.ParseInt(r.Header.Get(consume.HeaderOffset), 10, 64)
 	if err1 != nil || err2 != nil || d.topic == "" || r.Header.Get("Content-Type") != "application/json" {
@@ -251,6 +256,7 @@ func (g *gateway) invoke(w http.ResponseWriter, r *http.Request) {
 	if g.behave != nil {
 		d.status = g.behave(d)
 	}
+	d.answered = time.Now()
 	k := tp{d.topic, d.partition}
 	if d.status/100 == 2 {
 		if g.acked[d.fn] == nil {
@@ -533,4 +539,65 @@ func wantCounts(msgs []payload) map[string]int {
 		want[p.Key] = max(want[p.Key], p.Seq)
 	}
 	return want
+}
+
+// deadLetters reads the first n records of the dead-letter topic.
+func deadLetters(t *testing.T, brokers []string, n int) []kafka.Message {
+	t.Helper()
+	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: event.TopicDead, Partition: 0,
+		MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 50 * time.Millisecond})
+	defer rd.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out []kafka.Message
+	for len(out) < n {
+		m, err := rd.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("reading dead letter %d of %d: %v", len(out)+1, n, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// headers returns a record's headers as a map.
+func headers(m kafka.Message) map[string]string {
+	h := map[string]string{}
+	for _, x := range m.Headers {
+		h[x.Key] = string(x.Value)
+	}
+	return h
+}
+
+// metricsText returns what the connector's /metrics serves.
+func metricsText(t *testing.T, r *running) string {
+	t.Helper()
+	srv := httptest.NewServer(r.c.Handler())
+	defer srv.Close()
+	_, body := get(t, srv.URL+"/metrics")
+	return body
+}
+
+// callsOf returns the calls whose body carried p.
+func callsOf(calls []delivery, p payload) []delivery {
+	var out []delivery
+	for _, d := range calls {
+		for _, q := range d.items {
+			if q == p {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// firstOK returns when p was first answered 2xx by fn (zero if never).
+func firstOK(calls []delivery, fn string, p payload) time.Time {
+	for _, d := range callsOf(calls, p) {
+		if d.fn == fn && d.status/100 == 2 {
+			return d.answered
+		}
+	}
+	return time.Time{}
 }

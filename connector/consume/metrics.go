@@ -20,6 +20,9 @@ type metrics struct {
 	commitErrors prometheus.Counter       //
 	latency      *prometheus.HistogramVec // function
 	lag          *prometheus.GaugeVec     // topic, partition
+	heldKeys     *prometheus.GaugeVec     // topic: keys with a lane (held aside)
+	heldMessages *prometheus.GaugeVec     // topic: records in lanes, not yet ended
+	outageHolds  *prometheus.CounterVec   // topic: records kept past MaxAttempts because nothing got through
 }
 
 func newMetrics() *metrics {
@@ -47,9 +50,18 @@ func newMetrics() *metrics {
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns,
 			Name: "consumer_lag", Help: "Messages behind the partition end at the last commit (end as seen at fetch)."},
 			[]string{"topic", "partition"}),
+		heldKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns,
+			Name: "held_keys", Help: "Keys held aside after a failed or slow call; their later records wait behind it."},
+			[]string{"topic"}),
+		outageHolds: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns,
+			Name: "outage_holds_total", Help: "Records that reached MaxAttempts while nothing on their partition got through, kept and retried instead of dead-lettered."},
+			[]string{"topic"}),
+		heldMessages: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns,
+			Name: "held_messages", Help: "Records of held keys not yet delivered or dead-lettered."},
+			[]string{"topic"}),
 	}
 	m.reg.MustRegister(m.consumed, m.invocations, m.retries, m.deadLettered, m.waiting,
-		m.commitErrors, m.latency, m.lag,
+		m.commitErrors, m.latency, m.lag, m.heldKeys, m.heldMessages, m.outageHolds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

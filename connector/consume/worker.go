@@ -7,9 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -33,6 +34,11 @@ const (
 // dead-lettered alone instead of taking its neighbours with it.
 const batchTries = 3
 
+// maxCalls bounds the calls in flight per partition, the main path's and
+// its lanes' together: a flood of hanging calls makes the partition wait
+// instead of piling up goroutines and connections.
+const maxCalls = 8
+
 // errStopped means shutdown interrupted a delivery: the message is not
 // committed and will be redelivered.
 var errStopped = errors.New("connector stopping")
@@ -45,59 +51,78 @@ type partitionKey struct {
 	partition int
 }
 
-// worker delivers one partition's messages strictly one after another, so a
-// retried message blocks the messages behind it (per-partition order).
+// worker delivers one partition: its dispatcher (run) sends batches on the
+// main path and hands keys whose call failed or is slow to lanes (lane.go),
+// as the package doc describes.
 type worker struct {
 	c      *Connector
 	key    partitionKey
 	queue  chan kafka.Message
 	reader *kafka.Reader
-	caller *invoke.Caller
 	log    *slog.Logger
+	// callers holds the idle Callers (a Caller serves one call at a time);
+	// taking one is the right to make a call, which bounds them to maxCalls.
+	callers chan *invoke.Caller
+	// room is signalled whenever held messages end, for a dispatcher that
+	// waits for the held count to fall below QueueSize.
+	room    chan struct{}
+	running sync.WaitGroup // lane goroutines
 
-	// delivered is the last message handled (2xx or dead-lettered) and not
-	// yet committed; a failed commit is retried by the next one.
-	delivered *kafka.Message
+	carry *kafka.Message // dispatcher only: taken, but left for the next batch
+	// lastOK is when a call on the partition last succeeded (unix ns), and
+	// failedAt when each key's call last failed: whether a record that keeps
+	// failing is at fault, or waits out an outage (see deliver).
+	lastOK   atomic.Int64
+	healthMu sync.Mutex
+	failedAt map[string]time.Time
+
+	mu      sync.Mutex
+	lanes   map[string]*lane // by key: the held keys
+	held    int              // messages in lanes that have not ended
+	offsets offsets
+
+	commitMu sync.Mutex // one commit at a time, so offsets only move forward
 }
 
 func (c *Connector) newWorker(key partitionKey, reader *kafka.Reader) *worker {
-	return &worker{
-		c:      c,
-		key:    key,
-		queue:  make(chan kafka.Message, c.cfg.QueueSize),
-		reader: reader,
-		caller: invoke.NewCaller(c.cfg.GatewayURL, c.client, c.signer),
-		log:    c.logger.With("topic", key.topic, "partition", key.partition),
+	w := &worker{
+		c:        c,
+		key:      key,
+		queue:    make(chan kafka.Message, c.cfg.QueueSize),
+		reader:   reader,
+		log:      c.logger.With("topic", key.topic, "partition", key.partition),
+		callers:  make(chan *invoke.Caller, maxCalls),
+		room:     make(chan struct{}, 1),
+		lanes:    map[string]*lane{},
+		failedAt: map[string]time.Time{},
+		offsets:  newOffsets(),
 	}
+	for range maxCalls {
+		w.callers <- invoke.NewCaller(c.cfg.GatewayURL, c.client, c.signer)
+	}
+	return w
 }
 
-// run handles queued messages until stop is done. Calls and commits use
-// work, which outlives stop by the shutdown grace period, so the message in
-// flight at shutdown is finished and committed rather than cut off.
+// run dispatches queued messages until stop is done, then waits for the
+// lanes and commits what ended. Calls and commits use work, which outlives
+// stop by the shutdown grace period, so calls in flight at shutdown are
+// finished and committed rather than cut off.
 func (w *worker) run(stop, work context.Context) {
-	defer w.finalCommit()
-	batchMax := w.c.cfg.BatchMax
+	w.dispatch(stop, work)
+	w.running.Wait()
+	w.finalCommit()
+	w.forgetHeld()
+}
+
+// dispatch is the main path: batches of messages whose keys are not held,
+// one call each.
+func (w *worker) dispatch(stop, work context.Context) {
 	for {
-		var batch []kafka.Message
-		select {
-		case <-stop.Done():
-			return
-		case m := <-w.queue:
-			batch = append(batch, m)
+		batch := w.nextBatch(stop)
+		if len(batch) == 0 || stop.Err() != nil {
+			return // stopping: what was taken stays uncommitted
 		}
-		if stop.Err() != nil {
-			return // stopping: leave it uncommitted rather than start new work
-		}
-	fill:
-		for len(batch) < batchMax {
-			select {
-			case m := <-w.queue:
-				batch = append(batch, m)
-			default:
-				break fill
-			}
-		}
-		err := w.process(stop, work, batch)
+		err := w.send(stop, work, batch)
 		w.commit(work)
 		if err != nil {
 			return
@@ -105,67 +130,214 @@ func (w *worker) run(stop, work context.Context) {
 	}
 }
 
-// process delivers batch in order; it returns errStopped if shutdown cut it
-// short (what was delivered before is still marked for commit).
-func (w *worker) process(stop, work context.Context, batch []kafka.Message) error {
-	if w.c.cfg.BatchMax <= 1 {
-		for _, m := range batch {
-			if err := w.deliver(stop, work, single(m), w.c.cfg.MaxAttempts, true); err != nil {
-				return err
-			}
-			w.markDelivered(m)
-		}
+// nextBatch returns the next batch for the main path, waiting for its first
+// message; messages of held keys met on the way join their lanes. It returns
+// nil when stop is done first.
+func (w *worker) nextBatch(stop context.Context) []kafka.Message {
+	if !w.waitRoom(stop) {
 		return nil
 	}
-	for len(batch) > 0 {
-		// Only valid JSON can go into an array body; anything else is sent
-		// on its own, as it came.
-		if !json.Valid(batch[0].Value) {
-			if err := w.deliver(stop, work, single(batch[0]), w.c.cfg.MaxAttempts, true); err != nil {
-				return err
+	b := w.newBatcher()
+	for !b.full() {
+		m, ok := w.take(stop, len(b.msgs) == 0)
+		if !ok {
+			break
+		}
+		switch w.route(m) {
+		case toLane:
+			continue
+		case laneFull:
+			w.carry = &m
+			if len(b.msgs) > 0 {
+				return b.msgs // send what we have; room is awaited next time
 			}
-			w.markDelivered(batch[0])
-			batch = batch[1:]
+			if !w.waitRoom(stop) {
+				return nil
+			}
 			continue
 		}
-		n := 1
-		for n < len(batch) && json.Valid(batch[n].Value) {
-			n++
+		if !b.add(m) {
+			w.carry = &m
+			break
 		}
-		if err := w.deliverArray(stop, work, batch[:n]); err != nil {
-			return err
-		}
-		batch = batch[n:]
 	}
-	return nil
+	return b.msgs
 }
 
-// deliverArray sends msgs as one JSON array; if a multi-message batch keeps
-// failing, its messages are delivered one by one instead.
-func (w *worker) deliverArray(stop, work context.Context, msgs []kafka.Message) error {
-	if len(msgs) == 1 {
-		if err := w.deliver(stop, work, array(msgs), w.c.cfg.MaxAttempts, true); err != nil {
+// take returns the carried message, else the next queued one; wait says
+// whether to wait for one (until stop) or give up at once.
+func (w *worker) take(stop context.Context, wait bool) (kafka.Message, bool) {
+	if m := w.carry; m != nil {
+		w.carry = nil
+		return *m, true
+	}
+	if !wait {
+		select {
+		case m := <-w.queue:
+			w.fetched(m)
+			return m, true
+		default:
+			return kafka.Message{}, false
+		}
+	}
+	select {
+	case m := <-w.queue:
+		w.fetched(m)
+		return m, true
+	case <-stop.Done():
+		return kafka.Message{}, false
+	}
+}
+
+func (w *worker) fetched(m kafka.Message) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.offsets.fetched(m)
+}
+
+type routing int
+
+const (
+	toMain   routing = iota // its key is not held
+	toLane                  // appended to its key's lane
+	laneFull                // its key is held, but the held messages are at the bound
+)
+
+// route appends m to its key's lane if the key is held.
+func (w *worker) route(m kafka.Message) routing {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	l := w.lanes[string(m.Key)]
+	switch {
+	case l == nil:
+		return toMain
+	case w.held >= w.c.cfg.QueueSize:
+		return laneFull
+	}
+	l.queue = append(l.queue, m)
+	w.addHeldLocked(1)
+	return toLane
+}
+
+// waitRoom waits until fewer than QueueSize messages are held; it reports
+// false if stop came first.
+func (w *worker) waitRoom(stop context.Context) bool {
+	for {
+		w.mu.Lock()
+		ok := w.held < w.c.cfg.QueueSize
+		w.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-w.room:
+		case <-stop.Done():
+			return false
+		}
+	}
+}
+
+// send delivers batch on the main path: it waits for the call up to
+// Patience and, if the call failed or is still running, hands the batch to
+// lanes. It returns errStopped if shutdown cut it short.
+func (w *worker) send(stop, work context.Context, batch []kafka.Message) error {
+	u := w.unitOf(batch)
+	if len(u.body) == 0 {
+		// Nothing to post (the SDK cannot send an empty body): no retry
+		// helps, and nothing of its key is held (it would be in a lane).
+		if err := w.deadLetter(stop, work, batch[0], "", "empty message", 0); err != nil {
 			return err
 		}
-		w.markDelivered(msgs[0])
+		w.ended(batch...)
 		return nil
 	}
-	err := w.deliver(stop, work, array(msgs), min(batchTries, w.c.cfg.MaxAttempts), false)
-	if errors.Is(err, errExhausted) {
-		w.log.Warn("batch keeps failing; delivering its messages one by one",
-			"first_offset", msgs[0].Offset, "messages", len(msgs))
-		for i := range msgs {
-			if err := w.deliverArray(stop, work, msgs[i:i+1]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	r, err := w.call(stop, work, u, nil)
 	if err != nil {
 		return err
 	}
-	w.markDelivered(msgs[len(msgs)-1])
+	patience := time.NewTimer(w.c.cfg.Patience)
+	defer patience.Stop()
+	select {
+	case <-r.done:
+		if r.ok() {
+			w.ended(batch...)
+			return nil
+		}
+		if work.Err() != nil {
+			return errStopped // our own shutdown failed the call, not the function
+		}
+		if mixedKeys(batch) {
+			// Its lanes retry each key's own records, which may succeed:
+			// say here what failed the batch.
+			w.log.Warn("batch call failed; retrying its keys separately", "first_offset", batch[0].Offset,
+				"messages", len(batch), "err", r.failed[0].Err)
+		}
+	case <-patience.C:
+		w.log.Debug("call outlasted its patience; holding its keys", "offset", batch[0].Offset,
+			"messages", len(batch), "patience", w.c.cfg.Patience)
+	case <-stop.Done():
+		// Finish the call (work bounds it) but hold nothing: lanes would
+		// start no new call anyway.
+		<-r.done
+		if r.ok() {
+			w.ended(batch...)
+		}
+		return errStopped
+	}
+	w.hold(stop, work, batch, r)
 	return nil
+}
+
+func mixedKeys(msgs []kafka.Message) bool {
+	for _, m := range msgs[1:] {
+		if !bytes.Equal(m.Key, msgs[0].Key) {
+			return true
+		}
+	}
+	return false
+}
+
+// batcher collects the messages of one invocation: one message when
+// BatchMax is 1; otherwise up to BatchMax messages of valid JSON whose array
+// body stays within BatchMaxBytes. A message that is not JSON is sent alone,
+// as it came. The first message always fits, whatever its size.
+type batcher struct {
+	max, maxBytes int
+	msgs          []kafka.Message
+	size          int  // bytes of the array body so far
+	alone         bool // the first message cannot share its call
+}
+
+func (w *worker) newBatcher() *batcher {
+	return &batcher{max: w.c.cfg.BatchMax, maxBytes: w.c.cfg.BatchMaxBytes}
+}
+
+// add appends m if it may join the batch and reports whether it did.
+func (b *batcher) add(m kafka.Message) bool {
+	if len(b.msgs) == 0 {
+		b.msgs = append(b.msgs, m)
+		b.size = len(m.Value) + 2 // [ ]
+		b.alone = b.max <= 1 || !json.Valid(m.Value)
+		return true
+	}
+	if b.full() || b.size+1+len(m.Value) > b.maxBytes || !json.Valid(m.Value) {
+		return false
+	}
+	b.msgs = append(b.msgs, m)
+	b.size += 1 + len(m.Value) // ,value
+	return true
+}
+
+func (b *batcher) full() bool {
+	return len(b.msgs) > 0 && (b.alone || len(b.msgs) >= b.max)
+}
+
+// unitOf is the invocation carrying msgs, a batch as batcher makes them.
+func (w *worker) unitOf(msgs []kafka.Message) unit {
+	if w.c.cfg.BatchMax <= 1 || (len(msgs) == 1 && !json.Valid(msgs[0].Value)) {
+		return single(msgs[0])
+	}
+	return array(msgs)
 }
 
 // unit is what one invocation carries: one message or a batch of them.
@@ -192,12 +364,9 @@ func array(msgs []kafka.Message) unit {
 	first, last := msgs[0], msgs[len(msgs)-1]
 	h := kafkaHeaders(first, last)
 	h.Set(HeaderBatch, strconv.Itoa(len(msgs)))
-	for _, m := range msgs[1:] {
-		if !bytes.Equal(m.Key, first.Key) {
-			h.Del(HeaderKey)
-			h.Del(HeaderKeyBase64)
-			break
-		}
+	if mixedKeys(msgs) {
+		h.Del(HeaderKey)
+		h.Del(HeaderKeyBase64)
 	}
 	return unit{msgs: msgs, body: b.Bytes(), headers: h}
 }
@@ -225,163 +394,4 @@ func printable(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// deliver invokes every function subscribed to the unit's topic until each
-// has answered 2xx, retrying with capped exponential backoff. After tries
-// failed rounds the failing functions' messages go to the dead-letter topic
-// (or, with deadLetter false, errExhausted is returned). A nil return means
-// the unit may be committed.
-func (w *worker) deliver(stop, work context.Context, u unit, tries int, deadLetter bool) error {
-	topic := w.key.topic
-	if len(u.body) == 0 {
-		// Nothing to post (the SDK cannot send an empty body): no retry helps.
-		return w.deadLetter(stop, work, u.msgs[0], "", "empty message", 0)
-	}
-	succeeded := map[string]bool{}
-	waiting := false
-	for attempt := 1; ; {
-		updated := w.c.topics.Updated()
-		fns := w.c.topics.Match(topic)
-		if len(fns) == 0 {
-			// Not a failure: the function may not be deployed yet. Wait for
-			// the topic map without committing or dropping anything.
-			if !waiting && w.c.topics.Synced() { // before the first sync, silence is normal
-				waiting = true
-				w.c.metrics.waiting.WithLabelValues(topic).Inc()
-				w.log.Warn("no function subscribes to the topic yet; partition waits",
-					"offset", u.msgs[0].Offset)
-			}
-			select {
-			case <-stop.Done():
-				return errStopped
-			case <-updated:
-			}
-			continue
-		}
-		if waiting {
-			waiting = false
-			w.log.Info("function found for topic; delivering", "functions", fns)
-		}
-
-		var failed []invoke.Result
-		for _, fn := range fns {
-			if succeeded[fn] {
-				continue // functions that already took it are not asked again
-			}
-			r := w.caller.Call(work, topic, fn, u.body, u.headers)
-			w.observe(r)
-			if r.OK() {
-				succeeded[fn] = true
-			} else {
-				failed = append(failed, r)
-			}
-		}
-		if len(failed) == 0 {
-			return nil
-		}
-		if work.Err() != nil {
-			return errStopped // our own shutdown failed the call, not the function
-		}
-		if permanent(failed) {
-			// The function refused the input itself (400/413/422): retrying
-			// the same bytes cannot succeed, so skip straight to the end.
-			attempt = tries
-		}
-		if attempt >= tries {
-			if !deadLetter {
-				return errExhausted
-			}
-			for _, r := range failed {
-				if err := w.deadLetter(stop, work, u.msgs[0], r.Function, r.Err.Error(), attempt); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		delay := w.backoff(attempt)
-		for _, r := range failed {
-			w.c.metrics.retries.WithLabelValues(topic, r.Function).Inc()
-			w.log.Warn("delivery failed; retrying", "offset", u.msgs[0].Offset, "messages", len(u.msgs),
-				"function", r.Function, "attempt", attempt, "of", tries, "retry_in", delay, "err", r.Err)
-		}
-		if !sleep(stop, delay) {
-			return errStopped
-		}
-		attempt++
-	}
-}
-
-// permanent reports whether every failure is a refusal of the input.
-func permanent(failed []invoke.Result) bool {
-	for _, r := range failed {
-		switch r.Status {
-		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
-		default:
-			return false
-		}
-	}
-	return len(failed) > 0
-}
-
-func (w *worker) observe(r invoke.Result) {
-	status := "error"
-	if r.Status != 0 {
-		status = strconv.Itoa(r.Status)
-	}
-	w.c.metrics.invocations.WithLabelValues(r.Function, status).Inc()
-	if r.Duration > 0 {
-		w.c.metrics.latency.WithLabelValues(r.Function).Observe(r.Duration.Seconds())
-	}
-}
-
-// backoff is RetryMin·2^(attempt-1) capped at RetryMax, less up to 20% jitter
-// so partitions failing together do not retry in lockstep.
-func (w *worker) backoff(attempt int) time.Duration {
-	d := w.c.cfg.RetryMin
-	for i := 1; i < attempt && d < w.c.cfg.RetryMax; i++ {
-		d *= 2
-	}
-	d = min(d, w.c.cfg.RetryMax)
-	return d - time.Duration(rand.Int64N(int64(d)/5+1))
-}
-
-func (w *worker) markDelivered(m kafka.Message) { w.delivered = &m }
-
-// commit commits the last delivered message's offset. A failure is logged
-// and left for the next commit, which covers it (offsets are cumulative);
-// meanwhile the message may be redelivered, which at-least-once allows.
-func (w *worker) commit(ctx context.Context) {
-	if w.delivered == nil {
-		return
-	}
-	m := *w.delivered
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := w.reader.CommitMessages(cctx, m); err != nil {
-		w.c.metrics.commitErrors.Inc()
-		w.log.Warn("committing offset failed; the next commit retries it", "offset", m.Offset, "err", err)
-		return
-	}
-	w.delivered = nil
-	w.c.metrics.lag.WithLabelValues(m.Topic, strconv.Itoa(m.Partition)).Set(float64(max(0, m.HighWaterMark-m.Offset-1)))
-}
-
-// finalCommit runs as the worker exits, after work may have been cancelled.
-func (w *worker) finalCommit() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	w.commit(ctx)
-}
-
-// sleep waits d unless ctx ends first; it reports whether it slept fully.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

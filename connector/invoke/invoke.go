@@ -69,7 +69,7 @@ func (c *Caller) Call(ctx context.Context, topic, fn string, body []byte, extra 
 		// The SDK reports an empty body as an error and then posts it anyway.
 		return Result{Function: fn, Err: fmt.Errorf("invoking %s: empty message", fn)}
 	}
-	headers := c.signer.Headers(SignedPath(fn), "", body)
+	headers := c.signer.Headers(SignedPath(fn), sign.Component, body)
 	for k, v := range extra {
 		headers[k] = v
 	}

@@ -31,6 +31,7 @@ import (
 	"easychat/gateway/server"
 	"easychat/gateway/session"
 	"easychat/pkg/event"
+	"easychat/pkg/nonce"
 	"easychat/pkg/route"
 	"easychat/pkg/secret"
 )
@@ -65,6 +66,8 @@ type Config struct {
 	// DeployEnv is extra environment for `faas-cli deploy` (stack.yml reads
 	// e.g. CHAT_ZERO_DURATION from it).
 	DeployEnv []string
+	// Gateway, when set, adjusts each gateway's configuration (tests).
+	Gateway func(*server.Config)
 
 	Logger *slog.Logger
 }
@@ -346,6 +349,12 @@ func (s *Stack) AddConnector(ctx context.Context, httpAddr string) (*consume.Con
 // AddGateway starts another gateway instance sharing the registry (addr ""
 // picks free ports).
 func (s *Stack) AddGateway(ctx context.Context, addr, internalAddr string) (*Gateway, error) {
+	return s.AddGatewayWith(ctx, addr, internalAddr, nil)
+}
+
+// AddGatewayWith is AddGateway with adjust applied to the instance's
+// configuration last (nil: none).
+func (s *Stack) AddGatewayWith(ctx context.Context, addr, internalAddr string, adjust func(*server.Config)) (*Gateway, error) {
 	cfg := server.DefaultConfig()
 	cfg.Addr = or(addr, "127.0.0.1:0")
 	cfg.InternalAddr = or(internalAddr, "127.0.0.1:0")
@@ -353,6 +362,7 @@ func (s *Stack) AddGateway(ctx context.Context, addr, internalAddr string) (*Gat
 	cfg.RedisURL = s.RedisURL
 	cfg.JWTSecret = s.cfg.JWTSecret
 	cfg.InternalKey = s.cfg.InternalKey
+	cfg.Replays = nonce.NewRedis(s.rdb)
 	if s.cfg.AckMode != "" {
 		cfg.AckMode = s.cfg.AckMode
 	}
@@ -361,6 +371,12 @@ func (s *Stack) AddGateway(ctx context.Context, addr, internalAddr string) (*Gat
 	}
 	if s.cfg.ChatBatch > 0 {
 		cfg.ChatBatch = s.cfg.ChatBatch
+	}
+	if s.cfg.Gateway != nil {
+		s.cfg.Gateway(&cfg)
+	}
+	if adjust != nil {
+		adjust(&cfg)
 	}
 	srv, err := server.New(cfg, s.Registry, s.log.With("component", "gateway"))
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"easychat/pkg/chat"
 	"easychat/pkg/deps"
 	"easychat/pkg/frame"
+	"easychat/pkg/sign"
 )
 
 func service() (*chat.Service, error) {
@@ -30,12 +31,12 @@ func service() (*chat.Service, error) {
 	return &chat.Service{Pub: pub, Groups: st, Now: time.Now}, nil
 }
 
-var one = call.Action("chat", func(ctx context.Context, user string, req handler.Request) (any, error) {
+var one = call.Action("chat", func(ctx context.Context, caller sign.Claim, req handler.Request) (any, error) {
 	s, err := service()
 	if err != nil {
 		return nil, err
 	}
-	return s.Accept(ctx, user, req.Header.Get(frame.HeaderFrameID), req.Body)
+	return s.Accept(ctx, caller.User, req.Header.Get(frame.HeaderFrameID), req.Body)
 })
 
 var many = call.Batch("chat", func(ctx context.Context, items []batch.Item) ([]batch.Result, error) {

@@ -11,10 +11,11 @@ import (
 	"easychat/pkg/conversation"
 	"easychat/pkg/deps"
 	"easychat/pkg/frame"
+	"easychat/pkg/sign"
 )
 
 // Handle runs one conversation action for the signed-in user.
-var Handle = call.Action("conversation", func(ctx context.Context, user string, req handler.Request) (any, error) {
+var Handle = call.Action("conversation", func(ctx context.Context, caller sign.Claim, req handler.Request) (any, error) {
 	st, err := deps.Store()
 	if err != nil {
 		return nil, err
@@ -24,5 +25,5 @@ var Handle = call.Action("conversation", func(ctx context.Context, user string, 
 		action = "sync" // a websocket frame's data carries no action
 	}
 	s := conversation.Service{Store: st}
-	return s.Handle(ctx, user, action, req.Body)
+	return s.Handle(ctx, caller.User, action, req.Body)
 })

@@ -10,20 +10,17 @@ import (
 	"easychat/pkg/call"
 	"easychat/pkg/deps"
 	"easychat/pkg/group"
+	"easychat/pkg/sign"
 )
 
 // Handle runs one group action for the signed-in user.
-var Handle = call.Action("group", func(ctx context.Context, user string, req handler.Request) (any, error) {
+var Handle = call.Action("group", func(ctx context.Context, caller sign.Claim, req handler.Request) (any, error) {
 	st, err := deps.Store()
 	if err != nil {
 		return nil, err
 	}
-	s := group.Service{Store: st, Log: deps.Log()}
-	// Without Redis the change is still made; members see it in their next list.
-	if routes, err := deps.Routes(); err == nil {
-		s.Routes, s.Push = routes, deps.Pusher()
-	} else {
-		deps.Log().Warn("no route registry: group changes are not announced", "err", err)
-	}
-	return s.Handle(ctx, user, req.Body)
+	lim := deps.Settings().Limits
+	s := group.Service{Store: st, Routes: deps.Routes(), Push: deps.Pusher(), Log: deps.Log(),
+		Limiter: deps.Limiter(), CreateLimit: lim.GroupCreate, AddLimit: lim.GroupAdd, MaxMembers: lim.GroupMaxMembers}
+	return s.Handle(ctx, caller.User, req.Body)
 })

@@ -13,10 +13,11 @@ import (
 	"easychat/pkg/deps"
 	"easychat/pkg/frame"
 	"easychat/pkg/receipt"
+	"easychat/pkg/sign"
 )
 
 // Handle accepts one markChat or markDelivered.
-var Handle = call.Action("mark", func(ctx context.Context, user string, req handler.Request) (any, error) {
+var Handle = call.Action("mark", func(ctx context.Context, caller sign.Claim, req handler.Request) (any, error) {
 	st, err := deps.Store()
 	if err != nil {
 		return nil, err
@@ -27,7 +28,7 @@ var Handle = call.Action("mark", func(ctx context.Context, user string, req hand
 	}
 	a := receipt.Acceptor{Pub: pub, Groups: st, Now: time.Now}
 	if req.Header.Get(frame.HeaderMethod) == frame.MethodMarkDelivered {
-		return a.AcceptDelivered(ctx, user, req.Body)
+		return a.AcceptDelivered(ctx, caller.User, req.Body)
 	}
-	return a.Accept(ctx, user, req.Body)
+	return a.Accept(ctx, caller.User, req.Body)
 })

@@ -12,10 +12,11 @@ import (
 	"easychat/pkg/call"
 	"easychat/pkg/deps"
 	"easychat/pkg/receipt"
+	"easychat/pkg/sign"
 )
 
 // Handle processes one invocation from the connector.
-var Handle = call.Action("read-transfer", func(ctx context.Context, _ string, req handler.Request) (any, error) {
+var Handle = call.Component("read-transfer", func(ctx context.Context, _ sign.Claim, req handler.Request) (any, error) {
 	evs, err := receipt.Decode(req.Body)
 	if err != nil {
 		return nil, err
@@ -24,10 +25,7 @@ var Handle = call.Action("read-transfer", func(ctx context.Context, _ string, re
 	if err != nil {
 		return nil, err
 	}
-	routes, err := deps.Routes()
-	if err != nil {
-		return nil, err
-	}
+	routes := deps.Routes()
 	t := receipt.Transfer{Store: st, Routes: routes, Push: deps.Pusher(), Log: deps.Log()}
 	if err := t.Handle(ctx, evs); err != nil {
 		return nil, err

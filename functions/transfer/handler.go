@@ -12,11 +12,12 @@ import (
 
 	"easychat/pkg/call"
 	"easychat/pkg/deps"
+	"easychat/pkg/sign"
 	"easychat/pkg/transfer"
 )
 
 // Handle processes one invocation from the connector.
-var Handle = call.Action("transfer", func(ctx context.Context, _ string, req handler.Request) (any, error) {
+var Handle = call.Component("transfer", func(ctx context.Context, _ sign.Claim, req handler.Request) (any, error) {
 	evs, err := transfer.Decode(req.Body) // refused as invalid: the connector dead-letters it at once
 	if err != nil {
 		return nil, err
@@ -25,10 +26,7 @@ var Handle = call.Action("transfer", func(ctx context.Context, _ string, req han
 	if err != nil {
 		return nil, err
 	}
-	routes, err := deps.Routes()
-	if err != nil {
-		return nil, err
-	}
+	routes := deps.Routes()
 	s := transfer.Service{Store: st, Routes: routes, Push: deps.Pusher(), Log: deps.Log()}
 	if err := s.Handle(ctx, evs); err != nil {
 		return nil, err

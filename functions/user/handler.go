@@ -1,5 +1,5 @@
-// Function user registers users and logs them in (issuing the JWT the
-// gateway accepts). register and login are anonymous; me needs a user.
+// Function user registers accounts, logs users in (issuing the JWTs the
+// gateway accepts), and answers profile lookups.
 package function
 
 import (
@@ -10,16 +10,21 @@ import (
 	"easychat/pkg/account"
 	"easychat/pkg/call"
 	"easychat/pkg/deps"
+	"easychat/pkg/frame"
+	"easychat/pkg/sign"
 )
 
-var tokens = deps.Tokens()
+var tokens = deps.Tokens() // at start: without the jwt-secret the function does not run
 
-// Handle runs one account action.
-var Handle = call.Action("user", func(ctx context.Context, user string, req handler.Request) (any, error) {
+// Handle runs one account action; register and login may be anonymous.
+var Handle = call.Action("user", func(ctx context.Context, caller sign.Claim, req handler.Request) (any, error) {
 	st, err := deps.Store()
 	if err != nil {
 		return nil, err
 	}
-	s := account.Service{Store: st, Tokens: tokens}
-	return s.Handle(ctx, user, req.Body)
+	lim := deps.Settings().Limits
+	s := account.Service{Store: st, Tokens: tokens, Limiter: deps.Limiter(),
+		LoginPerUser: lim.LoginPerUser, LoginPerAddr: lim.LoginPerAddr, RegisterPerAddr: lim.RegisterPerAddr}
+	// The client address is vouched for by the gateway's signature.
+	return s.Handle(ctx, caller.User, req.Header.Get(frame.HeaderClient), req.Body)
 })

@@ -1,14 +1,16 @@
 // Package conn runs one websocket: a read pump, and a writer that is the only
-// code writing data frames to the socket, so concurrent senders never
-// interleave frames; they hand it bytes through a bounded queue and never
-// wait on it. A full queue means the client is not keeping up: it is dropped
-// rather than allowed to slow down the pusher or other clients.
+// code writing to the socket (data frames, and the control frames: pings,
+// pongs, close), so concurrent senders never interleave frames; they hand it
+// bytes through a bounded queue and never wait on it. A full queue means the
+// client is not keeping up: it is dropped rather than allowed to slow down
+// the pusher or other clients. The read pump does not write either: it hands
+// the writer the pong or close reply the peer is owed.
 //
 // An idle socket costs little: the queue is allocated only while frames wait,
 // and the writer goroutine runs only while there is something to write (a
-// frame, a ping, the close handshake). The writer sends everything queued at
-// once, with one writev, so a burst costs one system call rather than one
-// per frame.
+// frame, a ping, a pong, the close handshake). The writer sends everything
+// queued at once, with one writev, so a burst costs one system call rather
+// than one per frame.
 package conn
 
 import (
@@ -90,17 +92,24 @@ type Conn struct {
 	// dead is set once no more frames will be written; Send refuses from then on.
 	dead atomic.Bool
 
-	mu       sync.Mutex
-	queue    []out // frames waiting for the writer
-	writing  bool  // a writer goroutine is running (or the close frame was written)
-	pingDue  bool
+	mu      sync.Mutex
+	queue   []out // frames waiting for the writer
+	writing bool  // a writer goroutine is running (or the close frame was written)
+	pingDue bool
+	// pong is the payload of the peer's latest unanswered ping, for the
+	// writer to answer (pongDue). Only the latest is kept, as RFC 6455 5.5.3
+	// allows: a ping flood costs neither memory nor more than one pong per
+	// writer pass.
+	pong     string
+	pongDue  bool
 	closeReq bool   // graceful close requested (Close)
 	closeMsg []byte // its close frame payload
 	readEnd  bool   // the read pump has ended
 	writers  sync.WaitGroup
 	pinger   *time.Timer
-	// deadline is the write deadline last set for data frames (unix ns); 0
-	// after a control frame, whose write sets a deadline of its own.
+	// deadline is the write deadline last set by writeFrames (unix ns); 0
+	// after a control frame written by gorilla (ping, close), whose write
+	// sets a deadline of its own.
 	deadline atomic.Int64
 
 	closeOnce sync.Once
@@ -284,16 +293,26 @@ func (c *Conn) readPump(h Handler) {
 	extend := func() { _ = c.ws.SetReadDeadline(time.Now().Add(c.opt.PongWait)) }
 	extend()
 	c.ws.SetPongHandler(func(string) error { extend(); return nil })
-	// gorilla's default ping handler, and a note that its pong set the
-	// connection's write deadline.
+	// gorilla's default ping and close handlers write their reply from here,
+	// the read pump, concurrently with the writer (interleaving bytes on the
+	// wire, and moving the write deadline under the writer's feet). Ours
+	// hand the reply to the writer instead, and never wait on the socket.
+	// (gorilla still writes, from here, the close frame of a protocol error
+	// it detects, whereupon the socket is closed.)
 	c.ws.SetPingHandler(func(data string) error {
-		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-		c.deadline.Store(0)
-		var ne net.Error
-		if err == websocket.ErrCloseSent || (errors.As(err, &ne) && ne.Timeout()) {
-			return nil
+		c.mu.Lock()
+		if !c.dead.Load() {
+			c.pong, c.pongDue = data, true
+			c.kickLocked()
 		}
-		return err
+		c.mu.Unlock()
+		return nil
+	})
+	// The peer's close is answered like ours is sent: after what is queued.
+	// A close of ours already under way (Close) is the answer itself.
+	c.ws.SetCloseHandler(func(code int, _ string) error {
+		c.Close(code, "")
+		return nil
 	})
 	for {
 		_, r, err := c.ws.NextReader()
@@ -311,12 +330,15 @@ func (c *Conn) readPump(h Handler) {
 		oversized := int64(len(msg)) > c.opt.MaxFrame
 		if oversized {
 			msg = msg[:c.opt.MaxFrame]
-			if _, err := io.Copy(io.Discard, io.LimitReader(r, c.opt.MaxDiscard-c.opt.MaxFrame)); err != nil {
+			// MaxFrame+1 bytes are read: a message of MaxDiscard bytes
+			// holds this many more.
+			more := c.opt.MaxDiscard - c.opt.MaxFrame - 1
+			if _, err := io.Copy(io.Discard, io.LimitReader(r, max(more, 0))); err != nil {
 				c.logReadEnd(err)
 				return
 			}
 			// Beyond MaxDiscard the client is flooding us; stop reading it.
-			if n, _ := r.Read(make([]byte, 1)); n > 0 {
+			if n, _ := r.Read(make([]byte, 1)); n > 0 || more < 0 {
 				c.log.Warn("closing socket: message exceeds discard limit", "limit", c.opt.MaxDiscard)
 				c.Close(websocket.CloseMessageTooBig, "message too big")
 				c.discardUntilClosed(r)
@@ -370,8 +392,10 @@ func (c *Conn) writeLoop() {
 		}
 		ping := c.pingDue
 		c.pingDue = false
+		pong, pongDue := c.pong, c.pongDue
+		c.pong, c.pongDue = "", false
 		closing := c.closeReq
-		if len(batch) == 0 && !ping && !closing {
+		if len(batch) == 0 && !ping && !pongDue && !closing {
 			c.writing = false
 			c.queue = nil // an idle socket keeps no queue
 			c.mu.Unlock()
@@ -379,7 +403,7 @@ func (c *Conn) writeLoop() {
 		}
 		c.mu.Unlock()
 
-		if len(batch) > 0 && !c.writeFrames(batch) {
+		if (len(batch) > 0 || pongDue) && !c.writeFrames(batch, pong, pongDue) {
 			c.fail()
 			return
 		}
@@ -411,6 +435,7 @@ func (c *Conn) fail() {
 	_ = c.ws.Close()
 	c.mu.Lock()
 	c.queue = nil
+	c.pong, c.pongDue = "", false
 	c.writing = false
 	c.mu.Unlock()
 }
@@ -422,9 +447,11 @@ func (c *Conn) closeHandshake() {
 	c.mu.Lock()
 	rest := c.queue
 	c.queue = nil
+	pong, pongDue := c.pong, c.pongDue
+	c.pong, c.pongDue = "", false
 	msg := c.closeMsg
 	c.mu.Unlock()
-	if len(rest) == 0 || c.writeFrames(rest) {
+	if (len(rest) == 0 && !pongDue) || c.writeFrames(rest, pong, pongDue) {
 		err := c.ws.WriteMessage(websocket.CloseMessage, msg)
 		if err == nil {
 			t := time.NewTimer(c.opt.CloseGrace)
@@ -445,12 +472,22 @@ const maxWritev = 256
 
 // writeFrames writes text frames (server frames are unmasked) with as few
 // system calls as possible: each frame's header and payload go into one
-// writev with the other frames'.
-func (c *Conn) writeFrames(frames []out) bool {
-	for len(frames) > 0 {
+// writev with the other frames'. With withPong, a pong carrying pong goes
+// first, in the same writev.
+func (c *Conn) writeFrames(frames []out, pong string, withPong bool) bool {
+	for len(frames) > 0 || withPong {
 		n := min(len(frames), maxWritev)
-		hdrs := make([]byte, 0, 10*n)
-		bufs := make(net.Buffers, 0, 2*n)
+		ctl := 0
+		if withPong {
+			ctl = 2 + len(pong)
+		}
+		hdrs := make([]byte, 0, ctl+10*n)
+		bufs := make(net.Buffers, 0, 1+2*n)
+		if withPong {
+			hdrs = appendPong(hdrs, pong)
+			bufs = append(bufs, hdrs[:len(hdrs):len(hdrs)])
+			withPong = false
+		}
 		var counts [16]int
 		for _, o := range frames[:n] {
 			start := len(hdrs)
@@ -482,6 +519,17 @@ func (c *Conn) writeFrames(frames []out) bool {
 		frames = frames[n:]
 	}
 	return true
+}
+
+// maxControlPayload bounds a control frame's payload (RFC 6455 5.5).
+const maxControlPayload = 125
+
+// appendPong appends a pong: a final, unmasked control frame (opcode 0xA)
+// echoing the ping's payload. gorilla refuses a ping of more than
+// maxControlPayload bytes; the cut is only a guard for the length byte.
+func appendPong(b []byte, payload string) []byte {
+	payload = payload[:min(len(payload), maxControlPayload)]
+	return append(append(b, 0x80|websocket.PongMessage, byte(len(payload))), payload...)
 }
 
 // appendHeader appends the header of a final, unmasked text frame of n bytes.

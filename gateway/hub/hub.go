@@ -25,6 +25,9 @@ type Conn interface {
 // ErrClosed is returned by Add once the hub is shutting down.
 var ErrClosed = errors.New("gateway is shutting down")
 
+// ErrTooMany is returned by Add when the user holds the most sockets allowed.
+var ErrTooMany = errors.New("too many sockets for this user")
+
 // Hub indexes sockets by user. Safe for concurrent use.
 type Hub struct {
 	mu     sync.RWMutex
@@ -85,8 +88,9 @@ func (s *socket) advance(conv string, seq int64) bool {
 	return true
 }
 
-// Add indexes c; first reports whether it is its user's first socket here.
-func (h *Hub) Add(c Conn) (first bool, err error) {
+// Add indexes c, unless its user holds max sockets here already (max 0:
+// no bound); first reports whether it is its user's first socket here.
+func (h *Hub) Add(c Conn, max int) (first bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -98,9 +102,19 @@ func (h *Hub) Add(c Conn) (first bool, err error) {
 			return false, nil
 		}
 	}
+	if max > 0 && len(set) >= max {
+		return false, ErrTooMany
+	}
 	h.users[c.User()] = append(set, &socket{c: c})
 	h.conns++
 	return len(set) == 0, nil
+}
+
+// Count is the number of sockets user holds here.
+func (h *Hub) Count(user string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.users[user])
 }
 
 // Remove drops c; last reports whether its user has no socket here any more.

@@ -28,13 +28,13 @@ func (c *fakeConn) SentHere(id string) bool  { return id != "" && id == c.wrote 
 func TestFirstLastAndDeliver(t *testing.T) {
 	h := New()
 	a1, a2, b := &fakeConn{user: "a"}, &fakeConn{user: "a"}, &fakeConn{user: "b", full: true}
-	if first, _ := h.Add(a1); !first {
+	if first, _ := h.Add(a1, 0); !first {
 		t.Fatal("first socket of a not reported")
 	}
-	if first, _ := h.Add(a2); first {
+	if first, _ := h.Add(a2, 0); first {
 		t.Fatal("second socket of a reported as first")
 	}
-	h.Add(b)
+	h.Add(b, 0)
 
 	n, missing := h.Deliver([]string{"a", "b", "c", "a"}, []byte("x"), frame.Data)
 	if n != 2 || len(a1.got) != 1 || len(a2.got) != 1 {
@@ -59,7 +59,7 @@ func TestFirstLastAndDeliver(t *testing.T) {
 	if b.closed != 1001 {
 		t.Fatal("CloseAll did not close b")
 	}
-	if _, err := h.Add(&fakeConn{user: "d"}); err != ErrClosed {
+	if _, err := h.Add(&fakeConn{user: "d"}, 0); err != ErrClosed {
 		t.Fatalf("Add after CloseAll: %v", err)
 	}
 }
@@ -69,7 +69,7 @@ func TestFirstLastAndDeliver(t *testing.T) {
 func TestDeliverMessageSkipsSeqsASocketHasSeen(t *testing.T) {
 	h := New()
 	a1 := &fakeConn{user: "a"}
-	h.Add(a1)
+	h.Add(a1, 0)
 	for _, step := range []struct {
 		conv string
 		seq  int64
@@ -81,7 +81,7 @@ func TestDeliverMessageSkipsSeqsASocketHasSeen(t *testing.T) {
 		}
 	}
 	a2 := &fakeConn{user: "a"} // a new device has seen nothing yet
-	h.Add(a2)
+	h.Add(a2, 0)
 	h.DeliverMessage([]string{"a"}, []byte("x"), frame.Data, Message{Conv: "c1", Seq: 3})
 	if len(a2.got) != 1 || len(a1.got) != 4 {
 		t.Fatalf("new device got %d, old device %d", len(a2.got), len(a1.got))
@@ -94,7 +94,7 @@ func TestDeliverMessageSkipsTheSocketItCameFrom(t *testing.T) {
 	h := New()
 	phone, laptop, bob := &fakeConn{user: "a", wrote: "m1"}, &fakeConn{user: "a"}, &fakeConn{user: "b"}
 	for _, c := range []*fakeConn{phone, laptop, bob} {
-		h.Add(c)
+		h.Add(c, 0)
 	}
 	n, missing := h.DeliverMessage([]string{"b", "a"}, []byte("m1"), frame.Data, Message{Conv: "a_b", Seq: 1, Sender: "a", MsgID: "m1"})
 	if len(phone.got) != 0 || len(laptop.got) != 1 || len(bob.got) != 1 || n != 2 || len(missing) != 0 {
@@ -105,5 +105,20 @@ func TestDeliverMessageSkipsTheSocketItCameFrom(t *testing.T) {
 	h.DeliverMessage([]string{"a", "b"}, []byte("m2"), frame.Data, Message{Conv: "a_b", Seq: 2, Sender: "a", MsgID: "m2"})
 	if len(phone.got) != 1 || len(laptop.got) != 2 || len(bob.got) != 2 {
 		t.Fatalf("phone %d laptop %d bob %d", len(phone.got), len(laptop.got), len(bob.got))
+	}
+}
+
+func TestAddBoundsSocketsPerUser(t *testing.T) {
+	h := New()
+	for i := range 3 {
+		if _, err := h.Add(&fakeConn{user: "u"}, 3); err != nil {
+			t.Fatalf("socket %d: %v", i+1, err)
+		}
+	}
+	if _, err := h.Add(&fakeConn{user: "u"}, 3); err != ErrTooMany {
+		t.Fatalf("4th socket: %v, want ErrTooMany", err)
+	}
+	if _, err := h.Add(&fakeConn{user: "v"}, 3); err != nil || h.Count("u") != 3 || h.Count("v") != 1 {
+		t.Fatalf("another user: %v; counts %d %d", err, h.Count("u"), h.Count("v"))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"easychat/pkg/batch"
+	"easychat/pkg/sign"
 )
 
 // Batcher sends the calls of one function in batches (package pkg/batch). A
@@ -23,6 +24,7 @@ type Batcher struct {
 	c        *Client
 	fn       string
 	max      int
+	maxBytes int
 	inflight int
 	timeout  time.Duration
 	ctx      context.Context
@@ -35,6 +37,7 @@ type Batcher struct {
 
 type queued struct {
 	item batch.Item
+	size int         // the item's share of a request body
 	done chan answer // buffered: the sender never waits for the caller
 }
 
@@ -46,6 +49,7 @@ type answer struct {
 // BatchOptions tune a Batcher; zero fields take the defaults.
 type BatchOptions struct {
 	Max      int           // calls per request (256)
+	MaxBytes int           // body bytes per request (1 MiB): below the function's body limit
 	Inflight int           // requests in flight (4)
 	Timeout  time.Duration // bound on one request (10s)
 	// Ctx bounds every request (e.g. cancelled when a drain runs out of time).
@@ -59,6 +63,9 @@ func NewBatcher(c *Client, fn string, o BatchOptions) *Batcher {
 	if o.Max <= 0 {
 		o.Max = 256
 	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 1 << 20
+	}
 	if o.Inflight <= 0 {
 		o.Inflight = 4
 	}
@@ -71,7 +78,7 @@ func NewBatcher(c *Client, fn string, o BatchOptions) *Batcher {
 	if o.Sizes == nil {
 		o.Sizes = func(int) {}
 	}
-	return &Batcher{c: c, fn: fn, max: o.Max, inflight: o.Inflight, timeout: o.Timeout, ctx: o.Ctx, sizes: o.Sizes}
+	return &Batcher{c: c, fn: fn, max: o.Max, maxBytes: o.MaxBytes, inflight: o.Inflight, timeout: o.Timeout, ctx: o.Ctx, sizes: o.Sizes}
 }
 
 // Call makes one call of the batched function for user, answered as Client.Call
@@ -81,6 +88,12 @@ func (b *Batcher) Call(ctx context.Context, user, frameID string, body []byte) (
 		return nil, &StatusError{Function: b.fn, Status: http.StatusBadRequest, Msg: "data is not JSON"}
 	}
 	q := &queued{item: batch.Item{User: user, FrameID: frameID, Data: body}, done: make(chan answer, 1)}
+	// JSON of an item: its fields plus the names and punctuation around them.
+	q.size = len(body) + len(user) + 2*len(frameID) + 48 // a frame id may need escaping
+	if q.size > b.maxBytes {
+		// Alone, so that it does not fail the batch it would be put in.
+		return nil, &StatusError{Function: b.fn, Status: http.StatusRequestEntityTooLarge, Msg: "frame too large"}
+	}
 	b.mu.Lock()
 	b.queue = append(b.queue, q)
 	var first []*queued
@@ -102,8 +115,14 @@ func (b *Batcher) Call(ctx context.Context, user, frameID string, body []byte) (
 	}
 }
 
+// takeLocked takes the next request's calls: at most max of them, and no
+// more than maxBytes of body (one call always fits: Call refuses larger).
 func (b *Batcher) takeLocked() []*queued {
-	n := min(len(b.queue), b.max)
+	n, bytes := 0, 2
+	for n < len(b.queue) && n < b.max && (n == 0 || bytes+b.queue[n].size+1 <= b.maxBytes) {
+		bytes += b.queue[n].size + 1
+		n++
+	}
 	out := make([]*queued, n)
 	copy(out, b.queue)
 	clear(b.queue[:n])
@@ -164,7 +183,7 @@ func (b *Batcher) post(items []batch.Item) ([]batch.Result, error) {
 	defer cancel()
 	hdr := http.Header{}
 	hdr.Set(batch.Header, strconv.Itoa(len(items)))
-	raw, err := b.c.post(ctx, b.fn, "", hdr, body)
+	raw, err := b.c.post(ctx, b.fn, sign.Component, hdr, body)
 	if err != nil {
 		return nil, err
 	}
@@ -180,9 +199,9 @@ func (b *Batcher) post(items []batch.Item) ([]batch.Result, error) {
 type Batching struct{ B *Batcher }
 
 // Call implements the gateway session's Caller.
-func (r Batching) Call(ctx context.Context, fn, user, frameID, method string, body []byte) (json.RawMessage, error) {
-	if fn == r.B.fn {
-		return r.B.Call(ctx, user, frameID, body)
+func (r Batching) Call(ctx context.Context, req Request) (json.RawMessage, error) {
+	if req.Function == r.B.fn {
+		return r.B.Call(ctx, req.User, req.FrameID, req.Body)
 	}
-	return r.B.c.Call(ctx, fn, user, frameID, method, body)
+	return r.B.c.Call(ctx, req)
 }

@@ -30,8 +30,8 @@ type batchServer struct {
 
 func (s *batchServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	user, err := s.sig.Verify(r.Header, r.URL.Path, body)
-	if err != nil || user != "" || r.Header.Get(batch.Header) == "" {
+	claim, err := s.sig.Verify(r.Context(), r.Header, r.URL.Path, body)
+	if err != nil || !claim.Component() || claim.User != "" || r.Header.Get(batch.Header) == "" {
 		http.Error(w, "not a signed batch", http.StatusUnauthorized)
 		return
 	}
@@ -165,7 +165,7 @@ func TestBatcherFailures(t *testing.T) {
 	srv.fail = http.StatusServiceUnavailable
 	_, err := b.Call(context.Background(), "bob", "f", []byte(`{}`))
 	var se *StatusError
-	if !errors.As(err, &se) || se.Status != http.StatusServiceUnavailable || se.Msg != "broker down" {
+	if !errors.As(err, &se) || se.Status != http.StatusServiceUnavailable || se.Msg != ErrUnavailable.Error() {
 		t.Fatalf("whole-request failure: %v", err)
 	}
 	if _, err := b.Call(context.Background(), "bob", "f", []byte(`not json`)); !errors.As(err, &se) || se.Status != http.StatusBadRequest {

@@ -32,11 +32,12 @@ const maxErrText = 512
 
 // ErrUnavailable means the function could not be reached or did not answer in
 // time. The call may or may not have taken effect; the client should retry
-// with the same frame id.
-var ErrUnavailable = errors.New("service unavailable, retry")
+// with the same frame id. Its text is what clients see of any outage.
+var ErrUnavailable = errors.New("temporarily unavailable, retry")
 
-// StatusError is a non-2xx answer from a function. Msg is the function's own
-// error text, fit for an error frame.
+// StatusError is a non-2xx answer from a function. Msg is fit for an error
+// frame: a function's own refusal text (4xx), or the stable outage text with
+// the function's request id (5xx), never an upstream's internal detail.
 type StatusError struct {
 	Function string
 	Status   int
@@ -76,13 +77,30 @@ func New(baseURL string, signer *sign.Signer, hc *http.Client, observe Observer)
 	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc, signer: signer, observe: observe}
 }
 
-// Call POSTs body to function fn for user, tagged with the client's frameID,
-// and returns the function's JSON answer. The deadline comes from ctx.
-// Errors are *StatusError for a non-2xx answer, or wrap ErrUnavailable.
-func (c *Client) Call(ctx context.Context, fn, user, frameID, method string, body []byte) (json.RawMessage, error) {
+// Request is one call of a function on behalf of a user.
+type Request struct {
+	Function string
+	User     string // the user the call is for; "" for an anonymous one (register, login)
+	FrameID  string // the client's frame id, when the call serves a frame
+	Method   string // the frame's method
+	Client   string // the client's address, for limits per address (API calls)
+	Body     []byte
+}
+
+// Call POSTs r.Body to r.Function signed for r.User, tagged with the frame's
+// id and method, and returns the function's JSON answer. The deadline comes
+// from ctx. Errors are *StatusError for a non-2xx answer, or wrap
+// ErrUnavailable.
+func (c *Client) Call(ctx context.Context, r Request) (json.RawMessage, error) {
 	start := time.Now()
-	res, err := c.call(ctx, fn, user, frameID, method, body)
-	c.observe(fn, outcome(err), time.Since(start))
+	hdr := http.Header{}
+	for k, v := range map[string]string{HeaderFrameID: r.FrameID, HeaderMethod: r.Method, frame.HeaderClient: r.Client} {
+		if v != "" {
+			hdr.Set(k, v)
+		}
+	}
+	res, err := c.post(ctx, r.Function, sign.ForUser(r.User), hdr, r.Body)
+	c.observe(r.Function, outcome(err), time.Since(start))
 	return res, err
 }
 
@@ -99,19 +117,8 @@ func outcome(err error) string {
 	}
 }
 
-func (c *Client) call(ctx context.Context, fn, user, frameID, method string, body []byte) (json.RawMessage, error) {
-	hdr := http.Header{}
-	if frameID != "" {
-		hdr.Set(HeaderFrameID, frameID)
-	}
-	if method != "" {
-		hdr.Set(HeaderMethod, method)
-	}
-	return c.post(ctx, fn, user, hdr, body)
-}
-
-// post sends body to fn signed for user (empty: a component call), with hdr.
-func (c *Client) post(ctx context.Context, fn, user string, hdr http.Header, body []byte) (json.RawMessage, error) {
+// post sends body to fn with claim and the call headers hdr, all signed.
+func (c *Client) post(ctx context.Context, fn string, claim sign.Claim, hdr http.Header, body []byte) (json.RawMessage, error) {
 	path := "/function/" + fn
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
@@ -121,7 +128,7 @@ func (c *Client) post(ctx context.Context, fn, user string, hdr http.Header, bod
 		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/json")
-	c.signer.Sign(req, path, user, body)
+	c.signer.Sign(req, path, claim, body)
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -155,22 +162,25 @@ func result(b []byte) json.RawMessage {
 	return s
 }
 
-// errorText extracts a function's error message: `{"error":"..."}` or plain text.
+// errorText is what a client may see of a function's non-2xx answer. A
+// refusal (4xx) from one of our functions is JSON {"error": ...} meant for
+// the client; an outage (5xx) is the stable text plus the request id the
+// function logged it under. Anything else (a proxy's or runtime's own
+// answer) shows only as its status text, so no upstream detail leaks.
 func errorText(status int, b []byte) string {
 	var e struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
+		Error     string `json:"error"`
+		RequestID string `json:"requestId"`
 	}
-	msg := ""
-	if json.Unmarshal(b, &e) == nil {
-		msg = e.Error
-		if msg == "" {
-			msg = e.Message
+	ok := json.Unmarshal(b, &e) == nil
+	if status >= 500 {
+		if ok && e.RequestID != "" && len(e.RequestID) <= 32 {
+			return ErrUnavailable.Error() + " (request " + e.RequestID + ")"
 		}
-	} else {
-		msg = strings.TrimSpace(string(b))
+		return ErrUnavailable.Error()
 	}
-	if msg == "" {
+	msg := e.Error
+	if !ok || msg == "" {
 		msg = http.StatusText(status)
 		if msg == "" {
 			msg = fmt.Sprintf("status %d", status)

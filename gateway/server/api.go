@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"easychat/gateway/invoke"
+	"easychat/pkg/ident"
 )
 
 // APIPrefix is where the gateway serves the HTTP API: POST /api/<function>
@@ -39,6 +41,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	user := ""
 	if tok := bearer(r); tok != "" {
 		u, err := s.issuer.Verify(tok)
+		if err == nil && !ident.IsUser(u) {
+			err = errors.New("token subject is not a user id")
+		}
 		if err != nil {
 			s.metrics.AuthFailures.WithLabelValues("api").Inc()
 			apiError(w, http.StatusUnauthorized, "invalid token")
@@ -47,16 +52,25 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		user = u
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	if err != nil {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
 		apiError(w, http.StatusRequestEntityTooLarge, "request body too large")
+		return
+	case err != nil:
+		// Usually the read timeout: a client too slow to send its body.
+		apiError(w, http.StatusRequestTimeout, "request body not received in time")
 		return
 	}
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
+	// The answer must go out in time too; a client that does not read it
+	// does not hold the handler.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.CallTimeout + 5*time.Second))
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.CallTimeout)
 	defer cancel()
-	res, err := s.env.Caller.Call(ctx, fn, user, "", "", body)
+	res, err := s.env.Caller.Call(ctx, invoke.Request{Function: fn, User: user, Client: s.clientAddr(r), Body: body})
 	var se *invoke.StatusError
 	switch {
 	case errors.As(err, &se):

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -28,8 +29,10 @@ import (
 //	GATEWAY_INSTANCE_ID      random                 this instance's id in the route registry
 //	FAAS_URL                 http://127.0.0.1:8080  OpenFaaS gateway; functions at <FAAS_URL>/function/<name>
 //	REDIS_URL                redis://127.0.0.1:6379/0  route registry
-//	JWT_SECRET               token.DevSecret        HS256 key of user tokens (secret file "jwt-secret" wins)
-//	INTERNAL_KEY             sign.DevKey            HMAC key between components (secret file "internal-key" wins)
+//	JWT_SECRET               (required)             HS256 key of user tokens (secret file "jwt-secret" wins)
+//	INTERNAL_KEY             (required)             HMAC key between components (secret file "internal-key" wins)
+//	                                                Both at least 16 bytes; the gateway refuses to start without
+//	                                                them unless EASYCHAT_DEV=1 (then the published dev secrets)
 //	GATEWAY_METHODS          (defaults below)       extra/overriding method=function pairs, comma-separated;
 //	                                                "method=" removes one. Defaults: conversation.chat=chat,
 //	                                                conversation.markChat=mark, conversation.markDelivered=mark,
@@ -56,6 +59,19 @@ import (
 //	GATEWAY_WRITE_WAIT       10s                    bound on one socket write
 //	GATEWAY_ALLOWED_ORIGINS  (any)                  comma-separated browser origins allowed; empty allows any
 //	                                                (tokens are not cookies, so cross-site hijacking gains nothing)
+//	GATEWAY_FRAME_RATE       50                     frames a socket may send per second (token bucket); over it a
+//	                                                frame gets an error frame ("rate limit") and may be resent; 0: no limit
+//	GATEWAY_FRAME_BURST      200                    frames a socket may send at once before the rate applies
+//	GATEWAY_MAX_SOCKETS_PER_USER 20                 sockets one user may hold on this instance; more get HTTP 429
+//	GATEWAY_MAX_PENDING_CONNS 1024                  public connections not (yet) upgraded to an authenticated
+//	                                                websocket, in all; more are closed at once
+//	GATEWAY_MAX_PENDING_PER_IP 64                   the same, per client address
+//	GATEWAY_READ_TIMEOUT     15s                    reading one HTTP request, headers and body (slow clients are cut)
+//	GATEWAY_IDLE_TIMEOUT     60s                    an idle keep-alive HTTP connection is closed after this
+//	GATEWAY_CHAT_BATCH_BYTES 1048576                bytes of frames per batched request to the chat function
+//	                                                (keep it below the function's max_body_bytes, 4 MiB)
+//	GATEWAY_TRUSTED_PROXIES  (none)                 comma-separated CIDRs of proxies whose X-Forwarded-For is
+//	                                                believed for the client address (limits per address)
 //	GATEWAY_API_FUNCTIONS    user,group,conversation functions reachable as POST /api/<name> (the HTTP
 //	                                                API, authenticated by the same bearer JWT)
 //	GATEWAY_LOG_LEVEL        info                   debug | info | warn | error (main only)
@@ -90,6 +106,20 @@ type Config struct {
 	WriteWait      time.Duration
 	AllowedOrigins []string
 	APIFunctions   []string
+
+	FrameRate          float64 // frames per second per socket; 0: no limit
+	FrameBurst         int
+	MaxSocketsPerUser  int
+	MaxPendingConns    int
+	MaxPendingPerIP    int
+	ReadTimeout        time.Duration
+	IdleTimeout        time.Duration
+	ChatBatchBytes     int
+	TrustedProxies     []*net.IPNet
+	// Replays remembers the nonces of signed pushes, shared by every
+	// instance (a push signed for one instance must not be replayed to
+	// another). nil: this instance's memory only.
+	Replays sign.Replays
 }
 
 // DefaultMethods maps client methods to the functions that serve them.
@@ -102,7 +132,8 @@ func DefaultMethods() map[string]string {
 	}
 }
 
-// DefaultConfig returns the documented defaults, with the development secrets.
+// DefaultConfig returns the documented defaults. It has no secrets: set
+// JWTSecret and InternalKey (New refuses to run without them).
 func DefaultConfig() Config {
 	return Config{
 		Addr:           ":10090",
@@ -110,8 +141,6 @@ func DefaultConfig() Config {
 		InternalAddr:   "127.0.0.1:10091",
 		FaasURL:        "http://127.0.0.1:8080",
 		RedisURL:       "redis://127.0.0.1:6379/0",
-		JWTSecret:      token.DevSecret,
-		InternalKey:    sign.DevKey,
 		Methods:        DefaultMethods(),
 		AckMode:        session.AckOnly,
 		AckResend:      time.Second,
@@ -132,6 +161,15 @@ func DefaultConfig() Config {
 		PongWait:       60 * time.Second,
 		WriteWait:      10 * time.Second,
 		APIFunctions:   []string{"user", "group", "conversation"},
+
+		FrameRate:         50,
+		FrameBurst:        200,
+		MaxSocketsPerUser: 20,
+		MaxPendingConns:   1024,
+		MaxPendingPerIP:   64,
+		ReadTimeout:       15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ChatBatchBytes:    1 << 20,
 	}
 }
 
@@ -148,8 +186,6 @@ func (c Config) withDefaults() Config {
 	str(&c.InternalAddr, d.InternalAddr)
 	str(&c.FaasURL, d.FaasURL)
 	str(&c.RedisURL, d.RedisURL)
-	str(&c.JWTSecret, d.JWTSecret)
-	str(&c.InternalKey, d.InternalKey)
 	if c.Methods == nil {
 		c.Methods = d.Methods
 	}
@@ -171,6 +207,8 @@ func (c Config) withDefaults() Config {
 	dur(&c.DrainTimeout, d.DrainTimeout)
 	dur(&c.PongWait, d.PongWait)
 	dur(&c.WriteWait, d.WriteWait)
+	dur(&c.ReadTimeout, d.ReadTimeout)
+	dur(&c.IdleTimeout, d.IdleTimeout)
 	num := func(v *int, def int) {
 		if *v <= 0 {
 			*v = def
@@ -183,6 +221,14 @@ func (c Config) withDefaults() Config {
 	num(&c.ChatQueue, d.ChatQueue)
 	num(&c.MaxInflight, d.MaxInflight)
 	num(&c.MaxOnlineUsers, d.MaxOnlineUsers)
+	num(&c.FrameBurst, d.FrameBurst)
+	num(&c.MaxSocketsPerUser, d.MaxSocketsPerUser)
+	num(&c.MaxPendingConns, d.MaxPendingConns)
+	num(&c.MaxPendingPerIP, d.MaxPendingPerIP)
+	num(&c.ChatBatchBytes, d.ChatBatchBytes)
+	if c.FrameRate < 0 {
+		c.FrameRate = 0
+	}
 	if c.MaxFrameBytes <= 0 {
 		c.MaxFrameBytes = d.MaxFrameBytes
 	}
@@ -195,8 +241,13 @@ func (c Config) withDefaults() Config {
 // ConfigFromEnv reads the variables listed on Config.
 func ConfigFromEnv() (Config, error) {
 	c := DefaultConfig()
-	c.JWTSecret = secret.Read(secret.JWT, "JWT_SECRET", token.DevSecret)
-	c.InternalKey = secret.Read(secret.Internal, "INTERNAL_KEY", sign.DevKey)
+	var err error
+	if c.JWTSecret, err = secret.Require(secret.JWT, "JWT_SECRET", token.DevSecret); err != nil {
+		return c, err
+	}
+	if c.InternalKey, err = secret.Require(secret.Internal, "INTERNAL_KEY", sign.DevKey); err != nil {
+		return c, err
+	}
 	envStr(&c.Addr, "GATEWAY_ADDR")
 	envStr(&c.Path, "GATEWAY_PATH")
 	envStr(&c.InternalAddr, "GATEWAY_INTERNAL_ADDR")
@@ -224,6 +275,28 @@ func ConfigFromEnv() (Config, error) {
 			}
 		}
 	}
+	if v := os.Getenv("GATEWAY_TRUSTED_PROXIES"); v != "" {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			if !strings.Contains(p, "/") {
+				p += map[bool]string{true: "/32", false: "/128"}[strings.Contains(p, ".")]
+			}
+			_, n, err := net.ParseCIDR(p)
+			if err != nil {
+				return c, fmt.Errorf("GATEWAY_TRUSTED_PROXIES: %w", err)
+			}
+			c.TrustedProxies = append(c.TrustedProxies, n)
+		}
+	}
+	if v := os.Getenv("GATEWAY_FRAME_RATE"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 {
+			return c, fmt.Errorf("GATEWAY_FRAME_RATE=%q: want a non-negative number of frames per second", v)
+		}
+		c.FrameRate = r
+	}
 	if v := os.Getenv("GATEWAY_ALLOWED_ORIGINS"); v != "" {
 		for _, o := range strings.Split(v, ",") {
 			if o = strings.TrimSpace(o); o != "" {
@@ -239,6 +312,13 @@ func ConfigFromEnv() (Config, error) {
 		envDur(&c.DrainTimeout, "GATEWAY_DRAIN_TIMEOUT"),
 		envDur(&c.PongWait, "GATEWAY_PONG_WAIT"),
 		envDur(&c.WriteWait, "GATEWAY_WRITE_WAIT"),
+		envDur(&c.ReadTimeout, "GATEWAY_READ_TIMEOUT"),
+		envDur(&c.IdleTimeout, "GATEWAY_IDLE_TIMEOUT"),
+		envInt(&c.FrameBurst, "GATEWAY_FRAME_BURST"),
+		envInt(&c.MaxSocketsPerUser, "GATEWAY_MAX_SOCKETS_PER_USER"),
+		envInt(&c.MaxPendingConns, "GATEWAY_MAX_PENDING_CONNS"),
+		envInt(&c.MaxPendingPerIP, "GATEWAY_MAX_PENDING_PER_IP"),
+		envInt(&c.ChatBatchBytes, "GATEWAY_CHAT_BATCH_BYTES"),
 		envInt(&c.AckRetries, "GATEWAY_ACK_RETRIES"),
 		envInt(&c.ReadBuffer, "GATEWAY_READ_BUFFER"),
 		envInt(&c.SendQueue, "GATEWAY_SEND_QUEUE"),

@@ -99,7 +99,7 @@ type fakeFaaS struct {
 }
 
 func newFakeFaaS(t *testing.T) *fakeFaaS {
-	f := &fakeFaaS{signer: sign.New(sign.DevKey), called: make(chan call, 1000)}
+	f := &fakeFaaS{signer: sign.New(testKey), called: make(chan call, 1000)}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -107,7 +107,8 @@ func newFakeFaaS(t *testing.T) *fakeFaaS {
 
 func (f *fakeFaaS) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	user, err := f.signer.Verify(r.Header, r.URL.Path, body)
+	claim, err := f.signer.Verify(r.Context(), r.Header, r.URL.Path, body)
+	user := claim.User
 	if err != nil {
 		http.Error(w, `{"error":"unsigned"}`, http.StatusUnauthorized)
 		return
@@ -199,8 +200,15 @@ type gw struct {
 	done   chan error
 }
 
+// Keys of the gateways under test.
+const (
+	testKey = "gateway-test-internal-key"
+	testJWT = "gateway-test-jwt-secret"
+)
+
 func testConfig(faasURL string) server.Config {
 	cfg := server.DefaultConfig()
+	cfg.JWTSecret, cfg.InternalKey = testJWT, testKey
 	cfg.Addr = "127.0.0.1:0"
 	cfg.InternalAddr = "127.0.0.1:0"
 	cfg.FaasURL = faasURL
@@ -250,7 +258,7 @@ func (g *gw) stop(t *testing.T) error {
 
 func (g *gw) wsURL() string { return "ws://" + g.Addr() + g.Config().Path }
 
-var issuer = token.New(token.DevSecret, time.Hour)
+var issuer = token.New(testJWT, time.Hour)
 
 func tok(t *testing.T, user string) string {
 	t.Helper()
@@ -395,7 +403,7 @@ func push(t *testing.T, g *gw, key string, p event.Push) (int, server.PushResult
 	body, _ := json.Marshal(p)
 	req, _ := http.NewRequest(http.MethodPost, g.PushURL()+server.PushPath, bytes.NewReader(body))
 	if key != "" {
-		sign.New(key).Sign(req, server.PushPath, "", body)
+		sign.New(key).Sign(req, server.PushPath, sign.Component, body)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"easychat/gateway/hub"
 	"easychat/pkg/frame"
+	"easychat/pkg/sign"
 )
 
 // PushResult is the answer of POST /internal/push. Missing lists the users
@@ -17,6 +18,22 @@ import (
 type PushResult struct {
 	Delivered int      `json:"delivered"`
 	Missing   []string `json:"missing"`
+}
+
+// errPushByUser refuses a push signed as a call for a user.
+var errPushByUser = errors.New("a push is a component's call")
+
+// refusePush answers a push whose signature did not verify: 401 for the
+// caller's fault, 503 when the nonce could not be checked.
+func (s *Server) refusePush(w http.ResponseWriter, r *http.Request, err error) {
+	if !sign.Refused(err) && !errors.Is(err, errPushByUser) {
+		s.log.Error("checking a push's nonce", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, "temporarily unavailable, retry", http.StatusServiceUnavailable)
+		return
+	}
+	s.metrics.AuthFailures.WithLabelValues("push").Inc()
+	s.log.Warn("rejected push", "remote", r.RemoteAddr, "err", err)
+	http.Error(w, "unauthorized", http.StatusUnauthorized)
 }
 
 // servePush delivers a signed batch from a function to local sockets. Each
@@ -29,6 +46,13 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return
 	}
+	// The signature covers the body's hash: check it before reading what an
+	// unknown caller sends.
+	pending, err := s.signer.Check(r.Header, PushPath)
+	if err != nil {
+		s.refusePush(w, r, err)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxPushBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -39,10 +63,12 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading push body", http.StatusBadRequest)
 		return
 	}
-	if _, err := s.signer.Verify(r.Header, PushPath, body); err != nil {
-		s.metrics.AuthFailures.WithLabelValues("push").Inc()
-		s.log.Warn("rejected unsigned push", "remote", r.RemoteAddr, "err", err)
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
+	claim, err := pending.Body(r.Context(), body)
+	if err == nil && !claim.Component() {
+		err = errPushByUser
+	}
+	if err != nil {
+		s.refusePush(w, r, err)
 		return
 	}
 	// The frames are delivered as the caller encoded them (a signed caller

@@ -33,7 +33,9 @@ import (
 	"easychat/gateway/session"
 	"easychat/gateway/web"
 	"easychat/pkg/frame"
+	"easychat/pkg/nonce"
 	"easychat/pkg/route"
+	"easychat/pkg/secret"
 	"easychat/pkg/sign"
 	"easychat/pkg/token"
 
@@ -94,10 +96,20 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 	if _, err := session.ParseAckMode(string(cfg.AckMode)); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	var err error
+	if cfg.JWTSecret, err = secret.Check(secret.JWT, "JWT_SECRET", cfg.JWTSecret, token.DevSecret); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if cfg.InternalKey, err = secret.Check(secret.Internal, "INTERNAL_KEY", cfg.InternalKey, sign.DevKey); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	if cfg.InstanceID == "" {
 		cfg.InstanceID = randomID()
 	}
 	log := logger.With("instance", cfg.InstanceID)
+	if cfg.JWTSecret == token.DevSecret || cfg.InternalKey == sign.DevKey {
+		log.Warn("running on the published development secrets (" + secret.DevSwitch + "=1): never do this in production")
+	}
 
 	pubLn, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -117,7 +129,11 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 	}
 
 	m := metrics.New()
-	signer := sign.New(cfg.InternalKey)
+	replays := cfg.Replays
+	if replays == nil {
+		replays = nonce.NewMemory()
+	}
+	signer := sign.New(cfg.InternalKey).WithReplays(replays)
 	callCtx, callCancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:      cfg,
@@ -151,6 +167,7 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 	if fn := cfg.Methods[frame.MethodChat]; fn != "" && cfg.ChatBatch > 1 {
 		caller = invoke.Batching{B: invoke.NewBatcher(client, fn, invoke.BatchOptions{
 			Max:      cfg.ChatBatch,
+			MaxBytes: cfg.ChatBatchBytes,
 			Inflight: cfg.ChatInflight,
 			Timeout:  cfg.CallTimeout,
 			Ctx:      callCtx,
@@ -169,6 +186,8 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 			QueueWait:      cfg.ChatQueueWait,
 			MaxFrame:       cfg.MaxFrameBytes,
 			MaxOnlineUsers: cfg.MaxOnlineUsers,
+			FrameRate:      cfg.FrameRate,
+			FrameBurst:     cfg.FrameBurst,
 		},
 		Caller:   caller,
 		Presence: reg,
@@ -194,14 +213,22 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 	pub.HandleFunc(APIPrefix, s.serveAPI)
 	// The browser client; the patterns above are more specific and win.
 	pub.Handle("/", web.Handler())
-	s.pub = &http.Server{Handler: pub, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	// Slow clients are cut: headers within 5 s, the whole request (an API
+	// body) within ReadTimeout, and idle keep-alive connections after
+	// IdleTimeout; connections not yet upgraded are bounded (conns.go).
+	// No WriteTimeout: it would also bound the hijacked websocket; the API
+	// handler sets its own write deadline.
+	pending := newPendingConns(cfg.MaxPendingConns, cfg.MaxPendingPerIP, func() { m.Rejected.WithLabelValues("too_many_connections").Inc() })
+	s.pub = &http.Server{Handler: pub, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: cfg.ReadTimeout,
+		IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 16 << 10, ConnState: pending.track,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	internal := http.NewServeMux()
 	internal.HandleFunc(PushPath, s.servePush)
 	internal.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
 	internal.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	s.internal = &http.Server{Handler: internal, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	return s, nil
 }
 

@@ -303,7 +303,12 @@ func TestFunctionFailures(t *testing.T) {
 		switch c.FrameID {
 		case "e500":
 			w.WriteHeader(http.StatusInternalServerError)
-			_, _ = w.Write([]byte(`{"error":"boom"}`))
+			_, _ = w.Write([]byte(`{"error":"mongo: connection refused 10.1.2.3:27017"}`))
+		case "e503":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":"temporarily unavailable, retry","requestId":"0123456789abcdef"}`))
+		case "eproxy":
+			http.Error(w, "upstream connect error to 10.1.2.3:8080", http.StatusNotFound)
 		case "etext":
 			http.Error(w, "bad thing", http.StatusBadRequest)
 		case "slow":
@@ -319,12 +324,23 @@ func TestFunctionFailures(t *testing.T) {
 	ws := g.dial(t, uid("alice"))
 	bob := uid("bob")
 
+	// An internal failure's detail never reaches the client; the function's
+	// request id does, so support can find the logged cause.
 	send(t, ws, chatFrame("e500", bob, "hi"))
-	if msg := readErr(t, ws, "e500"); msg != "boom" {
+	if msg := readErr(t, ws, "e500"); msg != session.ErrTextUnavailable {
 		t.Fatalf("500: %q", msg)
 	}
+	send(t, ws, chatFrame("e503", bob, "hi"))
+	if msg := readErr(t, ws, "e503"); msg != session.ErrTextUnavailable+" (request 0123456789abcdef)" {
+		t.Fatalf("503: %q", msg)
+	}
+	// A refusal that is not a function's own JSON answer shows its status only.
+	send(t, ws, chatFrame("eproxy", bob, "hi"))
+	if msg := readErr(t, ws, "eproxy"); msg != "Not Found" {
+		t.Fatalf("proxy 404: %q", msg)
+	}
 	send(t, ws, chatFrame("etext", bob, "hi"))
-	if msg := readErr(t, ws, "etext"); msg != "bad thing" {
+	if msg := readErr(t, ws, "etext"); msg != "Bad Request" {
 		t.Fatalf("400: %q", msg)
 	}
 	send(t, ws, chatFrame("slow", bob, "hi"))
@@ -438,12 +454,12 @@ func TestInternalPush(t *testing.T) {
 	// A user-scoped signature for another path does not authorize a push.
 	body, _ := json.Marshal(p)
 	req, _ := http.NewRequest(http.MethodPost, g.PushURL()+"/internal/push", strings.NewReader(string(body)))
-	sign.New(sign.DevKey).Sign(req, "/function/chat", alice, body)
+	sign.New(testKey).Sign(req, "/function/chat", sign.ForUser(alice), body)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("push signed for another path: %v %v", err, resp.StatusCode)
 	}
 
-	code, res := push(t, g, sign.DevKey, p)
+	code, res := push(t, g, testKey, p)
 	if code != http.StatusOK {
 		t.Fatalf("signed push: %d", code)
 	}
@@ -462,7 +478,7 @@ func TestInternalPush(t *testing.T) {
 	// Oversized bodies are refused.
 	big := cfgBody(9 << 20)
 	req, _ = http.NewRequest(http.MethodPost, g.PushURL()+"/internal/push", strings.NewReader(big))
-	sign.New(sign.DevKey).Sign(req, "/internal/push", "", []byte(big))
+	sign.New(testKey).Sign(req, "/internal/push", sign.Component, []byte(big))
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversized push: %v %v", err, resp)
 	}
@@ -520,7 +536,7 @@ func TestSlowClientDropped(t *testing.T) {
 		d.Msg.MsgID = fmt.Sprint(pushed)
 		d.Seq = int64(pushed) // a new message each time, or the socket filter drops it
 		f.Data, _ = json.Marshal(d)
-		code, res := push(t, g, sign.DevKey, event.Push{Items: []event.PushItem{{Users: users, Frame: f}}})
+		code, res := push(t, g, testKey, event.Push{Items: []event.PushItem{{Users: users, Frame: f}}})
 		if code != http.StatusOK {
 			t.Fatalf("push %d: %d", pushed, code)
 		}

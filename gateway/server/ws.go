@@ -8,6 +8,7 @@ import (
 	"easychat/gateway/conn"
 	"easychat/gateway/hub"
 	"easychat/gateway/session"
+	"easychat/pkg/ident"
 
 	"github.com/gorilla/websocket"
 )
@@ -25,9 +26,18 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, err := s.issuer.Verify(tok)
+	if err == nil && !ident.IsUser(user) {
+		err = errors.New("token subject is not a user id")
+	}
 	if err != nil {
 		s.log.Debug("rejected token", "remote", r.RemoteAddr, "err", err)
 		s.unauthorized(w, "invalid", "invalid token")
+		return
+	}
+
+	if n := s.hub.Count(user); n >= s.cfg.MaxSocketsPerUser {
+		s.metrics.Rejected.WithLabelValues("too_many_sockets").Inc()
+		http.Error(w, "too many connections for this user", http.StatusTooManyRequests)
 		return
 	}
 
@@ -52,10 +62,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 func (s *Server) runSocket(ws *websocket.Conn, user string) {
 	defer s.conns.Done()
 	c := conn.New(ws, user, s.connOpts, s.metrics, s.log)
-	first, err := s.hub.Add(c)
-	if errors.Is(err, hub.ErrClosed) {
+	first, err := s.hub.Add(c, s.cfg.MaxSocketsPerUser)
+	switch {
+	case errors.Is(err, hub.ErrClosed):
 		// Upgraded just as the drain began.
 		c.Close(websocket.CloseGoingAway, "going away")
+		c.Run(func([]byte, bool) {})
+		return
+	case errors.Is(err, hub.ErrTooMany):
+		// Several upgrades of one user raced past the check before it.
+		s.metrics.Rejected.WithLabelValues("too_many_sockets").Inc()
+		c.Close(websocket.ClosePolicyViolation, "too many connections for this user")
 		c.Run(func([]byte, bool) {})
 		return
 	}

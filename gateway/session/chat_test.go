@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"easychat/gateway/invoke"
 	"easychat/gateway/metrics"
 	"easychat/pkg/frame"
 )
@@ -19,6 +20,7 @@ type fakeSocket struct {
 	frames []frame.Frame
 	marked []string // msgIds passed to MarkSent
 	done   chan struct{}
+	closed int // close code, once closed
 }
 
 func (f *fakeSocket) MarkSent(id string) {
@@ -39,6 +41,11 @@ func (f *fakeSocket) Send(b []byte, _ frame.Type) bool {
 	return true
 }
 func (f *fakeSocket) Done() <-chan struct{} { return f.done }
+func (f *fakeSocket) Close(code int, _ string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = code
+}
 func (f *fakeSocket) sent() []frame.Frame {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -53,7 +60,8 @@ type gateCaller struct {
 	calls chan string
 }
 
-func (c *gateCaller) Call(ctx context.Context, fn, user, frameID, method string, body []byte) (json.RawMessage, error) {
+func (c *gateCaller) Call(ctx context.Context, r invoke.Request) (json.RawMessage, error) {
+	frameID := r.FrameID
 	c.mu.Lock()
 	c.ids = append(c.ids, frameID)
 	gate := c.gate

@@ -42,9 +42,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
 	"easychat/gateway/invoke"
 	"easychat/gateway/metrics"
 	"easychat/pkg/frame"
+	"easychat/pkg/ident"
 )
 
 // AckMode is how client data frames are acknowledged; see the package doc.
@@ -67,13 +71,15 @@ func ParseAckMode(s string) (AckMode, error) {
 
 // Error texts sent to clients.
 const (
-	ErrTextUnavailable = "service unavailable, retry"
+	ErrTextUnavailable = "temporarily unavailable, retry"
 	ErrTextBusy        = "too many pending frames"
+	ErrTextRate        = "rate limit exceeded: slow down and resend"
+	ErrTextFrameID     = "invalid frame id: 1-128 printable ASCII characters"
 )
 
-// Caller invokes a function on behalf of user; see invoke.Client.
+// Caller invokes a function on behalf of a user; see invoke.Client.
 type Caller interface {
-	Call(ctx context.Context, fn, user, frameID, method string, body []byte) (json.RawMessage, error)
+	Call(ctx context.Context, r invoke.Request) (json.RawMessage, error)
 }
 
 // Presence answers user.online.
@@ -91,6 +97,8 @@ type Socket interface {
 	MarkSent(msgID string)
 	// Done is closed when the socket has ended.
 	Done() <-chan struct{}
+	// Close starts a graceful close with a websocket close code.
+	Close(code int, text string)
 }
 
 // Config is shared by every session of a gateway.
@@ -105,6 +113,11 @@ type Config struct {
 	QueueWait      time.Duration // how long a chat frame may wait for room in a full queue
 	MaxFrame       int64         // for the oversized-frame error text
 	MaxOnlineUsers int           // userIds per user.online request
+	// FrameRate and FrameBurst bound the frames a socket sends (a token
+	// bucket); 0 rate: no limit. A frame over it gets an error frame; a
+	// socket that keeps sending FrameBurst more after that is closed (1008).
+	FrameRate  float64
+	FrameBurst int
 }
 
 // Env is what sessions share: configuration and dependencies.
@@ -133,6 +146,10 @@ type Session struct {
 
 	inflight chan struct{} // semaphore for concurrent requests
 	chatCap  int
+	rate     *rate.Limiter // nil: no frame rate limit
+	// refused counts frames refused by the rate limit since the last one
+	// let through; read pump only.
+	refused int
 
 	mu      sync.Mutex
 	pending map[string]*pendingAck // rigor acks awaiting the client's echo; nil until one
@@ -160,7 +177,7 @@ func New(env *Env, sock Socket, log *slog.Logger) *Session {
 	if n <= 0 {
 		n = 16
 	}
-	return &Session{
+	sess := &Session{
 		env:      env,
 		sock:     sock,
 		user:     sock.User(),
@@ -168,6 +185,10 @@ func New(env *Env, sock Socket, log *slog.Logger) *Session {
 		inflight: make(chan struct{}, n),
 		chatCap:  q,
 	}
+	if env.FrameRate > 0 {
+		sess.rate = rate.NewLimiter(rate.Limit(env.FrameRate), max(env.FrameBurst, 1))
+	}
+	return sess
 }
 
 // Close stops rigor resends. Queued chat frames are dropped unanswered (by the
@@ -187,6 +208,11 @@ func (s *Session) Close() {
 // Handle processes one client message (conn.Handler). It never blocks on
 // function calls: those run on the chat worker or their own goroutine.
 func (s *Session) Handle(msg []byte, oversized bool) {
+	if s.rate != nil && !s.rate.Allow() {
+		s.limited(msg)
+		return
+	}
+	s.refused = 0
 	if oversized {
 		s.env.Metrics.FramesIn.WithLabelValues("invalid").Inc()
 		s.reject(peekID(msg), "oversized", fmt.Sprintf("frame too large (max %d bytes)", s.env.MaxFrame))
@@ -200,6 +226,11 @@ func (s *Session) Handle(msg []byte, oversized bool) {
 	}
 	s.env.Metrics.FramesIn.WithLabelValues(metrics.TypeLabel(f.FrameType)).Inc()
 	f.FormID = s.user // the sender is the authenticated user, whatever the frame says
+	if f.ID != "" && !ident.IsFrameID(f.ID) {
+		// An id that long or odd would be echoed and hashed as is.
+		s.reject("", "frame_id", ErrTextFrameID)
+		return
+	}
 	switch f.FrameType {
 	case frame.Ping:
 		s.send(frame.Frame{FrameType: frame.Ping, ID: f.ID})
@@ -210,6 +241,24 @@ func (s *Session) Handle(msg []byte, oversized bool) {
 	default:
 		s.reject(f.ID, "frame_type", fmt.Sprintf("unsupported frameType %d", f.FrameType))
 	}
+}
+
+// limited answers a frame over the socket's rate. The client may resend it
+// (a refused chat frame was not accepted). A client that ignores the error
+// and keeps flooding is disconnected: answering every excess frame would
+// only turn its flood into ours.
+func (s *Session) limited(msg []byte) {
+	s.env.Metrics.FramesIn.WithLabelValues("limited").Inc()
+	s.refused++
+	if s.refused > max(s.env.FrameBurst, 1) {
+		if s.refused == max(s.env.FrameBurst, 1)+1 {
+			s.log.Warn("closing socket: frame rate limit ignored", "rate", s.env.FrameRate, "burst", s.env.FrameBurst)
+			s.env.Metrics.Rejected.WithLabelValues("rate_close").Inc()
+			s.sock.Close(websocket.ClosePolicyViolation, "rate limit")
+		}
+		return
+	}
+	s.reject(peekID(msg), "rate", ErrTextRate)
 }
 
 func (s *Session) dispatch(f frame.Frame) {
@@ -363,7 +412,7 @@ func (s *Session) call(f frame.Frame, fn string) {
 	if len(body) == 0 || string(body) == "null" {
 		body = []byte("{}")
 	}
-	res, err := s.env.Caller.Call(ctx, fn, s.user, f.ID, f.Method, body)
+	res, err := s.env.Caller.Call(ctx, invoke.Request{Function: fn, User: s.user, FrameID: f.ID, Method: f.Method, Body: body})
 	if err != nil {
 		var se *invoke.StatusError
 		if errors.As(err, &se) {
@@ -486,6 +535,9 @@ func (s *Session) online(f frame.Frame) {
 
 func (s *Session) reject(id, reason, msg string) {
 	s.env.Metrics.Rejected.WithLabelValues(reason).Inc()
+	if !ident.IsFrameID(id) {
+		id = "" // not echoed: it could be huge or hold anything
+	}
 	s.send(frame.Frame{FrameType: frame.Error, ID: id, ErrMsg: msg})
 }
 

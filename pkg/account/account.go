@@ -1,5 +1,8 @@
 // Package account registers users and logs them in. Passwords are stored as
 // bcrypt hashes; a successful login returns the JWT the gateway accepts.
+// Each attempt costs a bcrypt, so attempts are limited before it: logins per
+// user id and per client address, registrations per client address (counted
+// in Redis, so every replica shares the counts).
 package account
 
 import (
@@ -7,10 +10,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"easychat/pkg/ident"
+	"easychat/pkg/limit"
 	"easychat/pkg/reject"
 	"easychat/pkg/store"
 	"easychat/pkg/token"
@@ -38,6 +42,12 @@ type Service struct {
 	Tokens *token.Issuer
 	// Cost is the bcrypt cost (bcrypt.DefaultCost when 0).
 	Cost int
+
+	// Limiter counts the attempts below; nil: no limits.
+	Limiter         limit.Limiter
+	LoginPerUser    limit.Rule
+	LoginPerAddr    limit.Rule
+	RegisterPerAddr limit.Rule
 }
 
 // Request is the body of a call to the user function.
@@ -56,21 +66,18 @@ type Session struct {
 	Token    string `json:"token"`
 }
 
-// User ids may not contain "_" (single-chat conversation ids join two ids
-// with it) or "#" (used in storage keys).
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{2,31}$`)
-
-// Handle runs one action. caller is the verified user ("" when anonymous).
-func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, error) {
+// Handle runs one action. caller is the verified user ("" when anonymous);
+// client is the client's address as the gateway saw it ("" when unknown).
+func (s *Service) Handle(ctx context.Context, caller, client string, body []byte) (any, error) {
 	var req Request
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, reject.Invalid("invalid request: %v", err)
 	}
 	switch req.Action {
 	case "register":
-		return s.register(ctx, req)
+		return s.register(ctx, client, req)
 	case "login":
-		return s.login(ctx, req)
+		return s.login(ctx, client, req)
 	case "me":
 		if caller == "" {
 			return nil, reject.Unauthorized("login required")
@@ -95,6 +102,9 @@ func (s *Service) profiles(ctx context.Context, ids []string) (map[string][]Prof
 	if len(ids) > MaxProfiles {
 		return nil, reject.Invalid("at most %d userIds", MaxProfiles)
 	}
+	if err := ident.Users("userIds", ids); err != nil {
+		return nil, err
+	}
 	out := map[string][]Profile{"profiles": {}}
 	if len(ids) == 0 {
 		return out, nil
@@ -109,18 +119,23 @@ func (s *Service) profiles(ctx context.Context, ids []string) (map[string][]Prof
 	return out, nil
 }
 
-func (s *Service) register(ctx context.Context, req Request) (Session, error) {
-	if !validID.MatchString(req.UserID) {
-		return Session{}, reject.Invalid("userId must be 3-32 letters, digits, '.' or '-'")
+func (s *Service) register(ctx context.Context, client string, req Request) (Session, error) {
+	if !ident.IsUser(req.UserID) {
+		return Session{}, reject.Invalid("userId must be 3-32 letters, digits, '.' or '-', starting with a letter or digit (not g-)")
 	}
 	if len(req.Password) < 8 || len(req.Password) > 72 {
 		return Session{}, reject.Invalid("password must be 8-72 bytes")
 	}
-	if len(req.Nickname) > 64 {
-		return Session{}, reject.Invalid("nickname must be at most 64 bytes")
-	}
 	if req.Nickname == "" {
 		req.Nickname = req.UserID
+	}
+	if err := ident.Name("nickname", req.Nickname, 64); err != nil {
+		return Session{}, err
+	}
+	if client != "" {
+		if err := limit.Check(ctx, s.Limiter, "register-addr:"+client, s.RegisterPerAddr, "registrations from your address"); err != nil {
+			return Session{}, err
+		}
 	}
 	cost := s.Cost
 	if cost == 0 {
@@ -140,7 +155,18 @@ func (s *Service) register(ctx context.Context, req Request) (Session, error) {
 	return s.session(req.UserID, req.Nickname)
 }
 
-func (s *Service) login(ctx context.Context, req Request) (Session, error) {
+func (s *Service) login(ctx context.Context, client string, req Request) (Session, error) {
+	if !ident.IsUser(req.UserID) || len(req.Password) > 72 {
+		return Session{}, reject.Unauthorized("wrong userId or password")
+	}
+	if client != "" {
+		if err := limit.Check(ctx, s.Limiter, "login-addr:"+client, s.LoginPerAddr, "login attempts from your address"); err != nil {
+			return Session{}, err
+		}
+	}
+	if err := limit.Check(ctx, s.Limiter, "login-user:"+req.UserID, s.LoginPerUser, "login attempts for this user"); err != nil {
+		return Session{}, err
+	}
 	u, err := s.Store.User(ctx, req.UserID)
 	if errors.Is(err, store.ErrNotFound) {
 		return Session{}, reject.Unauthorized("wrong userId or password")

@@ -17,6 +17,7 @@ import (
 	"easychat/pkg/bus"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
+	"easychat/pkg/ident"
 	"easychat/pkg/reject"
 )
 
@@ -63,6 +64,11 @@ func (s *Service) AcceptBatch(ctx context.Context, items []batch.Item) ([]batch.
 	groups := &memberMemo{m: s.Groups, seen: map[[2]string]memberAnswer{}}
 	for i, it := range items {
 		ack, rec, err := s.prepare(ctx, groups, it.User, it.FrameID, it.Data)
+		if err != nil && !reject.Refusal(err) {
+			// An outage (the store unreachable), not this item's fault:
+			// the whole batch is answered unavailable and logged once.
+			return nil, err
+		}
 		if err != nil {
 			out[i] = batch.Result{Status: reject.Status(err), Error: err.Error()}
 			continue
@@ -105,8 +111,11 @@ func (c *memberMemo) IsMember(ctx context.Context, group, user string) (bool, er
 
 // prepare validates one chat and builds its record and its ack.
 func (s *Service) prepare(ctx context.Context, groups Membership, user, frameID string, data []byte) (frame.ChatAck, bus.Record, error) {
-	if user == "" {
+	if !ident.IsUser(user) {
 		return frame.ChatAck{}, bus.Record{}, reject.Unauthorized("no authenticated user")
+	}
+	if frameID != "" && !ident.IsFrameID(frameID) {
+		return frame.ChatAck{}, bus.Record{}, reject.Invalid("frame id must be 1-%d printable ASCII characters", ident.MaxFrameID)
 	}
 	var c frame.Chat
 	if err := json.Unmarshal(data, &c); err != nil {

@@ -42,7 +42,7 @@ func (m members) IsMember(_ context.Context, g, u string) (bool, error) {
 
 func TestAccept(t *testing.T) {
 	pub := &recorder{}
-	s := &Service{Pub: pub, Groups: members{"g1": {"bob", "carol"}}, Now: func() time.Time { return time.UnixMilli(1000) }}
+	s := &Service{Pub: pub, Groups: members{"g-1": {"bob", "carol"}}, Now: func() time.Time { return time.UnixMilli(1000) }}
 	ctx := context.Background()
 
 	ack1, err := s.Accept(ctx, "bob", "f1", []byte(`{"chatType":2,"recvId":"alice","msg":{"mType":0,"content":"hi"}}`))
@@ -68,10 +68,10 @@ func TestAccept(t *testing.T) {
 		t.Fatalf("published %+v / %+v", pub.recs[0], ev)
 	}
 
-	if _, err := s.Accept(ctx, "bob", "f2", []byte(`{"chatType":1,"recvId":"g1","msg":{"content":"yo"}}`)); err != nil {
+	if _, err := s.Accept(ctx, "bob", "f2", []byte(`{"chatType":1,"recvId":"g-1","msg":{"content":"yo"}}`)); err != nil {
 		t.Fatalf("member posting to group: %v", err)
 	}
-	if _, err := s.Accept(ctx, "mallory", "f3", []byte(`{"chatType":1,"recvId":"g1","msg":{"content":"yo"}}`)); !errors.Is(err, reject.ErrForbidden) {
+	if _, err := s.Accept(ctx, "mallory", "f3", []byte(`{"chatType":1,"recvId":"g-1","msg":{"content":"yo"}}`)); !errors.Is(err, reject.ErrForbidden) {
 		t.Fatalf("non-member: %v", err)
 	}
 	if _, err := s.Accept(ctx, "bob", "f4", []byte(`{"chatType":3,"recvId":"x","msg":{"content":"yo"}}`)); !errors.Is(err, reject.ErrInvalid) {
@@ -89,12 +89,12 @@ func TestAccept(t *testing.T) {
 // one write in item order, and gives the same msgIds as single calls.
 func TestAcceptBatch(t *testing.T) {
 	pub := &recorder{}
-	s := &Service{Pub: pub, Groups: members{"g1": {"bob", "carol"}}, Now: func() time.Time { return time.UnixMilli(1000) }}
+	s := &Service{Pub: pub, Groups: members{"g-1": {"bob", "carol"}}, Now: func() time.Time { return time.UnixMilli(1000) }}
 	ctx := context.Background()
 	items := []batch.Item{
 		{User: "bob", FrameID: "f1", Data: json.RawMessage(`{"chatType":2,"recvId":"alice","msg":{"content":"one"}}`)},
-		{User: "mallory", FrameID: "f1", Data: json.RawMessage(`{"chatType":1,"recvId":"g1","msg":{"content":"let me in"}}`)},
-		{User: "carol", FrameID: "f9", Data: json.RawMessage(`{"chatType":1,"recvId":"g1","msg":{"content":"two"}}`)},
+		{User: "mallory", FrameID: "f1", Data: json.RawMessage(`{"chatType":1,"recvId":"g-1","msg":{"content":"let me in"}}`)},
+		{User: "carol", FrameID: "f9", Data: json.RawMessage(`{"chatType":1,"recvId":"g-1","msg":{"content":"two"}}`)},
 		{User: "bob", FrameID: "f2", Data: json.RawMessage(`not json`)},
 		{User: "", FrameID: "f3", Data: json.RawMessage(`{"chatType":2,"recvId":"alice","msg":{"content":"who?"}}`)},
 		{User: "bob", FrameID: "f4", Data: json.RawMessage(`{"chatType":2,"recvId":"alice","msg":{"content":"three"}}`)},

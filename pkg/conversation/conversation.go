@@ -6,9 +6,10 @@ package conversation
 import (
 	"context"
 	"encoding/json"
-	"strings"
+	"errors"
 
 	"easychat/pkg/frame"
+	"easychat/pkg/ident"
 	"easychat/pkg/reject"
 	"easychat/pkg/store"
 )
@@ -38,6 +39,8 @@ type Request struct {
 const (
 	DefaultLimit = 50
 	MaxLimit     = 200
+	// MaxSyncSeqs bounds the conversations one sync names.
+	MaxSyncSeqs = 5000
 )
 
 // SyncResult is the answer to sync: messages in push-frame shape, grouped by
@@ -64,6 +67,9 @@ func (s *Service) Handle(ctx context.Context, caller, action string, body []byte
 	}
 	if req.Limit <= 0 {
 		req.Limit = DefaultLimit
+	}
+	if req.Before < 0 {
+		return nil, reject.Invalid("before must not be negative")
 	}
 	if req.Limit > MaxLimit {
 		req.Limit = MaxLimit
@@ -92,6 +98,17 @@ func (s *Service) Handle(ctx context.Context, caller, action string, body []byte
 		}
 		return map[string]any{"messages": out}, nil
 	case "sync":
+		if len(req.Seqs) > MaxSyncSeqs {
+			return nil, reject.Invalid("at most %d conversations in seqs", MaxSyncSeqs)
+		}
+		for conv, seq := range req.Seqs {
+			if err := ident.Conversation("seqs", conv); err != nil {
+				return nil, err
+			}
+			if seq < 0 {
+				return nil, reject.Invalid("seqs: %s: a seq is not negative", conv)
+			}
+		}
 		return s.sync(ctx, caller, req)
 	default:
 		return nil, reject.Invalid("unknown action %q (list, history, sync)", action)
@@ -135,13 +152,19 @@ func (s *Service) access(ctx context.Context, user, conv string) error {
 	if conv == "" {
 		return reject.Invalid("conversationId is required")
 	}
-	if strings.Contains(conv, "_") {
+	if err := ident.Conversation("conversationId", conv); err != nil {
+		return err
+	}
+	if !ident.IsGroup(conv) {
 		if _, ok := frame.SinglePeer(conv, user); ok {
 			return nil
 		}
 		return reject.Forbidden("not part of conversation %s", conv)
 	}
 	ok, err := s.Store.IsMember(ctx, conv, user)
+	if errors.Is(err, reject.ErrNotFound) {
+		return reject.NotFound("no group %s", conv)
+	}
 	if err != nil {
 		return err
 	}

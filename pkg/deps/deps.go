@@ -1,39 +1,184 @@
-// Package deps builds a function's clients from its environment, once per
-// process and lazily: a function replica starts (and answers health checks)
-// before Kafka, Mongo or Redis are reachable, and recovers when they are.
+// Package deps is a function process's configuration and clients. The
+// configuration is read from the environment once, when the process starts,
+// and a bad value stops it with a message naming the variable; secrets are
+// required when first asked for (at the function's start), so a function
+// without its secrets never serves. Clients are built lazily: a replica starts
+// (and answers health checks) before Kafka, Mongo or Redis are reachable, and
+// recovers when they are.
+//
+// Environment (defaults in brackets):
+//
+//	MONGO_URI            [mongodb://127.0.0.1:27017/]
+//	MONGO_DB             [easychat]
+//	KAFKA_BROKERS        [127.0.0.1:9092]   comma-separated
+//	REDIS_URL            [redis://127.0.0.1:6379/0]  routes, nonces of signed calls, rate limits
+//	ROUTE_TTL            [30s]   lifetime of a gateway's route entries (as the gateway's)
+//	TOKEN_TTL            [168h]  lifetime of issued user tokens
+//	LOGIN_LIMIT_USER     [10/5m] login attempts per user id
+//	LOGIN_LIMIT_ADDR     [60/5m] login attempts per client address
+//	REGISTER_LIMIT_ADDR  [10/1h] registrations per client address
+//	GROUP_CREATE_LIMIT   [20/1h] groups a user may create
+//	GROUP_ADD_LIMIT      [500/1h] members a user may add to groups
+//	GROUP_MAX_MEMBERS    [2000]  members of one group
+//
+// Rate limits are N/duration, or "off". Secrets: internal-key (INTERNAL_KEY)
+// for every function, jwt-secret (JWT_SECRET) for user; see package secret.
 package deps
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"easychat/pkg/bus"
-	"easychat/pkg/call"
+	"easychat/pkg/limit"
+	"easychat/pkg/nonce"
 	"easychat/pkg/push"
 	"easychat/pkg/route"
 	"easychat/pkg/secret"
+	"easychat/pkg/sign"
 	"easychat/pkg/store"
 	"easychat/pkg/token"
 )
 
-// Env returns the value of k, or def.
-func Env(k, def string) string {
+// Limits bound what one client may do; see the package doc.
+type Limits struct {
+	LoginPerUser    limit.Rule
+	LoginPerAddr    limit.Rule
+	RegisterPerAddr limit.Rule
+	GroupCreate     limit.Rule
+	GroupAdd        limit.Rule
+	GroupMaxMembers int
+}
+
+// Config is a function's configuration.
+type Config struct {
+	MongoURI     string
+	MongoDB      string
+	KafkaBrokers string
+	RedisURL     string
+	RouteTTL     time.Duration
+	TokenTTL     time.Duration
+	Limits       Limits
+}
+
+// Load reads the configuration from the environment.
+func Load() (Config, error) {
+	c := Config{
+		MongoURI:     env("MONGO_URI", "mongodb://127.0.0.1:27017/"),
+		MongoDB:      env("MONGO_DB", "easychat"),
+		KafkaBrokers: env("KAFKA_BROKERS", "127.0.0.1:9092"),
+		RedisURL:     env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+	}
+	var errs []string
+	dur := func(dst *time.Duration, key string, def time.Duration) {
+		*dst = def
+		if v := os.Getenv(key); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				errs = append(errs, fmt.Sprintf("%s=%q: want a positive duration such as 30s", key, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	rule := func(dst *limit.Rule, key, def string) {
+		r, err := limit.ParseRule(env(key, def))
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", key, err))
+		}
+		*dst = r
+	}
+	dur(&c.RouteTTL, "ROUTE_TTL", 30*time.Second)
+	dur(&c.TokenTTL, "TOKEN_TTL", 168*time.Hour)
+	rule(&c.Limits.LoginPerUser, "LOGIN_LIMIT_USER", "10/5m")
+	rule(&c.Limits.LoginPerAddr, "LOGIN_LIMIT_ADDR", "60/5m")
+	rule(&c.Limits.RegisterPerAddr, "REGISTER_LIMIT_ADDR", "10/1h")
+	rule(&c.Limits.GroupCreate, "GROUP_CREATE_LIMIT", "20/1h")
+	rule(&c.Limits.GroupAdd, "GROUP_ADD_LIMIT", "500/1h")
+	c.Limits.GroupMaxMembers = 2000
+	if v := os.Getenv("GROUP_MAX_MEMBERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 2 {
+			errs = append(errs, fmt.Sprintf("GROUP_MAX_MEMBERS=%q: want an integer of at least 2", v))
+		}
+		c.Limits.GroupMaxMembers = n
+	}
+	if _, err := redis.ParseURL(c.RedisURL); err != nil {
+		errs = append(errs, fmt.Sprintf("REDIS_URL: %v", err))
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("function configuration: %s", strings.Join(errs, "; "))
+	}
+	return c, nil
+}
+
+func env(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v
 	}
 	return def
 }
 
+// fatal stops a function that cannot run as configured. The runtime (the
+// local one, or Kubernetes) shows the message and keeps the replica out of
+// service.
+func fatal(err error) {
+	slog.Error("function cannot start", "err", err)
+	os.Exit(2)
+}
+
+var cfg = func() Config {
+	c, err := Load()
+	if err != nil {
+		fatal(err)
+	}
+	return c
+}()
+
+// Settings returns the configuration read at start.
+func Settings() Config { return cfg }
+
+// Lazy builds a value on first use and retries after a failure, so a
+// function that starts before Kafka or Mongo recovers by itself.
+type Lazy[T any] struct {
+	mu    sync.Mutex
+	val   T
+	ok    bool
+	build func() (T, error)
+}
+
+// NewLazy returns a Lazy that calls build until it succeeds once.
+func NewLazy[T any](build func() (T, error)) *Lazy[T] { return &Lazy[T]{build: build} }
+
+// Get returns the built value or the latest build error.
+func (l *Lazy[T]) Get() (T, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ok {
+		return l.val, nil
+	}
+	v, err := l.build()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	l.val, l.ok = v, true
+	return v, nil
+}
+
 var (
-	stores = call.NewLazy(func() (*store.Store, error) {
+	stores = NewLazy(func() (*store.Store, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		st, err := store.Open(ctx, Env("MONGO_URI", "mongodb://127.0.0.1:27017/"), Env("MONGO_DB", "easychat"))
+		st, err := store.Open(ctx, cfg.MongoURI, cfg.MongoDB)
 		if err != nil {
 			return nil, err
 		}
@@ -42,19 +187,11 @@ var (
 		}
 		return st, nil
 	})
-	producers = call.NewLazy(func() (*bus.Producer, error) {
-		return bus.NewProducer(Env("KAFKA_BROKERS", "127.0.0.1:9092")), nil
-	})
-	registries = call.NewLazy(func() (*route.Redis, error) {
-		opt, err := redis.ParseURL(Env("REDIS_URL", "redis://127.0.0.1:6379/0"))
-		if err != nil {
-			return nil, err
-		}
-		ttl, err := time.ParseDuration(Env("ROUTE_TTL", "30s"))
-		if err != nil {
-			return nil, err
-		}
-		return route.NewRedis(redis.NewClient(opt), ttl), nil
+	producers = NewLazy(func() (*bus.Producer, error) { return bus.NewProducer(cfg.KafkaBrokers), nil })
+	// The URL was checked at start; the client connects on first use.
+	rdb = sync.OnceValue(func() *redis.Client {
+		opt, _ := redis.ParseURL(cfg.RedisURL)
+		return redis.NewClient(opt)
 	})
 )
 
@@ -64,22 +201,38 @@ func Store() (*store.Store, error) { return stores.Get() }
 // Producer is the Kafka producer (KAFKA_BROKERS).
 func Producer() (*bus.Producer, error) { return producers.Get() }
 
+// Redis is the Redis client (REDIS_URL).
+func Redis() *redis.Client { return rdb() }
+
 // Routes is the route registry (REDIS_URL, ROUTE_TTL).
-func Routes() (*route.Redis, error) { return registries.Get() }
+func Routes() *route.Redis { return route.NewRedis(Redis(), cfg.RouteTTL) }
+
+// Limiter counts rate limits in Redis, shared by every replica.
+func Limiter() *limit.Redis { return limit.NewRedis(Redis()) }
+
+// Signer signs and verifies calls between components with the internal-key
+// secret, refusing replayed calls through Redis. A function without the
+// secret stops here, at its start.
+var Signer = sync.OnceValue(func() *sign.Signer {
+	key, err := secret.Require(secret.Internal, "INTERNAL_KEY", sign.DevKey)
+	if err != nil {
+		fatal(err)
+	}
+	return sign.New(key).WithReplays(nonce.NewRedis(Redis()))
+})
 
 // Pusher posts to gateways, signed with the internal key. One client per
 // process, so connections to the gateways are reused across invocations.
-func Pusher() *push.Client { return pusher() }
+var Pusher = sync.OnceValue(func() *push.Client { return push.NewClient(Signer()) })
 
-var pusher = sync.OnceValue(func() *push.Client { return push.NewClient(call.Signer()) })
-
-// Tokens issues user tokens (secret jwt-secret or JWT_SECRET; TOKEN_TTL).
+// Tokens issues user tokens (secret jwt-secret or JWT_SECRET; TOKEN_TTL). A
+// function without the secret stops here.
 func Tokens() *token.Issuer {
-	ttl, err := time.ParseDuration(Env("TOKEN_TTL", "168h"))
+	key, err := secret.Require(secret.JWT, "JWT_SECRET", token.DevSecret)
 	if err != nil {
-		ttl = 168 * time.Hour
+		fatal(err)
 	}
-	return token.New(secret.Read(secret.JWT, "JWT_SECRET", token.DevSecret), ttl)
+	return token.New(key, cfg.TokenTTL)
 }
 
 // Log is the function's logger.

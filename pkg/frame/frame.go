@@ -6,7 +6,8 @@ package frame
 import (
 	"encoding/json"
 	"errors"
-	"strings"
+
+	"easychat/pkg/ident"
 )
 
 // Type is the frameType field.
@@ -57,6 +58,9 @@ const (
 	HeaderFrameID = "X-Easychat-Frame-Id"
 	// HeaderMethod carries the frame's method, for functions serving several.
 	HeaderMethod = "X-Easychat-Method"
+	// HeaderClient carries the client's address as the gateway saw it, for
+	// limits per address (login, register).
+	HeaderClient = "X-Easychat-Client"
 )
 
 // Frame is one JSON text message in either direction.
@@ -160,6 +164,8 @@ var (
 	ErrSelf      = errors.New("cannot chat with yourself")
 	ErrMType     = errors.New("unsupported msg.mType")
 	ErrConvMatch = errors.New("conversationId does not match the recipient")
+	ErrRecvUser  = errors.New("recvId is not a user id")
+	ErrRecvGroup = errors.New("recvId is not a group id")
 )
 
 // Validate checks a chat from sender and returns its conversation id.
@@ -184,8 +190,14 @@ func (c Chat) Validate(sender string) (string, error) {
 		if c.RecvID == sender {
 			return "", ErrSelf
 		}
+		if !ident.IsUser(c.RecvID) {
+			return "", ErrRecvUser
+		}
 		conv = SingleConversationID(sender, c.RecvID)
 	} else {
+		if !ident.IsGroup(c.RecvID) {
+			return "", ErrRecvGroup
+		}
 		conv = c.RecvID
 	}
 	if c.ConversationID != "" && c.ConversationID != conv {
@@ -195,17 +207,13 @@ func (c Chat) Validate(sender string) (string, error) {
 }
 
 // SingleConversationID is the two user ids sorted and joined with "_".
-func SingleConversationID(a, b string) string {
-	if a > b {
-		a, b = b, a
-	}
-	return a + "_" + b
-}
+func SingleConversationID(a, b string) string { return ident.Single(a, b) }
 
 // SinglePeer is the other user of single conversation conv as seen by user;
-// ok is false when conv is not a single conversation or user is not in it.
+// ok is false when conv is not a well-formed single conversation or user is
+// not in it.
 func SinglePeer(conv, user string) (peer string, ok bool) {
-	a, b, single := strings.Cut(conv, "_")
+	a, b, single := ident.Peers(conv)
 	switch {
 	case !single:
 		return "", false

@@ -1,8 +1,11 @@
 package frame
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
+
+	"easychat/pkg/ident"
 )
 
 func TestDecodeAcceptsFromIDAlias(t *testing.T) {
@@ -29,8 +32,13 @@ func TestValidate(t *testing.T) {
 		{"single sorted", Chat{ChatType: SingleChat, RecvID: "alice", Msg: text}, "alice_zed", nil},
 		{"single given id", Chat{ChatType: SingleChat, RecvID: "alice", ConversationID: "alice_zed", Msg: text}, "alice_zed", nil},
 		{"single wrong id", Chat{ChatType: SingleChat, RecvID: "alice", ConversationID: "x_y", Msg: text}, "", ErrConvMatch},
-		{"group", Chat{ChatType: GroupChat, RecvID: "g1", Msg: text}, "g1", nil},
-		{"bad type", Chat{ChatType: 7, RecvID: "g1", Msg: text}, "", ErrChatType},
+		{"group", Chat{ChatType: GroupChat, RecvID: "g-1", Msg: text}, "g-1", nil},
+		{"bad type", Chat{ChatType: 7, RecvID: "g-1", Msg: text}, "", ErrChatType},
+		{"forged group key", Chat{ChatType: GroupChat, RecvID: "g-1#x1", Msg: text}, "", ErrRecvGroup},
+		{"user as group", Chat{ChatType: GroupChat, RecvID: "alice", Msg: text}, "", ErrRecvGroup},
+		{"forged user", Chat{ChatType: SingleChat, RecvID: "x1#mallory", Msg: text}, "", ErrRecvUser},
+		{"group as user", Chat{ChatType: SingleChat, RecvID: "g-1", Msg: text}, "", ErrRecvUser},
+		{"huge recv", Chat{ChatType: SingleChat, RecvID: string(make([]byte, 1<<16)), Msg: text}, "", ErrRecvUser},
 		{"no recv", Chat{ChatType: SingleChat, Msg: text}, "", ErrRecv},
 		{"self", Chat{ChatType: SingleChat, RecvID: "zed", Msg: text}, "", ErrSelf},
 		{"empty", Chat{ChatType: SingleChat, RecvID: "alice"}, "", ErrContent},
@@ -43,4 +51,30 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: got (%q, %v), want (%q, %v)", tc.name, conv, err, tc.conv, tc.err)
 		}
 	}
+}
+
+// FuzzDecode: any client message either fails to decode or yields a frame
+// whose chat data validates to a well-formed conversation id, never a panic.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"frameType":0,"id":"f1","method":"conversation.chat","data":{"chatType":2,"recvId":"bob","msg":{"content":"hi"}}}`,
+		`{"frameType":0,"id":"f2","method":"conversation.chat","fromId":"x","data":{"chatType":1,"recvId":"g-1","msg":{"content":"hi"}}}`,
+		`{"frameType":1}`, `{"data":null}`, `[]`, `{"frameType":"x"}`, `{"data":{"chatType":1,"recvId":"g-1#x"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, err := Decode(b)
+		if err != nil {
+			return
+		}
+		var c Chat
+		if json.Unmarshal(fr.Data, &c) != nil {
+			return
+		}
+		conv, err := c.Validate("zed")
+		if err == nil && !ident.IsConversation(conv) {
+			t.Fatalf("chat %+v validated to conversation %q", c, conv)
+		}
+	})
 }

@@ -1,21 +1,28 @@
 // Package group manages chat groups: create, add and remove members, list
 // members and a user's groups. Only members see or change a group; only the
 // owner removes others. A change of membership is pushed to the members' (and
-// removed members') sockets as a group.changed data frame (frame.GroupChange), so clients show a
-// new group at once instead of at its first message.
+// removed members') sockets as a group.changed data frame (frame.GroupChange),
+// so clients show a new group at once instead of at its first message.
+//
+// Every id is checked (package ident) and every member must be a registered
+// user. Groups are bounded: MaxMembers per group, and per user a rate of
+// group creations and of members added (shared across replicas through the
+// Limiter).
 package group
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
+	"easychat/pkg/ident"
+	"easychat/pkg/limit"
 	"easychat/pkg/push"
 	"easychat/pkg/reject"
 	"easychat/pkg/store"
@@ -25,9 +32,9 @@ import (
 type Store interface {
 	CreateGroup(ctx context.Context, g store.Group) error
 	Group(ctx context.Context, id string) (store.Group, error)
-	AddMembers(ctx context.Context, id string, users ...string) error
-	RemoveMembers(ctx context.Context, id string, users ...string) error
+	ChangeMembers(ctx context.Context, id string, change func(store.Group) ([]string, error)) (before, after store.Group, err error)
 	GroupsOf(ctx context.Context, user string) ([]store.Group, error)
+	UsersByID(ctx context.Context, ids []string) ([]store.User, error)
 }
 
 // Service answers the group function's actions. Routes and Push, when set,
@@ -38,6 +45,14 @@ type Service struct {
 	Routes push.Router
 	Push   push.Sender
 	Log    *slog.Logger
+
+	// Limiter counts CreateLimit (groups created per user) and AddLimit
+	// (members added per user, creations included); nil: no rate limits.
+	Limiter     limit.Limiter
+	CreateLimit limit.Rule
+	AddLimit    limit.Rule
+	// MaxMembers bounds a group (DefaultMaxMembers when 0).
+	MaxMembers int
 }
 
 // Request is the body of a call to the group function.
@@ -48,8 +63,18 @@ type Request struct {
 	Members []string `json:"members"`
 }
 
-// MaxMembers bounds one group.
-const MaxMembers = 10000
+// Bounds.
+const (
+	DefaultMaxMembers = 2000
+	MaxName           = 64
+)
+
+func (s *Service) maxMembers() int {
+	if s.MaxMembers > 0 {
+		return s.MaxMembers
+	}
+	return DefaultMaxMembers
+}
 
 // Handle runs one action for the verified user caller.
 func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, error) {
@@ -60,37 +85,15 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, reject.Invalid("invalid request: %v", err)
 	}
-	for _, m := range req.Members {
-		if m == "" {
-			return nil, reject.Invalid("empty member id")
-		}
+	if len(req.Members) > s.maxMembers() {
+		return nil, reject.Invalid("at most %d members", s.maxMembers())
+	}
+	if err := ident.Users("members", req.Members); err != nil {
+		return nil, err
 	}
 	switch req.Action {
 	case "create":
-		if req.Name == "" || len(req.Name) > 64 {
-			return nil, reject.Invalid("name must be 1-64 bytes")
-		}
-		if len(req.Members) >= MaxMembers {
-			return nil, reject.Invalid("at most %d members", MaxMembers)
-		}
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		g := store.Group{ID: "g-" + hex.EncodeToString(b[:]), Name: req.Name, Owner: caller, Members: req.Members}
-		if err := s.Store.CreateGroup(ctx, g); err != nil {
-			return nil, err
-		}
-		created, err := s.Store.Group(ctx, g.ID)
-		if err != nil {
-			return nil, err
-		}
-		var added []string
-		for _, m := range created.Members {
-			if m != caller {
-				added = append(added, m)
-			}
-		}
-		s.announce(ctx, created, frame.GroupChange{By: caller, Added: added}, nil)
-		return created, nil
+		return s.create(ctx, caller, req)
 	case "mine":
 		gs, err := s.Store.GroupsOf(ctx, caller)
 		if err != nil {
@@ -100,35 +103,105 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 			gs = []store.Group{}
 		}
 		return map[string]any{"groups": gs}, nil
+	case "members", "add", "remove":
+	default:
+		return nil, reject.Invalid("unknown action %q (create, add, remove, members, mine)", req.Action)
 	}
-
-	g, err := s.member(ctx, req.GroupID, caller)
-	if err != nil {
+	if err := ident.Group("groupId", req.GroupID); err != nil {
 		return nil, err
 	}
-	change := frame.GroupChange{By: caller}
 	switch req.Action {
 	case "members":
+		g, err := s.Store.Group(ctx, req.GroupID)
+		if err != nil {
+			return nil, notFound(err, req.GroupID)
+		}
+		if !g.Has(caller) {
+			return nil, reject.Forbidden("not a member of group %s", req.GroupID)
+		}
 		return g, nil
 	case "add":
-		if len(req.Members) == 0 {
-			return nil, reject.Invalid("members is required")
+		return s.add(ctx, caller, req)
+	default:
+		return s.remove(ctx, caller, req)
+	}
+}
+
+func (s *Service) create(ctx context.Context, caller string, req Request) (store.Group, error) {
+	if err := ident.Name("name", req.Name, MaxName); err != nil {
+		return store.Group{}, err
+	}
+	members := others(req.Members, caller)
+	if len(members)+1 > s.maxMembers() {
+		return store.Group{}, reject.Invalid("at most %d members", s.maxMembers())
+	}
+	if err := s.registered(ctx, members); err != nil {
+		return store.Group{}, err
+	}
+	if err := limit.Check(ctx, s.Limiter, "group-create:"+caller, s.CreateLimit, "groups created"); err != nil {
+		return store.Group{}, err
+	}
+	if err := limit.CheckN(ctx, s.Limiter, "group-add:"+caller, len(members), s.AddLimit, "members added"); err != nil {
+		return store.Group{}, err
+	}
+	g := store.Group{ID: ident.NewGroup(), Name: req.Name, Owner: caller, Members: members}
+	if err := s.Store.CreateGroup(ctx, g); err != nil {
+		return store.Group{}, err
+	}
+	created, err := s.Store.Group(ctx, g.ID)
+	if err != nil {
+		return store.Group{}, err
+	}
+	s.announce(ctx, created, frame.GroupChange{By: caller, Added: others(created.Members, caller)}, nil)
+	return created, nil
+}
+
+func (s *Service) add(ctx context.Context, caller string, req Request) (store.Group, error) {
+	if len(req.Members) == 0 {
+		return store.Group{}, reject.Invalid("members is required")
+	}
+	if err := s.registered(ctx, req.Members); err != nil {
+		return store.Group{}, err
+	}
+	var added []string
+	before, after, err := s.Store.ChangeMembers(ctx, req.GroupID, func(g store.Group) ([]string, error) {
+		if !g.Has(caller) {
+			return nil, reject.Forbidden("not a member of group %s", g.ID)
 		}
-		if len(g.Members)+len(req.Members) > MaxMembers {
-			return nil, reject.Invalid("at most %d members", MaxMembers)
-		}
-		if err := s.Store.AddMembers(ctx, g.ID, req.Members...); err != nil {
-			return nil, err
-		}
+		added = nil
 		for _, m := range req.Members {
-			if !slices.Contains(g.Members, m) && !slices.Contains(change.Added, m) {
-				change.Added = append(change.Added, m)
+			if !g.Has(m) && !slices.Contains(added, m) {
+				added = append(added, m)
 			}
 		}
-	case "remove":
-		if len(req.Members) == 0 {
-			return nil, reject.Invalid("members is required")
+		if len(g.Members)+len(added) > s.maxMembers() {
+			return nil, reject.Invalid("at most %d members", s.maxMembers())
 		}
+		// Counted under the group's lease, so the count is of what is added.
+		if err := limit.CheckN(ctx, s.Limiter, "group-add:"+caller, len(added), s.AddLimit, "members added"); err != nil {
+			return nil, err
+		}
+		return append(slices.Clone(g.Members), added...), nil
+	})
+	if err != nil {
+		return store.Group{}, notFound(err, req.GroupID)
+	}
+	if len(added) > 0 && len(after.Members) > len(before.Members) {
+		s.announce(ctx, after, frame.GroupChange{By: caller, Added: added}, nil)
+	}
+	return after, nil
+}
+
+func (s *Service) remove(ctx context.Context, caller string, req Request) (store.Group, error) {
+	if len(req.Members) == 0 {
+		return store.Group{}, reject.Invalid("members is required")
+	}
+	var removed []string
+	_, after, err := s.Store.ChangeMembers(ctx, req.GroupID, func(g store.Group) ([]string, error) {
+		if !g.Has(caller) {
+			return nil, reject.Forbidden("not a member of group %s", g.ID)
+		}
+		removed = nil
 		for _, m := range req.Members {
 			if m == g.Owner {
 				return nil, reject.Forbidden("the owner cannot be removed")
@@ -136,26 +209,66 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 			if m != caller && caller != g.Owner {
 				return nil, reject.Forbidden("only the owner removes other members")
 			}
-		}
-		if err := s.Store.RemoveMembers(ctx, g.ID, req.Members...); err != nil {
-			return nil, err
-		}
-		for _, m := range req.Members {
-			if slices.Contains(g.Members, m) && !slices.Contains(change.Removed, m) {
-				change.Removed = append(change.Removed, m)
+			if g.Has(m) && !slices.Contains(removed, m) {
+				removed = append(removed, m)
 			}
 		}
-	default:
-		return nil, reject.Invalid("unknown action %q (create, add, remove, members, mine)", req.Action)
-	}
-	now, err := s.Store.Group(ctx, g.ID)
+		return slices.DeleteFunc(slices.Clone(g.Members), func(m string) bool { return slices.Contains(removed, m) }), nil
+	})
 	if err != nil {
-		return nil, err
+		return store.Group{}, notFound(err, req.GroupID)
 	}
-	if len(change.Added)+len(change.Removed) > 0 {
-		s.announce(ctx, now, change, change.Removed)
+	if len(removed) > 0 {
+		s.announce(ctx, after, frame.GroupChange{By: caller, Removed: removed}, removed)
 	}
-	return now, nil
+	return after, nil
+}
+
+// registered refuses ids that are not registered users.
+func (s *Service) registered(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	us, err := s.Store.UsersByID(ctx, ids)
+	if err != nil {
+		return err
+	}
+	known := make(map[string]bool, len(us))
+	for _, u := range us {
+		known[u.ID] = true
+	}
+	var unknown []string
+	for _, id := range ids {
+		if !known[id] && !slices.Contains(unknown, id) {
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) > 0 {
+		if len(unknown) > 5 {
+			unknown = append(unknown[:5], fmt.Sprintf("and %d more", len(unknown)-5))
+		}
+		return reject.Invalid("no such users: %s", strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+// notFound names the group in a not-found refusal.
+func notFound(err error, id string) error {
+	if reject.Status(err) == reject.Status(reject.ErrNotFound) {
+		return reject.NotFound("no group %s", id)
+	}
+	return err
+}
+
+// others is users without user, in order, once each.
+func others(users []string, user string) []string {
+	var out []string
+	for _, u := range users {
+		if u != user && !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // announceTimeout bounds an announcement.
@@ -180,20 +293,4 @@ func (s *Service) announce(ctx context.Context, g store.Group, c frame.GroupChan
 	if err := push.Fanout(ctx, s.Routes, s.Push, []event.PushItem{{Users: to, Frame: f}}); err != nil && s.Log != nil {
 		s.Log.Warn("announcing group change failed", "group", g.ID, "err", err)
 	}
-}
-
-func (s *Service) member(ctx context.Context, id, user string) (store.Group, error) {
-	if id == "" {
-		return store.Group{}, reject.Invalid("groupId is required")
-	}
-	g, err := s.Store.Group(ctx, id)
-	if err != nil {
-		return store.Group{}, err
-	}
-	for _, m := range g.Members {
-		if m == user {
-			return g, nil
-		}
-	}
-	return store.Group{}, reject.Forbidden("not a member of group %s", id)
 }

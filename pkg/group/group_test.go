@@ -3,47 +3,72 @@ package group
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"testing"
+	"time"
 
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
+	"easychat/pkg/limit"
 	"easychat/pkg/push"
+	"easychat/pkg/reject"
 	"easychat/pkg/store"
 )
 
-// memStore keeps groups in memory.
-type memStore map[string]store.Group
+// memStore keeps groups and registered users in memory.
+type memStore struct {
+	groups map[string]store.Group
+	users  map[string]bool
+}
 
-func (m memStore) CreateGroup(_ context.Context, g store.Group) error {
+func newMemStore(users ...string) *memStore {
+	m := &memStore{groups: map[string]store.Group{}, users: map[string]bool{}}
+	for _, u := range users {
+		m.users[u] = true
+	}
+	return m
+}
+
+func (m *memStore) CreateGroup(_ context.Context, g store.Group) error {
 	g.Members = append([]string{g.Owner}, g.Members...)
-	m[g.ID] = g
+	m.groups[g.ID] = g
 	return nil
 }
-func (m memStore) Group(_ context.Context, id string) (store.Group, error) {
-	g := m[id]
+func (m *memStore) Group(_ context.Context, id string) (store.Group, error) {
+	g, ok := m.groups[id]
+	if !ok {
+		return g, store.ErrNotFound
+	}
 	g.Members = slices.Clone(g.Members)
 	return g, nil
 }
-func (m memStore) AddMembers(_ context.Context, id string, users ...string) error {
-	g := m[id]
-	for _, u := range users {
-		if !slices.Contains(g.Members, u) {
-			g.Members = append(g.Members, u)
+func (m *memStore) ChangeMembers(ctx context.Context, id string, change func(store.Group) ([]string, error)) (store.Group, store.Group, error) {
+	before, err := m.Group(ctx, id)
+	if err != nil {
+		return before, before, err
+	}
+	ms, err := change(before)
+	if err != nil {
+		return before, before, err
+	}
+	after := before
+	after.Members = ms
+	m.groups[id] = after
+	return before, after, nil
+}
+func (m *memStore) GroupsOf(context.Context, string) ([]store.Group, error) { return nil, nil }
+func (m *memStore) UsersByID(_ context.Context, ids []string) ([]store.User, error) {
+	var out []store.User
+	for _, id := range ids {
+		if m.users[id] {
+			out = append(out, store.User{ID: id})
 		}
 	}
-	m[id] = g
-	return nil
+	return out, nil
 }
-func (m memStore) RemoveMembers(_ context.Context, id string, users ...string) error {
-	g := m[id]
-	g.Members = slices.DeleteFunc(g.Members, func(u string) bool { return slices.Contains(users, u) })
-	m[id] = g
-	return nil
-}
-func (m memStore) GroupsOf(context.Context, string) ([]store.Group, error) { return nil, nil }
 
 // everyoneHere puts every user on one gateway.
 type everyoneHere struct{}
@@ -81,7 +106,7 @@ func (s *sent) last(t *testing.T) ([]string, frame.GroupChange) {
 func TestMembershipChangesAreAnnounced(t *testing.T) {
 	ctx := context.Background()
 	out := &sent{}
-	s := &Service{Store: memStore{}, Routes: everyoneHere{}, Push: out}
+	s := &Service{Store: newMemStore("alice", "bob", "carol"), Routes: everyoneHere{}, Push: out}
 	do := func(caller, body string) store.Group {
 		t.Helper()
 		res, err := s.Handle(ctx, caller, []byte(body))
@@ -114,4 +139,56 @@ func TestMembershipChangesAreAnnounced(t *testing.T) {
 	if fmt.Sprint(users) != "[alice bob carol]" || fmt.Sprint(c.Removed) != "[carol]" || c.Added != nil {
 		t.Fatalf("remove announced %+v to %v (the removed member must hear of it too)", c, users)
 	}
+}
+
+// An attacker with an ordinary account: forged ids, strangers, oversized
+// groups and floods of additions are refused with a clear error.
+func TestHostileRequestsAreRefused(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore("alice", "bob", "carol", "mallory")
+	s := &Service{Store: st, Limiter: limit.NewMemory(), CreateLimit: limit.Rule{N: 2, Per: time.Hour},
+		AddLimit: limit.Rule{N: 3, Per: time.Hour}, MaxMembers: 4}
+	call := func(caller, body string) (any, error) { return s.Handle(ctx, caller, []byte(body)) }
+	want := func(kind error, caller, body string) {
+		t.Helper()
+		if _, err := call(caller, body); !errors.Is(err, kind) {
+			t.Fatalf("%s %s: %v, want %v", caller, body, err, kind)
+		}
+	}
+	// Ids that would forge a storage key, or name nobody.
+	want(reject.ErrInvalid, "mallory", `{"action":"create","name":"x","members":["x1#mallory"]}`)
+	want(reject.ErrInvalid, "mallory", `{"action":"create","name":"x","members":["ghost"]}`)
+	want(reject.ErrInvalid, "mallory", `{"action":"create","name":"bad\u001b[2Kname","members":["bob"]}`)
+	want(reject.ErrInvalid, "mallory", `{"action":"members","groupId":"g-1#x"}`)
+	want(reject.ErrInvalid, "mallory", `{"action":"create","name":"big","members":["alice","bob","carol","mallory","dave"]}`)
+	if len(st.groups) != 0 {
+		t.Fatalf("a refused create stored %d groups", len(st.groups))
+	}
+
+	res, err := call("alice", `{"action":"create","name":"team","members":["bob"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := res.(store.Group)
+	// A stranger can neither read, add to nor remove from it.
+	want(reject.ErrForbidden, "mallory", `{"action":"members","groupId":"`+g.ID+`"}`)
+	want(reject.ErrForbidden, "mallory", `{"action":"add","groupId":"`+g.ID+`","members":["mallory"]}`)
+	want(reject.ErrNotFound, "mallory", `{"action":"add","groupId":"g-nosuchgroup","members":["mallory"]}`)
+	// The group's bound holds on add.
+	if _, err := call("alice", `{"action":"add","groupId":"`+g.ID+`","members":["carol"]}`); err != nil {
+		t.Fatal(err)
+	}
+	want(reject.ErrInvalid, "bob", `{"action":"add","groupId":"`+g.ID+`","members":["mallory","ghost"]}`)
+	// Alice has added bob and carol (2 of 3 per hour); two more is over.
+	if _, err := call("alice", `{"action":"create","name":"two","members":["bob","carol"]}`); !errors.Is(err, reject.ErrLimited) {
+		t.Fatalf("additions over the rate: %v", err)
+	}
+	// Group creation has its own rate.
+	for i := range 2 {
+		_, err := call("carol", `{"action":"create","name":"solo"}`)
+		if (i < 2) != (err == nil) {
+			t.Fatalf("create %d: %v", i, err)
+		}
+	}
+	want(reject.ErrLimited, "carol", `{"action":"create","name":"solo"}`)
 }

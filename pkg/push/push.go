@@ -64,7 +64,7 @@ func (c *Client) Send(ctx context.Context, addr string, batch event.Push) (Resul
 		return Result{}, fmt.Errorf("building push to %s: %w", addr, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	c.signer.Sign(req, Path, "", body)
+	c.signer.Sign(req, Path, sign.Component, body)
 	res, err := c.http.Do(req)
 	if err != nil {
 		return Result{}, fmt.Errorf("pushing to %s: %w", addr, err)

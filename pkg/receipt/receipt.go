@@ -8,6 +8,7 @@ package receipt
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"easychat/pkg/bus"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
+	"easychat/pkg/ident"
 	"easychat/pkg/push"
 	"easychat/pkg/reject"
 	"easychat/pkg/store"
@@ -55,8 +57,10 @@ type Acceptor struct {
 	Now    func() time.Time
 }
 
-// MaxMsgIDs bounds one markChat.
-const MaxMsgIDs = 500
+// MaxMsgIDs bounds one markChat: each id costs a lookup when the receipt is
+// recorded. A client with more to mark sends readSeq (which covers them all)
+// and its newest ids.
+const MaxMsgIDs = 100
 
 // Accept publishes reader's markChat data and returns its conversation id.
 func (a *Acceptor) Accept(ctx context.Context, reader string, data []byte) (map[string]string, error) {
@@ -73,6 +77,12 @@ func (a *Acceptor) Accept(ctx context.Context, reader string, data []byte) (map[
 	if len(m.MsgIDs) > MaxMsgIDs {
 		return nil, reject.Invalid("at most %d msgIds", MaxMsgIDs)
 	}
+	if err := ident.MsgIDs("msgIds", m.MsgIDs); err != nil {
+		return nil, err
+	}
+	if m.ReadSeq < 0 {
+		return nil, reject.Invalid("readSeq must not be negative")
+	}
 	conv := m.ConversationID
 	switch m.ChatType {
 	case frame.SingleChat:
@@ -87,7 +97,13 @@ func (a *Acceptor) Accept(ctx context.Context, reader string, data []byte) (map[
 		if conv == "" {
 			return nil, reject.Invalid("recvId or conversationId is required")
 		}
+		if err := ident.Group("conversationId", conv); err != nil {
+			return nil, err
+		}
 		ok, err := a.Groups.IsMember(ctx, conv, reader)
+		if errors.Is(err, reject.ErrNotFound) {
+			return nil, reject.NotFound("no group %s", conv)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +161,13 @@ func singleConversation(reader, recv, conv string) (string, error) {
 		if recv == "" || recv == reader {
 			return "", reject.Invalid("recvId or conversationId is required")
 		}
+		if err := ident.User("recvId", recv); err != nil {
+			return "", err
+		}
 		conv = frame.SingleConversationID(reader, recv)
+	}
+	if err := ident.Conversation("conversationId", conv); err != nil {
+		return "", err
 	}
 	if _, ok := frame.SinglePeer(conv, reader); !ok {
 		return "", reject.Forbidden("not part of conversation %s", conv)
@@ -177,8 +199,8 @@ func Decode(body []byte) ([]event.Read, error) {
 		return nil, reject.Invalid("bad read record: %v", err)
 	}
 	for _, ev := range evs {
-		if ev.ConversationID == "" || ev.ReaderID == "" {
-			return nil, reject.Invalid("read record lacks conversationId or readerId")
+		if !ident.IsConversation(ev.ConversationID) || !ident.IsUser(ev.ReaderID) || len(ev.MsgIDs) > MaxMsgIDs {
+			return nil, reject.Invalid("bad read record: conversationId, readerId or msgIds")
 		}
 	}
 	return evs, nil

@@ -81,22 +81,22 @@ func (p *pusher) Send(_ context.Context, _ string, b event.Push) (push.Result, e
 }
 
 func TestTransferMergesPerReaderAndNotifiesSenders(t *testing.T) {
-	st := &memStore{read: map[string]int64{}, tops: map[string]int64{"g1": 3}, msgs: map[string]store.Message{
-		"m1": {MsgID: "m1", ConversationID: "g1", ChatType: 1, SendID: "alice", Seq: 1},
-		"m2": {MsgID: "m2", ConversationID: "g1", ChatType: 1, SendID: "carol", Seq: 2},
-		"m3": {MsgID: "m3", ConversationID: "g1", ChatType: 1, SendID: "bob", Seq: 3},
-		"x9": {MsgID: "x9", ConversationID: "other", ChatType: 1, SendID: "mallory", Seq: 9},
+	st := &memStore{read: map[string]int64{}, tops: map[string]int64{"g-1": 3}, msgs: map[string]store.Message{
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1": {MsgID: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1", ConversationID: "g-1", ChatType: 1, SendID: "alice", Seq: 1},
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2": {MsgID: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2", ConversationID: "g-1", ChatType: 1, SendID: "carol", Seq: 2},
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3": {MsgID: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3", ConversationID: "g-1", ChatType: 1, SendID: "bob", Seq: 3},
+		"fffffffffffffffffffffffffffffff9": {MsgID: "fffffffffffffffffffffffffffffff9", ConversationID: "other", ChatType: 1, SendID: "mallory", Seq: 9},
 	}}
 	p := &pusher{}
 	tr := &Transfer{Store: st, Routes: everyoneOn("gw"), Push: p, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	evs := []event.Read{
-		{ConversationID: "g1", ChatType: 1, ReaderID: "bob", MsgIDs: []string{"m1"}},
-		{ConversationID: "g1", ChatType: 1, ReaderID: "bob", MsgIDs: []string{"m2", "m3", "x9"}},
+		{ConversationID: "g-1", ChatType: 1, ReaderID: "bob", MsgIDs: []string{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"}},
+		{ConversationID: "g-1", ChatType: 1, ReaderID: "bob", MsgIDs: []string{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3", "fffffffffffffffffffffffffffffff9"}},
 	}
 	if err := tr.Handle(context.Background(), evs); err != nil {
 		t.Fatal(err)
 	}
-	if st.marks != 1 || st.read["bob#g1"] != 3 {
+	if st.marks != 1 || st.read["bob#g-1"] != 3 {
 		t.Fatalf("two receipts of one reader were not merged into one write: marks=%d read=%v", st.marks, st.read)
 	}
 	if len(p.batches) != 1 || len(p.batches[0].Items) != 1 {
@@ -140,19 +140,23 @@ func (m members) IsMember(_ context.Context, g, u string) (bool, error) {
 
 func TestAcceptChecksTheReaderTakesPart(t *testing.T) {
 	pub := &recorder{}
-	a := &Acceptor{Pub: pub, Groups: members{"g1": {"bob"}}, Now: time.Now}
+	a := &Acceptor{Pub: pub, Groups: members{"g-1": {"bob"}}, Now: time.Now}
 	ctx := context.Background()
-	if res, err := a.Accept(ctx, "bob", []byte(`{"chatType":2,"recvId":"alice","msgIds":["m1"]}`)); err != nil || res["conversationId"] != "alice_bob" {
+	if res, err := a.Accept(ctx, "bob", []byte(`{"chatType":2,"recvId":"alice","msgIds":["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"]}`)); err != nil || res["conversationId"] != "alice_bob" {
 		t.Fatalf("single: %v %v", res, err)
 	}
-	if _, err := a.Accept(ctx, "bob", []byte(`{"chatType":1,"recvId":"g1","readSeq":4}`)); err != nil {
+	if _, err := a.Accept(ctx, "bob", []byte(`{"chatType":1,"recvId":"g-1","readSeq":4}`)); err != nil {
 		t.Fatalf("group member: %v", err)
 	}
 	for body, kind := range map[string]error{
-		`{"chatType":2,"conversationId":"alice_carol","msgIds":["m1"]}`: reject.ErrForbidden,
-		`{"chatType":1,"recvId":"g2","msgIds":["m1"]}`:                  reject.ErrForbidden,
+		`{"chatType":2,"conversationId":"alice_carol","msgIds":["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"]}`: reject.ErrForbidden,
+		`{"chatType":1,"recvId":"g-2","msgIds":["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"]}`:                  reject.ErrForbidden,
 		`{"chatType":2,"recvId":"alice"}`:                               reject.ErrInvalid,
 		`{"chatType":7,"recvId":"alice","msgIds":["m"]}`:                reject.ErrInvalid,
+		`{"chatType":2,"recvId":"alice","msgIds":["m1#x"]}`:             reject.ErrInvalid,
+		`{"chatType":2,"recvId":"al#ce","readSeq":1}`:                   reject.ErrInvalid,
+		`{"chatType":1,"recvId":"g-1#bob","readSeq":1}`:                 reject.ErrInvalid,
+		`{"chatType":2,"recvId":"alice","readSeq":-1}`:                  reject.ErrInvalid,
 		`nope`: reject.ErrInvalid,
 	} {
 		if _, err := a.Accept(ctx, "bob", []byte(body)); !errors.Is(err, kind) {
@@ -215,14 +219,14 @@ func TestDeliveredIsClampedRecordedAndToldToThePeer(t *testing.T) {
 
 func TestAcceptDeliveredIsForOwnSingleChats(t *testing.T) {
 	pub := &recorder{}
-	a := &Acceptor{Pub: pub, Groups: members{"g1": {"bob"}}, Now: time.Now}
+	a := &Acceptor{Pub: pub, Groups: members{"g-1": {"bob"}}, Now: time.Now}
 	ctx := context.Background()
 	if res, err := a.AcceptDelivered(ctx, "bob", []byte(`{"chatType":2,"recvId":"alice","seq":3}`)); err != nil || res["conversationId"] != "alice_bob" {
 		t.Fatalf("single: %v %v", res, err)
 	}
 	for body, kind := range map[string]error{
 		`{"chatType":2,"conversationId":"alice_carol","seq":3}`: reject.ErrForbidden,
-		`{"chatType":1,"recvId":"g1","seq":3}`:                  reject.ErrInvalid,
+		`{"chatType":1,"recvId":"g-1","seq":3}`:                  reject.ErrInvalid,
 		`{"chatType":2,"recvId":"alice"}`:                       reject.ErrInvalid,
 		`{"chatType":2,"recvId":"bob","seq":1}`:                 reject.ErrInvalid,
 		`[]`:                                                    reject.ErrInvalid,

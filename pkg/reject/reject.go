@@ -16,6 +16,8 @@ var (
 	ErrForbidden    = errors.New("forbidden")
 	ErrNotFound     = errors.New("not found")
 	ErrConflict     = errors.New("conflict")
+	// ErrLimited is a request over a rate or size limit: retryable later.
+	ErrLimited = errors.New("limited")
 )
 
 // Invalid returns an ErrInvalid with a message for the client.
@@ -32,6 +34,14 @@ func NotFound(format string, a ...any) error { return wrap(ErrNotFound, format, 
 
 // Conflict returns an ErrConflict with a message for the client.
 func Conflict(format string, a ...any) error { return wrap(ErrConflict, format, a...) }
+
+// Limited returns an ErrLimited with a message for the client.
+func Limited(format string, a ...any) error { return wrap(ErrLimited, format, a...) }
+
+// Refusal reports whether err is one of the kinds above: a refusal whose
+// text is meant for the client. Anything else is an internal failure, whose
+// text stays in the logs.
+func Refusal(err error) bool { return Status(err) != http.StatusServiceUnavailable }
 
 type refusal struct {
 	kind error
@@ -58,6 +68,8 @@ func Status(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrConflict):
 		return http.StatusConflict
+	case errors.Is(err, ErrLimited):
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusServiceUnavailable
 	}

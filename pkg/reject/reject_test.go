@@ -26,3 +26,12 @@ func TestStatus(t *testing.T) {
 		t.Error("message not kept")
 	}
 }
+
+func TestRefusalIsAKindNotAnOutage(t *testing.T) {
+	if !Refusal(Limited("slow down")) || Status(Limited("x")) != http.StatusTooManyRequests {
+		t.Fatal("Limited")
+	}
+	if !Refusal(fmt.Errorf("reading: %w", ErrNotFound)) || Refusal(errors.New("connection refused")) {
+		t.Fatal("Refusal")
+	}
+}

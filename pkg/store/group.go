@@ -14,17 +14,21 @@ import (
 	"easychat/pkg/reject"
 )
 
-// GroupMember holds one document per (group, member): the truth about who
-// is in a group. Membership changes are inserts and deletes of whole
-// documents, which stay correct when several happen at once: FerretDB
-// applies an update as a read and then a write, so concurrent $addToSet on
-// one members array lost additions. The group document keeps a copy of the
-// members array for fast reads (a push to a group reads one document, not a
-// thousand), which every change rebuilds until it matches (syncMembers).
+// Membership has one source of truth: the members array of the group
+// document. Every check (who may post, read history, send receipts) and
+// every push reads it, by _id. Changes to it are serialized per group by a
+// lease (see lock.go): FerretDB applies an update as a read and then a
+// write, so two changes racing on one array would lose one of them.
+//
+// GroupMember holds one document per (group, member), an index of a user's
+// groups for GroupsOf only. It is written under the same lease, before the
+// array for additions and after it for removals, so it may hold an entry
+// the array does not (after a crash) but never lacks one; GroupsOf checks
+// each group it finds against the array, so the index never grants anything.
 const GroupMember = "group_member"
 
-// membersVersion marks a group document whose members have GroupMember
-// documents; older versions kept only the array.
+// membersVersion marks a group whose members have GroupMember documents;
+// the first version kept only the array.
 const membersVersion = 2
 
 // Group is a chat group; its id is also its conversation id.
@@ -37,6 +41,9 @@ type Group struct {
 	Version   int      `bson:"v" json:"-"`
 }
 
+// Has reports whether user is a member.
+func (g Group) Has(user string) bool { return slices.Contains(g.Members, user) }
+
 type memberDoc struct {
 	ID       string `bson:"_id"`
 	GroupID  string `bson:"groupId"`
@@ -44,6 +51,7 @@ type memberDoc struct {
 	JoinedAt int64  `bson:"joinedAt"`
 }
 
+// memberID is the index key of (group, user); ids cannot hold "#" (package ident).
 func memberID(group, user string) string { return group + "#" + user }
 
 // ErrExists is returned when creating something that already exists.
@@ -54,21 +62,113 @@ func (s *Store) CreateGroup(ctx context.Context, g Group) error {
 	g.Members = uniq(append([]string{g.Owner}, g.Members...))
 	g.CreatedAt = time.Now().UnixMilli()
 	g.Version = membersVersion
+	// Index first: a crash in between leaves entries for a group that does
+	// not exist, which GroupsOf skips.
+	if err := s.indexMembers(ctx, g.ID, g.CreatedAt, g.Members); err != nil {
+		return err
+	}
 	if _, err := s.db.Collection(Groups).InsertOne(ctx, g); err != nil {
 		if isDup(err) {
 			return ErrExists
 		}
 		return fmt.Errorf("creating group %s: %w", g.ID, err)
 	}
-	return s.insertMembers(ctx, g.ID, g.CreatedAt, g.Members)
+	return nil
 }
 
-// insertMembers adds a document per user; one that exists already is a
-// member already.
-func (s *Store) insertMembers(ctx context.Context, group string, at int64, users []string) error {
+// Group returns group id with its members, in the order they joined.
+func (s *Store) Group(ctx context.Context, id string) (Group, error) {
+	return findByID[Group](ctx, s.db.Collection(Groups), id, "group")
+}
+
+// IsMember reports whether user belongs to group id (ErrNotFound if there is
+// no such group).
+func (s *Store) IsMember(ctx context.Context, id, user string) (bool, error) {
+	g, err := s.Group(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return g.Has(user), nil
+}
+
+// ChangeMembers applies a membership change to group id: change gets the
+// group as it is and returns its new members (or an error, which cancels
+// the change); no other change of the group runs in between. It returns the
+// group before and after.
+func (s *Store) ChangeMembers(ctx context.Context, id string, change func(Group) ([]string, error)) (before, after Group, err error) {
+	release, err := s.lock(ctx, "group:"+id)
+	if err != nil {
+		return Group{}, Group{}, err
+	}
+	defer release()
+	before, err = s.Group(ctx, id)
+	if err != nil {
+		return Group{}, Group{}, err
+	}
+	members, err := change(before)
+	if err != nil {
+		return before, before, err
+	}
+	members = uniq(members)
+	var added, removed []string
+	for _, m := range members {
+		if !before.Has(m) {
+			added = append(added, m)
+		}
+	}
+	for _, m := range before.Members {
+		if !slices.Contains(members, m) {
+			removed = append(removed, m)
+		}
+	}
+	after = before
+	after.Members = members
+	if len(added)+len(removed) == 0 {
+		return before, after, nil
+	}
+	if err := s.indexMembers(ctx, id, time.Now().UnixMilli(), added); err != nil {
+		return before, before, err
+	}
+	if _, err := s.db.Collection(Groups).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "members", Value: members}}}}); err != nil {
+		return before, before, fmt.Errorf("changing members of %s: %w", id, err)
+	}
+	if len(removed) > 0 {
+		ids := make([]string, len(removed))
+		for i, u := range removed {
+			ids[i] = memberID(id, u)
+		}
+		if _, err := s.db.Collection(GroupMember).DeleteMany(ctx,
+			bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}); err != nil {
+			// The array is changed; the stale index entries are skipped by
+			// GroupsOf.
+			return before, after, fmt.Errorf("unindexing members removed from %s: %w", id, err)
+		}
+	}
+	return before, after, nil
+}
+
+// AddMembers adds users to group id.
+func (s *Store) AddMembers(ctx context.Context, id string, users ...string) error {
+	_, _, err := s.ChangeMembers(ctx, id, func(g Group) ([]string, error) {
+		return append(slices.Clone(g.Members), users...), nil
+	})
+	return err
+}
+
+// RemoveMembers removes users from group id.
+func (s *Store) RemoveMembers(ctx context.Context, id string, users ...string) error {
+	_, _, err := s.ChangeMembers(ctx, id, func(g Group) ([]string, error) {
+		return slices.DeleteFunc(slices.Clone(g.Members), func(m string) bool { return slices.Contains(users, m) }), nil
+	})
+	return err
+}
+
+// indexMembers adds an index document per user; one that exists already is
+// an entry already.
+func (s *Store) indexMembers(ctx context.Context, group string, at int64, users []string) error {
 	docs := make([]any, 0, len(users))
 	for i, u := range uniq(users) {
-		// joinedAt orders members; users added together keep their order.
 		docs = append(docs, memberDoc{ID: memberID(group, u), GroupID: group, UserID: u, JoinedAt: at*1000 + int64(i)})
 	}
 	if len(docs) == 0 {
@@ -79,118 +179,15 @@ func (s *Store) insertMembers(ctx context.Context, group string, at int64, users
 	if errors.As(err, &bw) && bw.WriteConcernError == nil {
 		for _, we := range bw.WriteErrors {
 			if !mongo.IsDuplicateKeyError(we) {
-				return fmt.Errorf("adding members to %s: %w", group, err)
+				return fmt.Errorf("indexing members of %s: %w", group, err)
 			}
 		}
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("adding members to %s: %w", group, err)
+		return fmt.Errorf("indexing members of %s: %w", group, err)
 	}
 	return nil
-}
-
-// Group returns group id with its members, in the order they joined (the
-// group document's copy; see GroupMember).
-func (s *Store) Group(ctx context.Context, id string) (Group, error) {
-	return findByID[Group](ctx, s.db.Collection(Groups), id, "group")
-}
-
-// members lists group id's members from their documents, in the order they
-// joined.
-func (s *Store) members(ctx context.Context, id string) ([]string, error) {
-	cur, err := s.db.Collection(GroupMember).Find(ctx, bson.D{{Key: "groupId", Value: id}},
-		options.Find().SetSort(bson.D{{Key: "joinedAt", Value: 1}, {Key: "_id", Value: 1}}).SetProjection(bson.D{{Key: "userId", Value: 1}}))
-	if err != nil {
-		return nil, fmt.Errorf("listing members of %s: %w", id, err)
-	}
-	var ms []memberDoc
-	if err := cur.All(ctx, &ms); err != nil {
-		return nil, fmt.Errorf("decoding members of %s: %w", id, err)
-	}
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = m.UserID
-	}
-	return out, nil
-}
-
-// syncMembers copies the member documents into the group document's array
-// and reads them again until the copy matches. A change whose copy lands
-// after a newer change's sees that change when it reads again, so the last
-// one to finish leaves the array right.
-func (s *Store) syncMembers(ctx context.Context, id string) error {
-	ms, err := s.members(ctx, id)
-	if err != nil {
-		return err
-	}
-	for range 10 {
-		if _, err := s.db.Collection(Groups).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "members", Value: ms}}}}); err != nil {
-			return fmt.Errorf("copying members of %s: %w", id, err)
-		}
-		again, err := s.members(ctx, id)
-		if err != nil {
-			return err
-		}
-		if slices.Equal(again, ms) {
-			return nil
-		}
-		ms = again
-	}
-	return fmt.Errorf("copying members of %s: still changing", id)
-}
-
-// AddMembers adds users to group id.
-func (s *Store) AddMembers(ctx context.Context, id string, users ...string) error {
-	if err := s.groupExists(ctx, id); err != nil {
-		return err
-	}
-	if err := s.insertMembers(ctx, id, time.Now().UnixMilli(), users); err != nil {
-		return err
-	}
-	return s.syncMembers(ctx, id)
-}
-
-// RemoveMembers removes users from group id.
-func (s *Store) RemoveMembers(ctx context.Context, id string, users ...string) error {
-	if err := s.groupExists(ctx, id); err != nil {
-		return err
-	}
-	ids := make([]string, len(users))
-	for i, u := range users {
-		ids[i] = memberID(id, u)
-	}
-	if _, err := s.db.Collection(GroupMember).DeleteMany(ctx,
-		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}); err != nil {
-		return fmt.Errorf("removing members from %s: %w", id, err)
-	}
-	return s.syncMembers(ctx, id)
-}
-
-func (s *Store) groupExists(ctx context.Context, id string) error {
-	err := s.db.Collection(Groups).FindOne(ctx, bson.D{{Key: "_id", Value: id}},
-		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("reading group %s: %w", id, err)
-	}
-	return nil
-}
-
-// IsMember reports whether user belongs to group id (ErrNotFound if there is
-// no such group).
-func (s *Store) IsMember(ctx context.Context, id, user string) (bool, error) {
-	err := s.db.Collection(GroupMember).FindOne(ctx, bson.D{{Key: "_id", Value: memberID(id, user)}}).Err()
-	if err == nil {
-		return true, nil
-	}
-	if !errors.Is(err, mongo.ErrNoDocuments) {
-		return false, fmt.Errorf("reading membership of %s in %s: %w", user, id, err)
-	}
-	return false, s.groupExists(ctx, id)
 }
 
 // GroupsOf returns the groups user belongs to.
@@ -215,16 +212,17 @@ func (s *Store) GroupsOf(ctx context.Context, user string) ([]Group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading groups of %s: %w", user, err)
 	}
-	var out []Group
-	if err := cur.All(ctx, &out); err != nil {
+	var found []Group
+	if err := cur.All(ctx, &found); err != nil {
 		return nil, fmt.Errorf("decoding groups of %s: %w", user, err)
 	}
-	return out, nil
+	// The index may hold entries the truth no longer has.
+	return slices.DeleteFunc(found, func(g Group) bool { return !g.Has(user) }), nil
 }
 
-// migrateGroupMembers gives the groups of older versions, which kept only
-// the members array, their member documents. Idempotent, and safe to run
-// from several processes at once.
+// migrateGroupMembers indexes the members of groups stored by the first
+// version, which kept only the array. Idempotent, and safe to run from
+// several processes at once.
 func (s *Store) migrateGroupMembers(ctx context.Context) error {
 	cur, err := s.db.Collection(Groups).Find(ctx, bson.D{{Key: "v", Value: bson.D{{Key: "$exists", Value: false}}}})
 	if err != nil {
@@ -235,7 +233,7 @@ func (s *Store) migrateGroupMembers(ctx context.Context) error {
 		return fmt.Errorf("decoding groups to migrate: %w", err)
 	}
 	for _, g := range old {
-		if err := s.insertMembers(ctx, g.ID, g.CreatedAt, g.Members); err != nil {
+		if err := s.indexMembers(ctx, g.ID, g.CreatedAt, g.Members); err != nil {
 			return err
 		}
 		if _, err := s.db.Collection(Groups).UpdateOne(ctx, bson.D{{Key: "_id", Value: g.ID}},

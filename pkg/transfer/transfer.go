@@ -7,11 +7,13 @@ package transfer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
+	"easychat/pkg/ident"
 	"easychat/pkg/push"
 	"easychat/pkg/reject"
 	"easychat/pkg/store"
@@ -39,14 +41,32 @@ func Decode(body []byte) ([]event.Chat, error) {
 		return nil, reject.Invalid("bad record: %v", err)
 	}
 	for _, ev := range evs {
-		if ev.MsgID == "" || ev.ConversationID == "" || ev.SendID == "" || ev.RecvID == "" {
-			return nil, reject.Invalid("bad record: lacks msgId, conversationId, sendId or recvId")
-		}
-		if ev.ChatType != frame.SingleChat && ev.ChatType != frame.GroupChat {
-			return nil, reject.Invalid("bad record: chatType %d", ev.ChatType)
+		if err := check(ev); err != nil {
+			return nil, err
 		}
 	}
 	return evs, nil
+}
+
+// check refuses a record whose ids are malformed or do not agree: it can
+// never be stored right, so it goes to the dead-letter topic.
+func check(ev event.Chat) error {
+	if !ident.IsMsgID(ev.MsgID) || !ident.IsUser(ev.SendID) {
+		return reject.Invalid("bad record: msgId or sendId")
+	}
+	switch ev.ChatType {
+	case frame.SingleChat:
+		if !ident.IsUser(ev.RecvID) || ev.ConversationID != ident.Single(ev.SendID, ev.RecvID) || ev.SendID == ev.RecvID {
+			return reject.Invalid("bad record: single chat ids")
+		}
+	case frame.GroupChat:
+		if !ident.IsGroup(ev.RecvID) || ev.ConversationID != ev.RecvID {
+			return reject.Invalid("bad record: group chat ids")
+		}
+	default:
+		return reject.Invalid("bad record: chatType %d", ev.ChatType)
+	}
+	return nil
 }
 
 // Handle stores evs in order and pushes them. It returns an error only when
@@ -59,17 +79,24 @@ func Decode(body []byte) ([]event.Chat, error) {
 // message instead cost a third of the store's writes and could not close the
 // gap between a push and its mark anyway.
 func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
+	// Recipients first: a message to a group that does not exist is refused
+	// (and dead-lettered) before anything is stored.
+	members := map[string][]string{}
+	for _, ev := range evs {
+		if _, err := s.recipients(ctx, ev.ChatType, ev.SendID, ev.RecvID, members); err != nil {
+			return err
+		}
+	}
 	saved, err := s.Store.SaveChats(ctx, evs)
 	if err != nil {
 		return fmt.Errorf("storing %d messages: %w", len(evs), err)
 	}
-	members := map[string][]string{}
 	items := make([]event.PushItem, 0, len(saved))
 	for _, m := range saved {
 		if m.Repeat {
 			continue // the same message earlier in this batch
 		}
-		rcpt, err := s.recipients(ctx, m.Message, members)
+		rcpt, err := s.recipients(ctx, m.ChatType, m.SendID, m.RecvID, members)
 		if err != nil {
 			return err
 		}
@@ -90,18 +117,21 @@ func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
 
 // recipients are the members of m's conversation, the sender too: its other
 // devices show what it wrote (gateways skip the socket it came from).
-func (s *Service) recipients(ctx context.Context, m store.Message, cache map[string][]string) ([]string, error) {
-	if m.ChatType == frame.SingleChat {
-		return []string{m.RecvID, m.SendID}, nil
+func (s *Service) recipients(ctx context.Context, chatType int, send, recv string, cache map[string][]string) ([]string, error) {
+	if chatType == frame.SingleChat {
+		return []string{recv, send}, nil
 	}
-	ms, ok := cache[m.RecvID]
+	ms, ok := cache[recv]
 	if !ok {
-		g, err := s.Store.Group(ctx, m.RecvID)
+		g, err := s.Store.Group(ctx, recv)
+		if errors.Is(err, reject.ErrNotFound) {
+			return nil, reject.Invalid("bad record: no group %s", recv)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("reading members of group %s: %w", m.RecvID, err)
+			return nil, fmt.Errorf("reading members of group %s: %w", recv, err)
 		}
 		ms = g.Members
-		cache[m.RecvID] = ms
+		cache[recv] = ms
 	}
 	return ms, nil
 }

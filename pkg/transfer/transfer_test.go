@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/push"
+	"easychat/pkg/reject"
 	"easychat/pkg/store"
 )
 
@@ -43,7 +45,13 @@ func (m *memStore) SaveChats(_ context.Context, evs []event.Chat) ([]store.Saved
 	return out, nil
 }
 
-func (m *memStore) Group(_ context.Context, id string) (store.Group, error) { return m.groups[id], nil }
+func (m *memStore) Group(_ context.Context, id string) (store.Group, error) {
+	g, ok := m.groups[id]
+	if !ok {
+		return g, store.ErrNotFound
+	}
+	return g, nil
+}
 
 type routes map[string]string // user → gateway address
 
@@ -72,15 +80,15 @@ func (p *pusher) Send(_ context.Context, addr string, b event.Push) (push.Result
 
 func TestHandleStoresOncePushesRecipientsBatchedPerGateway(t *testing.T) {
 	st := &memStore{msgs: map[string]store.Message{}, seq: map[string]int64{},
-		groups: map[string]store.Group{"g1": {ID: "g1", Members: []string{"a", "b", "c", "d"}}}}
+		groups: map[string]store.Group{"g-1": {ID: "g-1", Members: []string{"ann", "ben", "cat", "dan"}}}}
 	p := &pusher{sent: map[string][]event.Push{}}
-	s := &Service{Store: st, Routes: routes{"a": "gw1", "b": "gw1", "c": "gw2"}, Push: p,
+	s := &Service{Store: st, Routes: routes{"ann": "gw1", "ben": "gw1", "cat": "gw2"}, Push: p,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 
 	evs, err := Decode([]byte(`[
-	 {"msgId":"m1","conversationId":"a_b","chatType":2,"sendId":"a","recvId":"b","msg":{"content":"one"}},
-	 {"msgId":"m2","conversationId":"g1","chatType":1,"sendId":"a","recvId":"g1","msg":{"content":"two"}},
-	 {"msgId":"m3","conversationId":"a_b","chatType":2,"sendId":"a","recvId":"b","msg":{"content":"three"}}]`))
+	 {"msgId":"00000000000000000000000000000001","conversationId":"ann_ben","chatType":2,"sendId":"ann","recvId":"ben","msg":{"content":"one"}},
+	 {"msgId":"00000000000000000000000000000002","conversationId":"g-1","chatType":1,"sendId":"ann","recvId":"g-1","msg":{"content":"two"}},
+	 {"msgId":"00000000000000000000000000000003","conversationId":"ann_ben","chatType":2,"sendId":"ann","recvId":"ben","msg":{"content":"three"}}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,17 +106,17 @@ func TestHandleStoresOncePushesRecipientsBatchedPerGateway(t *testing.T) {
 		var d frame.Push
 		_ = json.Unmarshal(it.Frame.Data, &d)
 		got = append(got, d.Msg.Content+":"+strings.Join(it.Users, ",")+":"+d.ConversationID)
-		if it.Frame.Method != frame.MethodPush || it.Frame.FormID != "a" {
+		if it.Frame.Method != frame.MethodPush || it.Frame.FormID != "ann" {
 			t.Fatalf("frame %+v", it.Frame)
 		}
 	}
-	if strings.Join(got, " ") != "one:b,a:a_b two:a,b:g1 three:b,a:a_b" {
+	if strings.Join(got, " ") != "one:ben,ann:ann_ben two:ann,ben:g-1 three:ben,ann:ann_ben" {
 		t.Fatalf("gw1 items: %v", got)
 	}
-	if it := p.sent["gw2"][0].Items; len(it) != 1 || it[0].Users[0] != "c" {
+	if it := p.sent["gw2"][0].Items; len(it) != 1 || it[0].Users[0] != "cat" {
 		t.Fatalf("gw2 items: %+v", it)
 	}
-	if st.msgs["m3"].Seq != 2 || st.msgs["m2"].Seq != 1 {
+	if st.msgs["00000000000000000000000000000003"].Seq != 2 || st.msgs["00000000000000000000000000000002"].Seq != 1 {
 		t.Fatalf("seqs: %+v", st.msgs)
 	}
 
@@ -129,23 +137,23 @@ func TestHandleStoresOncePushesRecipientsBatchedPerGateway(t *testing.T) {
 	}
 	// A record repeated within a batch is pushed once.
 	dup, err := Decode([]byte(`[
-	 {"msgId":"m4","conversationId":"a_b","chatType":2,"sendId":"a","recvId":"b","msg":{"content":"four"}},
-	 {"msgId":"m4","conversationId":"a_b","chatType":2,"sendId":"a","recvId":"b","msg":{"content":"four"}}]`))
+	 {"msgId":"00000000000000000000000000000004","conversationId":"ann_ben","chatType":2,"sendId":"ann","recvId":"ben","msg":{"content":"four"}},
+	 {"msgId":"00000000000000000000000000000004","conversationId":"ann_ben","chatType":2,"sendId":"ann","recvId":"ben","msg":{"content":"four"}}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Handle(context.Background(), dup); err != nil {
 		t.Fatal(err)
 	}
-	if it := p.sent["gw1"][2].Items; len(it) != 1 || st.msgs["m4"].Seq != 3 {
-		t.Fatalf("repeated record: %d items pushed, seq %d", len(it), st.msgs["m4"].Seq)
+	if it := p.sent["gw1"][2].Items; len(it) != 1 || st.msgs["00000000000000000000000000000004"].Seq != 3 {
+		t.Fatalf("repeated record: %d items pushed, seq %d", len(it), st.msgs["00000000000000000000000000000004"].Seq)
 	}
 	ids := make([]string, 0, len(st.msgs))
 	for id := range st.msgs {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	if strings.Join(ids, ",") != "m1,m2,m3,m4" {
+	if strings.Join(ids, ",") != "00000000000000000000000000000001,00000000000000000000000000000002,00000000000000000000000000000003,00000000000000000000000000000004" {
 		t.Fatalf("stored %v", ids)
 	}
 }
@@ -153,11 +161,31 @@ func TestHandleStoresOncePushesRecipientsBatchedPerGateway(t *testing.T) {
 func TestDecodeRejectsRecordsThatCanNeverBeProcessed(t *testing.T) {
 	for _, body := range []string{
 		`not json`,
-		`{"msgId":"m1"}`,
-		`[{"msgId":"m1","conversationId":"a_b","chatType":5,"sendId":"a","recvId":"b"}]`,
+		`{"msgId":"00000000000000000000000000000001"}`,
+		`[{"msgId":"00000000000000000000000000000001","conversationId":"ann_ben","chatType":5,"sendId":"ann","recvId":"ben"}]`,
+		`{"msgId":"00000000000000000000000000000001","conversationId":"ann_ben","chatType":2,"sendId":"ben","recvId":"ann#x"}`,
+		`{"msgId":"00000000000000000000000000000001","conversationId":"ann_cat","chatType":2,"sendId":"ann","recvId":"ben"}`,
+		`{"msgId":"00000000000000000000000000000001","conversationId":"g-2","chatType":1,"sendId":"ann","recvId":"g-1"}`,
+		`{"msgId":"00000000000000000000000000000001","conversationId":"g-1#x1","chatType":1,"sendId":"ann","recvId":"g-1#x1"}`,
+		`{"msgId":"m1#x","conversationId":"g-1","chatType":1,"sendId":"ann","recvId":"g-1"}`,
 	} {
 		if _, err := Decode([]byte(body)); err == nil {
 			t.Errorf("Decode(%s) accepted it", body)
 		}
+	}
+}
+
+// A record for a group that does not exist can never succeed: it is refused
+// as invalid (the connector dead-letters it at once) and nothing is stored.
+func TestMissingGroupIsRefusedBeforeStoring(t *testing.T) {
+	st := &memStore{msgs: map[string]store.Message{}, seq: map[string]int64{}, groups: map[string]store.Group{}}
+	s := &Service{Store: st, Routes: routes{}, Push: &pusher{sent: map[string][]event.Push{}},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	evs, err := Decode([]byte(`{"msgId":"00000000000000000000000000000009","conversationId":"g-gone","chatType":1,"sendId":"ann","recvId":"g-gone","msg":{"content":"x"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Handle(context.Background(), evs); !errors.Is(err, reject.ErrInvalid) || len(st.msgs) != 0 {
+		t.Fatalf("Handle: %v, stored %d", err, len(st.msgs))
 	}
 }
