@@ -294,6 +294,11 @@ func (s *Session) dispatch(f frame.Frame) {
 		s.reject(f.ID, "invalid_data", err.Error())
 		return
 	}
+	// Forward the chat as understood, not as sent: fields the function does
+	// not read (padding) would only make the batch it travels in larger.
+	if b, err := json.Marshal(c); err == nil {
+		f.Data = b
+	}
 	if !s.env.Tracker.Begin() {
 		s.reject(f.ID, "unavailable", ErrTextUnavailable)
 		return

@@ -16,7 +16,7 @@
 //	TOKEN_TTL            [168h]  lifetime of issued user tokens
 //	LOGIN_LIMIT_USER     [10/5m] login attempts per user id
 //	LOGIN_LIMIT_ADDR     [60/5m] login attempts per client address
-//	REGISTER_LIMIT_ADDR  [10/1h] registrations per client address
+//	REGISTER_LIMIT_ADDR  [30/1h] registrations per client address
 //	GROUP_CREATE_LIMIT   [20/1h] groups a user may create
 //	GROUP_ADD_LIMIT      [500/1h] members a user may add to groups
 //	GROUP_MAX_MEMBERS    [2000]  members of one group
@@ -100,7 +100,7 @@ func Load() (Config, error) {
 	dur(&c.TokenTTL, "TOKEN_TTL", 168*time.Hour)
 	rule(&c.Limits.LoginPerUser, "LOGIN_LIMIT_USER", "10/5m")
 	rule(&c.Limits.LoginPerAddr, "LOGIN_LIMIT_ADDR", "60/5m")
-	rule(&c.Limits.RegisterPerAddr, "REGISTER_LIMIT_ADDR", "10/1h")
+	rule(&c.Limits.RegisterPerAddr, "REGISTER_LIMIT_ADDR", "30/1h")
 	rule(&c.Limits.GroupCreate, "GROUP_CREATE_LIMIT", "20/1h")
 	rule(&c.Limits.GroupAdd, "GROUP_ADD_LIMIT", "500/1h")
 	c.Limits.GroupMaxMembers = 2000
