@@ -7,7 +7,7 @@ FAAS_CLI  := $(BIN)/faas-cli
 FAAS_CLI_LDFLAGS := -X github.com/openfaas/faas-cli/version.Version=0.13.14
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all run test test-real test-browser faas-cli build shrinkwrap bench clean
+.PHONY: all run test test-real test-race fuzz test-browser faas-cli build shrinkwrap bench clean
 
 all: build
 
@@ -25,6 +25,22 @@ test-real: faas-cli
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	FERRETDB_POSTGRESQL_URL=$${FERRETDB_POSTGRESQL_URL:-postgres://postgres@127.0.0.1:5432/easychat_ci} \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/... ./gateway/...
+
+## test-race: the concurrent code under the race detector (CI's fourth lane)
+test-race: faas-cli
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./gateway/... ./connector/... ./e2e/... easychat/pkg/...
+
+## fuzz: every fuzz target for FUZZTIME each (decoders of outside input)
+FUZZTIME ?= 5s
+FUZZ_TARGETS := easychat/pkg/frame:FuzzDecode easychat/pkg/ident:FuzzIDs easychat/pkg/sign:FuzzVerify \
+	easychat/pkg/token:FuzzVerify easychat/pkg/transfer:FuzzDecode easychat/pkg/receipt:FuzzDecode \
+	./gateway/session:FuzzHandle
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 ## test-browser: the web client in Chromium (Playwright) against the whole
 ## system, which the tests start on free ports. Needs node/npm and

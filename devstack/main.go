@@ -38,6 +38,7 @@ import (
 
 	"easychat/devstack/stack"
 	"easychat/gateway/session"
+	"easychat/pkg/ident"
 	"easychat/pkg/token"
 )
 
@@ -109,6 +110,14 @@ Easy Chat is up (%s).
 	for _, u := range strings.Split(env("DEMO_USERS", "alice,bob"), ",") {
 		if u = strings.TrimSpace(u); u == "" {
 			continue
+		}
+		if !ident.IsUser(u) {
+			fatal(fmt.Errorf("DEMO_USERS: %q is not a user id", u))
+		}
+		// A demo user exists (others can add it to groups) but has no
+		// password: it signs in with its token only.
+		if err := s.EnsureUser(ctx, u); err != nil {
+			fatal(err)
 		}
 		t, err := issuer.Issue(u)
 		if err != nil {

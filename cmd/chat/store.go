@@ -299,6 +299,9 @@ func (s *Store) Oldest(convID string) int64 {
 	return low
 }
 
+// maxMarkIDs is the most msgIds the server takes in one markChat.
+const maxMarkIDs = 100
+
 // ToMark returns what a markChat for conv should carry: the newest seq held
 // and the ids of others' messages after my read position. ok is false when
 // there is nothing new to mark. It records the new read position.
@@ -322,6 +325,10 @@ func (s *Store) ToMark(convID string) (readSeq int64, ids []string, ok bool) {
 		}
 	}
 	sort.Strings(ids)
+	if len(ids) > maxMarkIDs {
+		// readSeq covers them all; the ids only name messages for receipts.
+		ids = ids[len(ids)-maxMarkIDs:]
+	}
 	c.ReadSeq = readSeq
 	c.Unread = 0
 	return readSeq, ids, true

@@ -53,7 +53,7 @@ import (
 //	GATEWAY_MAX_INFLIGHT     16                     concurrent non-chat requests per socket; overflow → error frame
 //	GATEWAY_MAX_ONLINE_USERS 1000                   userIds per user.online request
 //	GATEWAY_ROUTE_TTL        30s                    route/instance entry lifetime; refreshed every TTL/3
-//	GATEWAY_FUNCTION_TIMEOUT 10s                    per function call; then "service unavailable, retry"
+//	GATEWAY_FUNCTION_TIMEOUT 10s                    per function call; then "temporarily unavailable, retry"
 //	GATEWAY_DRAIN_TIMEOUT    15s                    on SIGTERM, wait this long for in-flight calls
 //	GATEWAY_PONG_WAIT        60s                    a client silent this long is disconnected; pinged at 9/10 of it
 //	GATEWAY_WRITE_WAIT       10s                    bound on one socket write

@@ -318,7 +318,7 @@ func serve(srv *http.Server, ln net.Listener, name string) error {
 func (s *Server) drain() {
 	start := time.Now()
 	s.draining.Store(true)
-	// From here new frames get "service unavailable, retry"; the client
+	// From here new frames get "temporarily unavailable, retry"; the client
 	// resends them to another instance after reconnecting.
 	s.env.Tracker.Refuse()
 	s.log.Info("draining", "sockets", s.hub.Len(), "inflight", s.env.Tracker.Inflight())

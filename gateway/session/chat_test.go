@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"easychat/gateway/invoke"
 	"easychat/gateway/metrics"
 	"easychat/pkg/frame"
+	"easychat/pkg/ident"
 )
 
 // fakeSocket collects what the session sends.
@@ -187,3 +189,31 @@ func TestChatQueueFullWaitsAndSocketEndDrops(t *testing.T) {
 		t.Fatalf("tracker holds %d requests after the socket ended", n)
 	}
 }
+
+// FuzzHandle feeds arbitrary client messages to a session: none may panic,
+// and no error frame echoes an id that is not a well-formed frame id.
+func FuzzHandle(f *testing.F) {
+	for _, s := range []string{
+		string(chatFrame("f1")),
+		`{"frameType":1,"id":"p"}`, `{"frameType":2,"id":"a"}`, `{"frameType":7}`, `not json`, `{"id":"` + strings.Repeat("x", 300) + `"}`,
+		`{"frameType":0,"id":"o","method":"user.online","data":{"userIds":["bob"]}}`,
+		`{"frameType":0,"id":"c","method":"conversation.chat","data":{"chatType":1,"recvId":"g-1#x","msg":{"content":"x"}}}`,
+	} {
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, msg []byte, oversized bool) {
+		s, sock, _ := newTestSession(t, &gateCaller{}, 4)
+		s.env.Presence = noPresence{}
+		s.Handle(msg, oversized)
+		waitFor(t, "the session to settle", func() bool { return !s.workerRunning() && len(s.inflight) == 0 })
+		for _, f := range sock.sent() {
+			if f.FrameType == frame.Error && f.ID != "" && !ident.IsFrameID(f.ID) {
+				t.Fatalf("error frame echoes id %q", f.ID)
+			}
+		}
+	})
+}
+
+type noPresence struct{}
+
+func (noPresence) Online(context.Context, []string) (map[string]bool, error) { return map[string]bool{}, nil }

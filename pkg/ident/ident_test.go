@@ -109,7 +109,7 @@ func FuzzIDs(f *testing.F) {
 		if IsConversation(s) && len(s) > 2*MaxUser+1 {
 			t.Fatalf("conversation id %q too long", s)
 		}
-		if err := User("f", s); (err == nil) != IsUser(s) || (err != nil && len(err.Error()) > 200) {
+		if err := User("f", s); (err == nil) != IsUser(s) || (err != nil && len(err.Error()) > 400) {
 			t.Fatalf("User(%q) = %v", s, err)
 		}
 	})

@@ -246,3 +246,24 @@ func TestAcceptDeliveredIsForOwnSingleChats(t *testing.T) {
 		t.Fatalf("record %+v", ev)
 	}
 }
+
+// FuzzDecode: a receipt record from Kafka decodes or is refused as invalid.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"conversationId":"alice_bob","chatType":2,"readerId":"bob","readSeq":3}`))
+	f.Add([]byte(`[{"conversationId":"g-1","chatType":1,"readerId":"bob","msgIds":["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"]}]`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		evs, err := Decode(b)
+		if err != nil {
+			if !errors.Is(err, reject.ErrInvalid) {
+				t.Fatalf("Decode refused with %v, not as invalid", err)
+			}
+			return
+		}
+		for _, ev := range evs {
+			if ev.ReaderID == "" || ev.ConversationID == "" || len(ev.MsgIDs) > MaxMsgIDs {
+				t.Fatalf("decoded %+v", ev)
+			}
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -141,8 +142,18 @@ func TestCheckBeforeBody(t *testing.T) {
 // FuzzVerify feeds arbitrary header values and bodies to the verifier: it
 // must never panic, and must accept nothing that was not signed as is.
 func FuzzVerify(f *testing.F) {
+	// Deterministic, so that every fuzzing process knows the one good call.
 	s := New("fuzz-key-0123456789")
-	good := s.Headers("/function/chat", ForUser("alice"), []byte(`{}`))
+	at := time.Unix(1_800_000_000, 0)
+	s.now = func() time.Time { return at }
+	good := http.Header{}
+	good.Set(HeaderTime, strconv.FormatInt(at.Unix(), 10))
+	good.Set(HeaderNonce, "n1")
+	good.Set(HeaderUser, "alice")
+	good.Set(HeaderCaller, CallerUser)
+	good.Set(HeaderBody, bodyHash([]byte(`{}`)))
+	sig, _ := s.mac("/function/chat", good)
+	good.Set(HeaderSig, sig)
 	f.Add(good.Get(HeaderTime), good.Get(HeaderNonce), good.Get(HeaderUser), good.Get(HeaderCaller),
 		good.Get(HeaderBody), good.Get(HeaderSig), []byte(`{}`))
 	f.Add("", "", "", "", "", "", []byte(nil))
@@ -160,8 +171,13 @@ func FuzzVerify(f *testing.F) {
 			return
 		}
 		// Accepted: it must be exactly the signed call.
-		if h.Get(HeaderSig) != good.Get(HeaderSig) || string(body) != `{}` || c.User != "alice" {
-			t.Fatalf("accepted a call that was not signed: %v %q", h, body)
+		for _, k := range []string{HeaderTime, HeaderNonce, HeaderUser, HeaderCaller, HeaderBody, HeaderSig} {
+			if h.Get(k) != good.Get(k) {
+				t.Fatalf("accepted a call that was not signed: %s = %q", k, h.Get(k))
+			}
+		}
+		if string(body) != `{}` || c.User != "alice" || c.Caller != CallerUser {
+			t.Fatalf("accepted %q as %+v", body, c)
 		}
 	})
 }

@@ -189,3 +189,27 @@ func TestMissingGroupIsRefusedBeforeStoring(t *testing.T) {
 		t.Fatalf("Handle: %v, stored %d", err, len(st.msgs))
 	}
 }
+
+// FuzzDecode: a record (or array of them) from Kafka either decodes into
+// records whose ids agree, or is refused as invalid (dead-lettered), never a
+// panic or an outage.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"msgId":"00000000000000000000000000000001","conversationId":"ann_ben","chatType":2,"sendId":"ann","recvId":"ben","msg":{"content":"x"}}`))
+	f.Add([]byte(`[{"msgId":"00000000000000000000000000000001","conversationId":"g-1","chatType":1,"sendId":"ann","recvId":"g-1"}]`))
+	f.Add([]byte(`not json`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		evs, err := Decode(b)
+		if err != nil {
+			if !errors.Is(err, reject.ErrInvalid) {
+				t.Fatalf("Decode refused with %v, not as invalid", err)
+			}
+			return
+		}
+		for _, ev := range evs {
+			if err := check(ev); err != nil {
+				t.Fatalf("decoded a record that does not check: %+v", ev)
+			}
+		}
+	})
+}

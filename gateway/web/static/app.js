@@ -774,7 +774,7 @@
       chatType: conv.chatType,
       recvId: conv.chatType === SINGLE ? conv.peerId : conv.id,
       conversationId: conv.id,
-      msgIds: ids.slice(-500),
+      msgIds: ids.slice(-100), // the server takes at most 100; readSeq covers the rest
       readSeq: hi,
     };
     conn.request('conversation.markChat', data).catch(() => {
