@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"easychat/gateway/invoke"
+	"easychat/gateway/session"
 	"easychat/pkg/ident"
 )
 
@@ -77,7 +78,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		apiError(w, se.Status, se.Msg)
 		return
 	case err != nil:
-		apiError(w, http.StatusServiceUnavailable, invoke.ErrUnavailable.Error())
+		id := session.RequestID()
+		s.log.Error("API call failed", "function", fn, "request", id, "err", err)
+		apiError(w, http.StatusServiceUnavailable, invoke.ErrUnavailable.Error()+" (request "+id+")")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

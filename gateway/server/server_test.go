@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -344,7 +345,7 @@ func TestFunctionFailures(t *testing.T) {
 		t.Fatalf("400: %q", msg)
 	}
 	send(t, ws, chatFrame("slow", bob, "hi"))
-	if msg := readErr(t, ws, "slow"); msg != session.ErrTextUnavailable {
+	if msg := readErr(t, ws, "slow"); !unavailableWithID(msg) {
 		t.Fatalf("timeout: %q", msg)
 	}
 	send(t, ws, frame.Frame{FrameType: frame.Data, ID: "sync1", Method: frame.MethodSync, Data: json.RawMessage(`{"seq":1}`)})
@@ -363,7 +364,7 @@ func TestFunctionFailures(t *testing.T) {
 	g2 := startGateway(t, newRegistry(t), testConfig(dead))
 	ws2 := g2.dial(t, uid("carol"))
 	send(t, ws2, chatFrame("u1", bob, "hi"))
-	if msg := readErr(t, ws2, "u1"); msg != session.ErrTextUnavailable {
+	if msg := readErr(t, ws2, "u1"); !unavailableWithID(msg) {
 		t.Fatalf("unreachable: %q", msg)
 	}
 }
@@ -642,7 +643,7 @@ func TestShutdownDrains(t *testing.T) {
 	})
 	// New work is refused while draining, with an error rather than silence.
 	send(t, wsB, chatFrame("late", alice, "too late"))
-	if msg := readErr(t, wsB, "late"); msg != session.ErrTextUnavailable {
+	if msg := readErr(t, wsB, "late"); msg != session.ErrTextUnavailable && !unavailableWithID(msg) {
 		t.Fatalf("frame during drain: %q", msg)
 	}
 	unblock()
@@ -757,4 +758,10 @@ func TestChatBatched(t *testing.T) {
 		t.Fatalf("batched requests carried %d frames, want all %d (requests: %v)", total, socks*each, batches)
 	}
 	t.Logf("%d frames in %d requests", total, len(batches))
+}
+
+// unavailableWithID reports whether msg is the outage text with the request
+// id the gateway logged the cause under.
+func unavailableWithID(msg string) bool {
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(session.ErrTextUnavailable) + ` \(request [0-9a-f]{16}\)$`).MatchString(msg)
 }

@@ -425,8 +425,7 @@ func (s *Session) call(f frame.Frame, fn string) {
 			s.reject(f.ID, "function_error", se.Msg)
 			return
 		}
-		s.log.Warn("function unavailable", "function", fn, "id", f.ID, "err", err)
-		s.reject(f.ID, "unavailable", ErrTextUnavailable)
+		s.reject(f.ID, "unavailable", s.failed("function unavailable", err, "function", fn, "id", f.ID))
 		return
 	}
 	if f.Method == frame.MethodChat {
@@ -525,8 +524,7 @@ func (s *Session) online(f frame.Frame) {
 		defer cancel()
 		var err error
 		if online, err = s.env.Presence.Online(ctx, in.UserIDs); err != nil {
-			s.log.Warn("presence lookup failed", "id", f.ID, "err", err)
-			s.reject(f.ID, "unavailable", ErrTextUnavailable)
+			s.reject(f.ID, "unavailable", s.failed("presence lookup failed", err, "id", f.ID))
 			return
 		}
 	}
@@ -536,6 +534,21 @@ func (s *Session) online(f frame.Frame) {
 		return
 	}
 	s.send(frame.Frame{FrameType: frame.Data, ID: f.ID, Method: f.Method, Data: data})
+}
+
+// failed logs an internal failure at error level under a new request id,
+// and returns what the client is told: the stable text and that id.
+func (s *Session) failed(what string, err error, attrs ...any) string {
+	id := RequestID()
+	s.log.Error(what, append(attrs, "request", id, "err", err)...)
+	return ErrTextUnavailable + " (request " + id + ")"
+}
+
+// RequestID names an internal failure in the log and in the client's error.
+func RequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (s *Session) reject(id, reason, msg string) {

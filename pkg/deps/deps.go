@@ -18,7 +18,7 @@
 //	LOGIN_LIMIT_ADDR     [60/5m] login attempts per client address
 //	REGISTER_LIMIT_ADDR  [30/1h] registrations per client address
 //	GROUP_CREATE_LIMIT   [20/1h] groups a user may create
-//	GROUP_ADD_LIMIT      [500/1h] members a user may add to groups
+//	GROUP_ADD_LIMIT      [2000/1h] members a user may add to groups (one full group an hour)
 //	GROUP_MAX_MEMBERS    [2000]  members of one group
 //
 // Rate limits are N/duration, or "off". Secrets: internal-key (INTERNAL_KEY)
@@ -102,7 +102,7 @@ func Load() (Config, error) {
 	rule(&c.Limits.LoginPerAddr, "LOGIN_LIMIT_ADDR", "60/5m")
 	rule(&c.Limits.RegisterPerAddr, "REGISTER_LIMIT_ADDR", "30/1h")
 	rule(&c.Limits.GroupCreate, "GROUP_CREATE_LIMIT", "20/1h")
-	rule(&c.Limits.GroupAdd, "GROUP_ADD_LIMIT", "500/1h")
+	rule(&c.Limits.GroupAdd, "GROUP_ADD_LIMIT", "2000/1h")
 	c.Limits.GroupMaxMembers = 2000
 	if v := os.Getenv("GROUP_MAX_MEMBERS"); v != "" {
 		n, err := strconv.Atoi(v)
