@@ -107,15 +107,15 @@ type Config struct {
 	AllowedOrigins []string
 	APIFunctions   []string
 
-	FrameRate          float64 // frames per second per socket; 0: no limit
-	FrameBurst         int
-	MaxSocketsPerUser  int
-	MaxPendingConns    int
-	MaxPendingPerIP    int
-	ReadTimeout        time.Duration
-	IdleTimeout        time.Duration
-	ChatBatchBytes     int
-	TrustedProxies     []*net.IPNet
+	FrameRate         float64 // frames per second per socket; 0: no limit
+	FrameBurst        int
+	MaxSocketsPerUser int
+	MaxPendingConns   int
+	MaxPendingPerIP   int
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+	ChatBatchBytes    int
+	TrustedProxies    []*net.IPNet
 	// Replays remembers the nonces of signed pushes, shared by every
 	// instance (a push signed for one instance must not be replayed to
 	// another). nil: this instance's memory only.

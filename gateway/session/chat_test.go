@@ -216,4 +216,6 @@ func FuzzHandle(f *testing.F) {
 
 type noPresence struct{}
 
-func (noPresence) Online(context.Context, []string) (map[string]bool, error) { return map[string]bool{}, nil }
+func (noPresence) Online(context.Context, []string) (map[string]bool, error) {
+	return map[string]bool{}, nil
+}

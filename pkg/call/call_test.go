@@ -19,7 +19,9 @@ import (
 
 const key = "test-key-0123456789"
 
-func request(s *sign.Signer, c sign.Claim, body string) handler.Request { return requestTo("chat", s, c, body) }
+func request(s *sign.Signer, c sign.Claim, body string) handler.Request {
+	return requestTo("chat", s, c, body)
+}
 
 func requestTo(fn string, s *sign.Signer, c sign.Claim, body string) handler.Request {
 	b := []byte(body)

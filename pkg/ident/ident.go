@@ -33,7 +33,9 @@ const (
 	MsgIDLen = 32
 )
 
-func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // IsUser reports whether s is a well-formed user id.
 func IsUser(s string) bool {

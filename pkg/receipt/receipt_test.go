@@ -150,13 +150,13 @@ func TestAcceptChecksTheReaderTakesPart(t *testing.T) {
 	}
 	for body, kind := range map[string]error{
 		`{"chatType":2,"conversationId":"alice_carol","msgIds":["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"]}`: reject.ErrForbidden,
-		`{"chatType":1,"recvId":"g-2","msgIds":["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"]}`:                  reject.ErrForbidden,
-		`{"chatType":2,"recvId":"alice"}`:                               reject.ErrInvalid,
-		`{"chatType":7,"recvId":"alice","msgIds":["m"]}`:                reject.ErrInvalid,
-		`{"chatType":2,"recvId":"alice","msgIds":["m1#x"]}`:             reject.ErrInvalid,
-		`{"chatType":2,"recvId":"al#ce","readSeq":1}`:                   reject.ErrInvalid,
-		`{"chatType":1,"recvId":"g-1#bob","readSeq":1}`:                 reject.ErrInvalid,
-		`{"chatType":2,"recvId":"alice","readSeq":-1}`:                  reject.ErrInvalid,
+		`{"chatType":1,"recvId":"g-2","msgIds":["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"]}`:                 reject.ErrForbidden,
+		`{"chatType":2,"recvId":"alice"}`:                   reject.ErrInvalid,
+		`{"chatType":7,"recvId":"alice","msgIds":["m"]}`:    reject.ErrInvalid,
+		`{"chatType":2,"recvId":"alice","msgIds":["m1#x"]}`: reject.ErrInvalid,
+		`{"chatType":2,"recvId":"al#ce","readSeq":1}`:       reject.ErrInvalid,
+		`{"chatType":1,"recvId":"g-1#bob","readSeq":1}`:     reject.ErrInvalid,
+		`{"chatType":2,"recvId":"alice","readSeq":-1}`:      reject.ErrInvalid,
 		`nope`: reject.ErrInvalid,
 	} {
 		if _, err := a.Accept(ctx, "bob", []byte(body)); !errors.Is(err, kind) {
@@ -226,7 +226,7 @@ func TestAcceptDeliveredIsForOwnSingleChats(t *testing.T) {
 	}
 	for body, kind := range map[string]error{
 		`{"chatType":2,"conversationId":"alice_carol","seq":3}`: reject.ErrForbidden,
-		`{"chatType":1,"recvId":"g-1","seq":3}`:                  reject.ErrInvalid,
+		`{"chatType":1,"recvId":"g-1","seq":3}`:                 reject.ErrInvalid,
 		`{"chatType":2,"recvId":"alice"}`:                       reject.ErrInvalid,
 		`{"chatType":2,"recvId":"bob","seq":1}`:                 reject.ErrInvalid,
 		`[]`:                                                    reject.ErrInvalid,
