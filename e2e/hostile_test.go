@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -683,7 +684,6 @@ func TestProgramsRefuseToStartWithoutSecrets(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	waitFor(t, "the dev gateway to serve", func() bool {
 		res, err := http.Get("http://" + pub + "/healthz")
 		if err != nil {
@@ -692,6 +692,8 @@ func TestProgramsRefuseToStartWithoutSecrets(t *testing.T) {
 		res.Body.Close()
 		return res.StatusCode == 200
 	})
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait() // the output is read once the process is gone
 	if !strings.Contains(out.String(), "published development secrets") {
 		t.Fatalf("the dev gateway did not warn:\n%s", out.String())
 	}
