@@ -404,8 +404,11 @@ func TestSocketsPerUserAreBounded(t *testing.T) {
 	s := system(t)
 	g := hostileGateway(t, func(c *server.Config) { c.MaxSocketsPerUser = 3 })
 	u := uid(t, "many")
-	for range 3 {
-		dial(t, s, g, u)
+	for i := range 3 {
+		c := dial(t, s, g, u)
+		// Answered once the gateway holds the socket.
+		c.send(frame.Frame{FrameType: frame.Ping, ID: fmt.Sprint(i)})
+		c.next(wait, byID(fmt.Sprint(i)))
 	}
 	_, res, err := websocket.DefaultDialer.Dial(g.URL()+"?token="+tokenFor(t, s, u), nil)
 	if err == nil || res == nil || res.StatusCode != http.StatusTooManyRequests {
