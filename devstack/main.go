@@ -114,11 +114,6 @@ Easy Chat is up (%s).
 		if !ident.IsUser(u) {
 			fatal(fmt.Errorf("DEMO_USERS: %q is not a user id", u))
 		}
-		// A demo user exists (others can add it to groups) but has no
-		// password: it signs in with its token only.
-		if err := s.EnsureUser(ctx, u); err != nil {
-			fatal(err)
-		}
 		t, err := issuer.Issue(u)
 		if err != nil {
 			fatal(err)

@@ -34,7 +34,6 @@ import (
 	"easychat/pkg/nonce"
 	"easychat/pkg/route"
 	"easychat/pkg/secret"
-	"easychat/pkg/store"
 )
 
 // Config of a stack. Empty external URLs select the embedded servers.
@@ -405,20 +404,6 @@ func (s *Stack) Gateways() []*Gateway {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]*Gateway(nil), s.gateways...)
-}
-
-// EnsureUser registers user without a password (it signs in with tokens
-// only), unless it exists.
-func (s *Stack) EnsureUser(ctx context.Context, user string) error {
-	st, err := store.Open(ctx, s.MongoURI, "easychat")
-	if err != nil {
-		return err
-	}
-	defer st.Close(context.WithoutCancel(ctx))
-	if err := st.CreateUser(ctx, store.User{ID: user, Nickname: user}); err != nil && !errors.Is(err, store.ErrExists) {
-		return fmt.Errorf("creating demo user %s: %w", user, err)
-	}
-	return nil
 }
 
 // JWTSecret is the key user tokens are signed with.
