@@ -47,6 +47,7 @@ func hostileGateway(t *testing.T, adjust func(*server.Config)) *stack.Gateway {
 	d := server.DefaultConfig()
 	g, err := s.AddGatewayWith(context.Background(), "", "", func(c *server.Config) {
 		c.FrameRate, c.FrameBurst = d.FrameRate, d.FrameBurst
+		c.APIRate, c.APIBurst = d.APIRate, d.APIBurst
 		if adjust != nil {
 			adjust(c)
 		}
@@ -397,6 +398,27 @@ read:
 		t.Fatalf("flooding socket: %d rate-limit error frames, closed %v", limited, closed)
 	}
 	t.Logf("flooding socket: %d frames refused with %q, then closed", limited, session.ErrTextRate)
+}
+
+// Finding 4: a user hammering the HTTP API is slowed down (429), and others
+// are not.
+func TestAPICallsAreRateLimitedPerCaller(t *testing.T) {
+	s := system(t)
+	g := hostileGateway(t, nil)
+	users := registered(t, "hammer", "calm")
+	th, tc := tokenFor(t, s, users[0]), tokenFor(t, s, users[1])
+	counts := map[int]int{}
+	for range 100 {
+		code, _ := api(t, g.Addr(), "conversation", th, map[string]any{"action": "list"})
+		counts[code]++
+	}
+	if counts[http.StatusTooManyRequests] == 0 || counts[200] < server.DefaultConfig().APIBurst {
+		t.Fatalf("100 list calls at once: %v (status: count)", counts)
+	}
+	if code, res := api(t, g.Addr(), "conversation", tc, map[string]any{"action": "list"}); code != 200 {
+		t.Fatalf("another user meanwhile: %d %v", code, res)
+	}
+	t.Logf("100 API calls at once from one user: %v (status: count)", counts)
 }
 
 // Finding 4: sockets per user are bounded.

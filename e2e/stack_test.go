@@ -63,9 +63,9 @@ func system(t *testing.T) *stack.Stack {
 			ConnectorBatch:  16,
 			Logger:          logger,
 			// The shared gateway carries stress tests (a thousand frames
-			// from one socket at once); the hostile-client suite starts
-			// gateways with the default limits.
-			Gateway: func(c *server.Config) { c.FrameRate = 0 },
+			// from one socket at once, tight polling of the API); the
+			// hostile-client suite starts gateways with the default limits.
+			Gateway: func(c *server.Config) { c.FrameRate, c.APIRate = 0, 0 },
 		})
 	})
 	if sysErr != nil {

@@ -52,6 +52,16 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		user = u
 	}
+	caller := "user:" + user
+	if user == "" {
+		caller = "addr:" + s.clientAddr(r)
+	}
+	if !s.apiRates.allow(caller) {
+		s.metrics.Rejected.WithLabelValues("api_rate").Inc()
+		w.Header().Set("Retry-After", "1")
+		apiError(w, http.StatusTooManyRequests, "rate limit exceeded: slow down and retry")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
 	var tooBig *http.MaxBytesError
 	switch {

@@ -62,6 +62,9 @@ import (
 //	GATEWAY_FRAME_RATE       50                     frames a socket may send per second (token bucket); over it a
 //	                                                frame gets an error frame ("rate limit") and may be resent; 0: no limit
 //	GATEWAY_FRAME_BURST      200                    frames a socket may send at once before the rate applies
+//	GATEWAY_API_RATE         10                     HTTP API calls per second per user (per client address when
+//	                                                anonymous), on this instance; over it: 429; 0: no limit
+//	GATEWAY_API_BURST        30                     API calls at once before the rate applies
 //	GATEWAY_MAX_SOCKETS_PER_USER 20                 sockets one user may hold on this instance; more get HTTP 429
 //	GATEWAY_MAX_PENDING_CONNS 1024                  public connections not (yet) upgraded to an authenticated
 //	                                                websocket, in all; more are closed at once
@@ -109,6 +112,8 @@ type Config struct {
 
 	FrameRate         float64 // frames per second per socket; 0: no limit
 	FrameBurst        int
+	APIRate           float64 // API calls per second per caller; 0: no limit
+	APIBurst          int
 	MaxSocketsPerUser int
 	MaxPendingConns   int
 	MaxPendingPerIP   int
@@ -164,6 +169,8 @@ func DefaultConfig() Config {
 
 		FrameRate:         50,
 		FrameBurst:        200,
+		APIRate:           10,
+		APIBurst:          30,
 		MaxSocketsPerUser: 20,
 		MaxPendingConns:   1024,
 		MaxPendingPerIP:   64,
@@ -222,6 +229,10 @@ func (c Config) withDefaults() Config {
 	num(&c.MaxInflight, d.MaxInflight)
 	num(&c.MaxOnlineUsers, d.MaxOnlineUsers)
 	num(&c.FrameBurst, d.FrameBurst)
+	num(&c.APIBurst, d.APIBurst)
+	if c.APIRate < 0 {
+		c.APIRate = 0
+	}
 	num(&c.MaxSocketsPerUser, d.MaxSocketsPerUser)
 	num(&c.MaxPendingConns, d.MaxPendingConns)
 	num(&c.MaxPendingPerIP, d.MaxPendingPerIP)
@@ -290,12 +301,14 @@ func ConfigFromEnv() (Config, error) {
 			c.TrustedProxies = append(c.TrustedProxies, n)
 		}
 	}
-	if v := os.Getenv("GATEWAY_FRAME_RATE"); v != "" {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || r < 0 {
-			return c, fmt.Errorf("GATEWAY_FRAME_RATE=%q: want a non-negative number of frames per second", v)
+	for key, dst := range map[string]*float64{"GATEWAY_FRAME_RATE": &c.FrameRate, "GATEWAY_API_RATE": &c.APIRate} {
+		if v := os.Getenv(key); v != "" {
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil || r < 0 {
+				return c, fmt.Errorf("%s=%q: want a non-negative number per second", key, v)
+			}
+			*dst = r
 		}
-		c.FrameRate = r
 	}
 	if v := os.Getenv("GATEWAY_ALLOWED_ORIGINS"); v != "" {
 		for _, o := range strings.Split(v, ",") {
@@ -315,6 +328,7 @@ func ConfigFromEnv() (Config, error) {
 		envDur(&c.ReadTimeout, "GATEWAY_READ_TIMEOUT"),
 		envDur(&c.IdleTimeout, "GATEWAY_IDLE_TIMEOUT"),
 		envInt(&c.FrameBurst, "GATEWAY_FRAME_BURST"),
+		envInt(&c.APIBurst, "GATEWAY_API_BURST"),
 		envInt(&c.MaxSocketsPerUser, "GATEWAY_MAX_SOCKETS_PER_USER"),
 		envInt(&c.MaxPendingConns, "GATEWAY_MAX_PENDING_CONNS"),
 		envInt(&c.MaxPendingPerIP, "GATEWAY_MAX_PENDING_PER_IP"),

@@ -66,6 +66,7 @@ type Server struct {
 	pushURL  string
 	// apiFunctions are the functions POST /api/<name> may reach.
 	apiFunctions map[string]bool
+	apiRates     *callerRates
 
 	pubLn, intLn   net.Listener
 	pub, internal  *http.Server
@@ -156,6 +157,7 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 		},
 		callCancel:   callCancel,
 		apiFunctions: map[string]bool{},
+		apiRates:     newCallerRates(cfg.APIRate, cfg.APIBurst),
 	}
 	for _, fn := range cfg.APIFunctions {
 		s.apiFunctions[fn] = true
