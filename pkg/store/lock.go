@@ -16,7 +16,11 @@ import (
 // given _id succeeds for one writer only, on MongoDB and on FerretDB alike,
 // which makes it a lock; deleting it releases the lock. A lease names its
 // holder and expires, so a holder that crashed blocks the others only until
-// then.
+// then. (Taking over an expired lease deletes it by _id and owner; FerretDB
+// applies that as a read and a write, so two waiters doing it in the same
+// instant after a crash could both take the lock. It needs a crash and a
+// race within milliseconds; a change made twice at once then may lose one of
+// its members, as before leases.)
 const Locks = "lock"
 
 // lockLease bounds how long a holder may keep a lock: longer than any change
