@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"easychat/devstack/stack"
+	"easychat/gateway/server"
 	"easychat/pkg/store"
 	"easychat/pkg/token"
 )
@@ -60,13 +61,15 @@ type settings struct {
 	cfBin          string
 	cfVersion      string
 
+	growthSizes []int
+
 	cpuProfile string
 	pprofAddr  string
 	profileDir string
 	logLevel   string
 }
 
-var allScenarios = []string{"single", "group", "cold", "conns", "push"}
+var allScenarios = []string{"single", "group", "cold", "conns", "push", "growth"}
 
 func parseFlags() settings {
 	var s settings
@@ -93,6 +96,7 @@ func parseFlags() settings {
 	flag.BoolVar(&s.pushInProcess, "push-in-process", false, "push leg: drive the stack's in-process gateway instead of a gateway process (for CPU profiles)")
 	flag.StringVar(&s.cfBin, "centrifugo", "", "Centrifugo binary (empty: build it once into the user cache dir with go install)")
 	flag.StringVar(&s.cfVersion, "centrifugo-version", "v6.9.1", "Centrifugo version to build when -centrifugo is empty")
+	gsizes := flag.String("growth-sizes", "10000,100000,1000000", "data growth: store sizes (messages) to fill to and measure at, in order")
 	flag.StringVar(&s.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (load generator, gateway, connector, embedded servers) to `file`")
 	flag.StringVar(&s.pprofAddr, "pprof", "", "serve net/http/pprof of this process on `addr` (e.g. 127.0.0.1:6060)")
 	flag.StringVar(&s.profileDir, "profile-dir", "", "also capture CPU profiles of the chat and transfer function processes during each single-chat step into `dir`")
@@ -114,6 +118,9 @@ func parseFlags() settings {
 	s.groupRates = floats(*grates)
 	for _, f := range floats(*pushN) {
 		s.pushN = append(s.pushN, int(f))
+	}
+	for _, f := range floats(*gsizes) {
+		s.growthSizes = append(s.growthSizes, int(f))
 	}
 	return s
 }
@@ -189,6 +196,9 @@ func main() {
 		ConnectorBatch:  set.batch,
 		ChatBatch:       set.chatBatch,
 		Logger:          log,
+		// The bench measures the system, not its abuse limits: a load
+		// generator is one client sending as fast as it is told to.
+		Gateway: func(c *server.Config) { c.FrameRate, c.APIRate = 0, 0 },
 	})
 	check(err)
 	defer sys.stack.Close()
@@ -219,6 +229,8 @@ func main() {
 			err = sys.connections(ctx)
 		case "push":
 			err = sys.pushLeg(ctx)
+		case "growth":
+			err = sys.growth(ctx)
 		}
 		if err != nil {
 			sys.rep.note("%s: FAILED: %v", name, err)

@@ -187,30 +187,36 @@ func TestStoreGroupMembershipUnderConcurrentChanges(t *testing.T) {
 	}
 }
 
-// A group stored by an earlier version, members in an array, is moved to
-// member documents when the store starts.
-func TestStoreMigratesGroupMemberArrays(t *testing.T) {
+// Groups and single chats stored by earlier versions, which kept no lists,
+// are put on their members' lists the first time the store starts.
+func TestStoreMigratesListsOfEarlierVersions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st := openStore(t, ctx)
 	id := fmt.Sprintf("g-old-%d", time.Now().UnixNano())
+	conv := fmt.Sprintf("old%d_zed", time.Now().UnixNano())
 	if _, err := st.DB().Collection(store.Groups).InsertOne(ctx, map[string]any{
 		"_id": id, "name": "old", "owner": "alice", "members": []string{"alice", "bob"}, "createdAt": int64(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB().Collection(store.Conversation).InsertOne(ctx, map[string]any{
+		"_id": conv, "chatType": frame.SingleChat, "members": []string{"old-x", "zed"}, "seq": int64(1)}); err != nil {
+		t.Fatal(err)
+	}
+	// As on a store that has not run this version yet.
+	if _, err := st.DB().Collection(store.Meta).DeleteMany(ctx, map[string]any{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)
 	}
-	g, err := st.Group(ctx, id)
-	if err != nil || fmt.Sprint(g.Members) != "[alice bob]" {
-		t.Fatalf("migrated group %+v, %v", g, err)
+	gs, err := st.GroupsOf(ctx, "bob")
+	if err != nil || !slices.ContainsFunc(gs, func(g store.Group) bool { return g.ID == id }) {
+		t.Fatalf("bob's groups after the migration: %+v, %v", gs, err)
 	}
-	if ok, err := st.IsMember(ctx, id, "bob"); !ok || err != nil {
-		t.Fatalf("bob is not a member after the migration: %v", err)
-	}
-	n, err := st.DB().Collection(store.GroupMember).CountDocuments(ctx, map[string]any{"groupId": id})
-	if err != nil || n != 2 {
-		t.Fatalf("%d member documents (%v), want 2", n, err)
+	list, err := st.ListOf(ctx, "zed")
+	if err != nil || !slices.ContainsFunc(list, func(e store.ListEntry) bool { return e.ConversationID == conv }) {
+		t.Fatalf("zed's list after the migration: %+v, %v", list, err)
 	}
 	// Changes after the migration keep the members it found.
 	if err := st.AddMembers(ctx, id, "carol"); err != nil {
@@ -218,6 +224,9 @@ func TestStoreMigratesGroupMemberArrays(t *testing.T) {
 	}
 	if g, err := st.Group(ctx, id); err != nil || fmt.Sprint(g.Members) != "[alice bob carol]" {
 		t.Fatalf("after an add: %+v, %v", g, err)
+	}
+	if gs, err := st.GroupsOf(ctx, "carol"); err != nil || len(gs) != 1 || gs[0].ID != id {
+		t.Fatalf("carol's groups: %+v, %v", gs, err)
 	}
 }
 

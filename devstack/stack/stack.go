@@ -406,6 +406,10 @@ func (s *Stack) Gateways() []*Gateway {
 	return append([]*Gateway(nil), s.gateways...)
 }
 
+// Redis is the client of the stack's Redis (routes, nonces, limits, the
+// list cache).
+func (s *Stack) Redis() *redis.Client { return s.rdb }
+
 // JWTSecret is the key user tokens are signed with.
 func (s *Stack) JWTSecret() string { return s.cfg.JWTSecret }
 

@@ -24,6 +24,6 @@ var Handle = call.Action("conversation", func(ctx context.Context, caller sign.C
 	if req.Header.Get(frame.HeaderMethod) == frame.MethodSync {
 		action = "sync" // a websocket frame's data carries no action
 	}
-	s := conversation.Service{Store: st}
+	s := conversation.Service{Store: st, Cache: deps.ListCache(), Log: deps.Log()}
 	return s.Handle(ctx, caller.User, action, req.Body)
 })

@@ -26,7 +26,7 @@ var Handle = call.Component("read-transfer", func(ctx context.Context, _ sign.Cl
 		return nil, err
 	}
 	routes := deps.Routes()
-	t := receipt.Transfer{Store: st, Routes: routes, Push: deps.Pusher(), Log: deps.Log()}
+	t := receipt.Transfer{Store: st, Lists: deps.ListCache(), Routes: routes, Push: deps.Pusher(), Log: deps.Log()}
 	if err := t.Handle(ctx, evs); err != nil {
 		return nil, err
 	}

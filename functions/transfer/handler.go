@@ -27,7 +27,7 @@ var Handle = call.Component("transfer", func(ctx context.Context, _ sign.Claim, 
 		return nil, err
 	}
 	routes := deps.Routes()
-	s := transfer.Service{Store: st, Routes: routes, Push: deps.Pusher(), Log: deps.Log()}
+	s := transfer.Service{Store: st, Lists: deps.ListCache(), Routes: routes, Push: deps.Pusher(), Log: deps.Log()}
 	if err := s.Handle(ctx, evs); err != nil {
 		return nil, err
 	}

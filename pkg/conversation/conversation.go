@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 
 	"easychat/pkg/frame"
 	"easychat/pkg/ident"
@@ -16,14 +17,21 @@ import (
 
 // Store is the persistence conversations need.
 type Store interface {
-	ConversationsOf(ctx context.Context, user string) ([]store.ConversationState, error)
+	ListOf(ctx context.Context, user string) ([]store.ListEntry, error)
+	Summaries(ctx context.Context, convs []string) (map[string]store.Summary, error)
+	Positions(ctx context.Context, keys []store.PositionKey) (map[store.PositionKey]store.Position, error)
 	History(ctx context.Context, conv string, before, limit int64) ([]store.Message, error)
 	Messages(ctx context.Context, conv string, after, limit int64) ([]store.Message, error)
 	IsMember(ctx context.Context, group, user string) (bool, error)
 }
 
-// Service answers the conversation function's actions.
-type Service struct{ Store Store }
+// Service answers the conversation function's actions. Cache, when set,
+// holds what lists show (see list.go); Log, when set, hears of its failures.
+type Service struct {
+	Store Store
+	Cache Cache
+	Log   *slog.Logger
+}
 
 // Request is the body of a call (the data of a conversation.sync frame has
 // no action; the function passes "sync").
@@ -76,7 +84,7 @@ func (s *Service) Handle(ctx context.Context, caller, action string, body []byte
 	}
 	switch action {
 	case "list":
-		cs, err := s.Store.ConversationsOf(ctx, caller)
+		cs, err := s.list(ctx, caller, true)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +124,7 @@ func (s *Service) Handle(ctx context.Context, caller, action string, body []byte
 }
 
 func (s *Service) sync(ctx context.Context, caller string, req Request) (SyncResult, error) {
-	cs, err := s.Store.ConversationsOf(ctx, caller)
+	cs, err := s.list(ctx, caller, false)
 	if err != nil {
 		return SyncResult{}, err
 	}

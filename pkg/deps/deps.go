@@ -39,6 +39,7 @@ import (
 
 	"easychat/pkg/bus"
 	"easychat/pkg/limit"
+	"easychat/pkg/listcache"
 	"easychat/pkg/nonce"
 	"easychat/pkg/push"
 	"easychat/pkg/route"
@@ -206,6 +207,9 @@ func Redis() *redis.Client { return rdb() }
 
 // Routes is the route registry (REDIS_URL, ROUTE_TTL).
 func Routes() *route.Redis { return route.NewRedis(Redis(), cfg.RouteTTL) }
+
+// ListCache holds what conversation lists show, in Redis (package listcache).
+func ListCache() *listcache.Redis { return listcache.New(Redis()) }
 
 // Limiter counts rate limits in Redis, shared by every replica.
 func Limiter() *limit.Redis { return limit.NewRedis(Redis()) }

@@ -180,13 +180,21 @@ type Store interface {
 	MessagesByID(ctx context.Context, ids []string) ([]store.Message, error)
 	MarkRead(ctx context.Context, user, conv string, seq int64) (int64, error)
 	MarkDelivered(ctx context.Context, user, conv string, seq int64) (int64, error)
-	SetRead(ctx context.Context, ids []string) error
 	ConversationSeq(ctx context.Context, conv string) (int64, error)
+	Position(ctx context.Context, user, conv string) (store.Position, error)
 }
 
-// Transfer records receipts and notifies senders (the read-transfer function).
+// Positions is where recorded positions update what conversation lists
+// show (listcache.Redis).
+type Positions interface {
+	PutPositions(ctx context.Context, pos map[store.PositionKey]store.Position) error
+}
+
+// Transfer records receipts and notifies senders (the read-transfer
+// function). Lists, when set, hears of every position recorded.
 type Transfer struct {
 	Store  Store
+	Lists  Positions
 	Routes push.Router
 	Push   push.Sender
 	Log    *slog.Logger
@@ -228,6 +236,7 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 	}
 
 	var notices []item
+	moved := map[store.PositionKey]bool{} // positions recorded, for the lists
 	for _, k := range order {
 		ev := merged[k]
 		if ev.ReadSeq > 0 || ev.DeliveredSeq > 0 {
@@ -245,6 +254,7 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 			if err != nil {
 				return err
 			}
+			moved[store.PositionKey{User: ev.ReaderID, Conversation: ev.ConversationID}] = true
 			if peer, ok := frame.SinglePeer(ev.ConversationID, ev.ReaderID); ok {
 				notices = append(notices, item{[]string{peer}, frame.MethodDelivered, ev.ReaderID, frame.Delivery{
 					ConversationID: ev.ConversationID, ChatType: ev.ChatType, UserID: ev.ReaderID, DeliveredSeq: pos}})
@@ -258,7 +268,7 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 			return err
 		}
 		seq := ev.ReadSeq
-		var ids, toFlag []string
+		var ids []string
 		senders := map[string]bool{}
 		for _, m := range msgs {
 			if m.ConversationID != ev.ConversationID {
@@ -270,9 +280,6 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 			}
 			if m.SendID != ev.ReaderID {
 				senders[m.SendID] = true
-				if m.ChatType == frame.SingleChat {
-					toFlag = append(toFlag, m.MsgID)
-				}
 			}
 		}
 		if seq <= 0 {
@@ -282,9 +289,7 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 		if err != nil {
 			return err
 		}
-		if err := t.Store.SetRead(ctx, toFlag); err != nil {
-			return err
-		}
+		moved[store.PositionKey{User: ev.ReaderID, Conversation: ev.ConversationID}] = true
 		if ev.ChatType == frame.SingleChat {
 			if peer, ok := frame.SinglePeer(ev.ConversationID, ev.ReaderID); ok {
 				senders[peer] = true
@@ -299,7 +304,31 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 		notices = append(notices, item{to, frame.MethodRead, ev.ReaderID, frame.ReadNotice{ConversationID: ev.ConversationID,
 			ChatType: ev.ChatType, ReaderID: ev.ReaderID, ReadSeq: pos, MsgIDs: ids}})
 	}
+	if err := t.cachePositions(ctx, moved); err != nil {
+		return err
+	}
 	t.notify(ctx, notices...)
+	return nil
+}
+
+// cachePositions tells the lists the positions just recorded, as the store
+// has them now (both fields, whichever moved). Failing fails the call: the
+// receipt is delivered again, so lists do not show a stale position long.
+func (t *Transfer) cachePositions(ctx context.Context, moved map[store.PositionKey]bool) error {
+	if t.Lists == nil || len(moved) == 0 {
+		return nil
+	}
+	pos := make(map[store.PositionKey]store.Position, len(moved))
+	for k := range moved {
+		p, err := t.Store.Position(ctx, k.User, k.Conversation)
+		if err != nil {
+			return err
+		}
+		pos[k] = p
+	}
+	if err := t.Lists.PutPositions(ctx, pos); err != nil {
+		return fmt.Errorf("updating conversation lists: %w", err)
+	}
 	return nil
 }
 

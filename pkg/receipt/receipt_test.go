@@ -23,7 +23,6 @@ type memStore struct {
 	read      map[string]int64
 	delivered map[string]int64
 	tops      map[string]int64 // conversation → newest seq
-	flagged   []string
 	marks     int
 }
 
@@ -56,8 +55,18 @@ func (m *memStore) ConversationSeq(_ context.Context, conv string) (int64, error
 	return m.tops[conv], nil
 }
 
-func (m *memStore) SetRead(_ context.Context, ids []string) error {
-	m.flagged = append(m.flagged, ids...)
+func (m *memStore) Position(_ context.Context, user, conv string) (store.Position, error) {
+	k := user + "#" + conv
+	return store.Position{Read: m.read[k], Delivered: m.delivered[k]}, nil
+}
+
+// lists records what the lists are told.
+type lists struct{ pos map[store.PositionKey]store.Position }
+
+func (l *lists) PutPositions(_ context.Context, pos map[store.PositionKey]store.Position) error {
+	for k, p := range pos {
+		l.pos[k] = p
+	}
 	return nil
 }
 
@@ -115,9 +124,7 @@ func TestTransferMergesPerReaderAndNotifiesSenders(t *testing.T) {
 			t.Fatalf("notified %s", u)
 		}
 	}
-	if len(st.flagged) != 0 {
-		t.Fatalf("group messages flagged as single-chat reads: %v", st.flagged)
-	}
+
 }
 
 type recorder struct{ recs []bus.Record }
@@ -266,4 +273,22 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The lists hear of every position recorded, both fields as the store has
+// them, so that a list shows the new unread count and ticks.
+func TestPositionsReachTheLists(t *testing.T) {
+	st := &memStore{read: map[string]int64{"bob#alice_bob": 1}, delivered: map[string]int64{},
+		tops: map[string]int64{"alice_bob": 5}, msgs: map[string]store.Message{}}
+	l := &lists{pos: map[store.PositionKey]store.Position{}}
+	tr := &Transfer{Store: st, Lists: l, Routes: everyoneOn("gw"), Push: &pusher{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := tr.Handle(context.Background(), []event.Read{
+		{ConversationID: "alice_bob", ChatType: 2, ReaderID: "bob", DeliveredSeq: 4},
+		{ConversationID: "alice_bob", ChatType: 2, ReaderID: "bob", ReadSeq: 3},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if p := l.pos[store.PositionKey{User: "bob", Conversation: "alice_bob"}]; p.Read != 3 || p.Delivered != 4 {
+		t.Fatalf("lists told %+v", l.pos)
+	}
 }

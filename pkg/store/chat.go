@@ -90,6 +90,10 @@ type claimDoc struct {
 	MsgID  string `bson:"msgId"`
 	SendID string `bson:"sendId,omitempty"`
 	At     int64  `bson:"at,omitempty"` // unix ms when stored
+	// M is the message itself, so that history and sync read a page of a
+	// conversation by _id from the claims alone (history.go). Claims of
+	// earlier versions lack it; readers then fetch the message by msgId.
+	M *Message `bson:"m,omitempty"`
 }
 
 func claimID(conv string, seq int64) string { return conv + "#" + strconv.FormatInt(seq, 10) }
@@ -151,6 +155,21 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]Saved, error
 	top := make(map[string]int64, len(tops))
 	for c, t := range tops {
 		top[c] = t.seq
+	}
+	// A single chat's first message puts it on both users' lists, before
+	// it is stored: a crash in between leaves a listed conversation without
+	// messages (the list shows it once it has some), never a conversation
+	// missing from a list.
+	listed := map[string]bool{}
+	for _, i := range todo {
+		ev := evs[i]
+		if ev.ChatType != frame.SingleChat || top[ev.ConversationID] != 0 || listed[ev.ConversationID] {
+			continue
+		}
+		listed[ev.ConversationID] = true
+		if err := s.AddToLists(ctx, []string{ev.SendID, ev.RecvID}, singleEntry(ev.ConversationID)); err != nil {
+			return nil, err
+		}
 	}
 
 	logs := s.db.Collection(ChatLog)
@@ -227,11 +246,11 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]Saved, error
 			}
 			// out[i].Seq is taken, so every seq up to it is; the claims may
 			// tell how far beyond.
-			d := convDoc{ID: ev.ConversationID, Seq: out[i].Seq}
-			if _, err := s.catchUp(ctx, &d, false); err != nil {
+			t, err := s.gallop(ctx, ev.ConversationID, out[i].Seq)
+			if err != nil {
 				return nil, err
 			}
-			top[ev.ConversationID] = d.Seq
+			top[ev.ConversationID] = t
 			todo = todo[failed:]
 		default:
 			return nil, fmt.Errorf("looking up message %s: %w", ev.MsgID, err)
@@ -261,7 +280,7 @@ func newMessage(ev event.Chat, seq int64) Message {
 }
 
 func claimOf(m Message, now int64) claimDoc {
-	return claimDoc{ID: claimID(m.ConversationID, m.Seq), MsgID: m.MsgID, SendID: m.SendID, At: now}
+	return claimDoc{ID: claimID(m.ConversationID, m.Seq), MsgID: m.MsgID, SendID: m.SendID, At: now, M: &m}
 }
 
 // writeClaims writes the missing seq_claim entries of redelivered messages
@@ -275,7 +294,7 @@ func (s *Store) writeClaims(ctx context.Context, out []Saved, reclaim []int) err
 		s.claimsMu.Lock()
 		_, err := claims.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.ID}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "msgId", Value: c.MsgID}, {Key: "sendId", Value: c.SendID},
-				{Key: "at", Value: c.At}}}}, options.Update().SetUpsert(true))
+				{Key: "at", Value: c.At}, {Key: "m", Value: c.M}}}}, options.Update().SetUpsert(true))
 		s.claimsMu.Unlock()
 		if err != nil {
 			return fmt.Errorf("recording the claim of %s: %w", out[i].MsgID, err)
@@ -430,10 +449,11 @@ func (s *Store) knownTops(ctx context.Context, evs []event.Chat, todo []int) (ma
 			return fmt.Errorf("reading conversation %s: %w", missing[k], err)
 		}
 		found[k] = topInfo{hint: d.Seq, hintAt: time.Now()}
-		if _, err := s.catchUp(ctx, &d, false); err != nil {
+		top, err := s.gallop(ctx, missing[k], d.Seq)
+		if err != nil {
 			return err
 		}
-		found[k].seq = d.Seq
+		found[k].seq = top
 		return nil
 	})
 	if err != nil {
@@ -521,19 +541,4 @@ func isDupCode(code int) bool { return code == 11000 || code == 11001 || code ==
 // from our own registration always can; a token's subject might not).
 func safeField(s string) bool {
 	return s != "" && !strings.ContainsAny(s, ".$") && !strings.HasPrefix(s, "$")
-}
-
-// Messages returns up to limit messages of conv with seq > after, oldest first.
-func (s *Store) Messages(ctx context.Context, conv string, after int64, limit int64) ([]Message, error) {
-	cur, err := s.db.Collection(ChatLog).Find(ctx,
-		bson.D{{Key: "conversationId", Value: conv}, {Key: "seq", Value: bson.D{{Key: "$gt", Value: after}}}},
-		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("reading messages of %s: %w", conv, err)
-	}
-	var out []Message
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("decoding messages of %s: %w", conv, err)
-	}
-	return out, nil
 }

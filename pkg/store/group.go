@@ -8,9 +8,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"easychat/pkg/frame"
 	"easychat/pkg/reject"
 )
 
@@ -20,11 +19,13 @@ import (
 // lease (see lock.go): FerretDB applies an update as a read and then a
 // write, so two changes racing on one array would lose one of them.
 //
-// GroupMember holds one document per (group, member), an index of a user's
-// groups for GroupsOf only. It is written under the same lease, before the
-// array for additions and after it for removals, so it may hold an entry
-// the array does not (after a crash) but never lacks one; GroupsOf checks
-// each group it finds against the array, so the index never grants anything.
+// A member's conversation list (lists.go) names the group too, for listing
+// a user's groups: it is written before the array on add and after it on
+// remove, so it may name a group the array no longer has (after a crash)
+// but never misses one; GroupsOf checks what it finds against the array.
+//
+// GroupMember held one document per (group, member) in earlier versions, an
+// index of a user's groups; the lists replace it (migrated at start).
 const GroupMember = "group_member"
 
 // membersVersion marks a group whose members have GroupMember documents;
@@ -62,9 +63,9 @@ func (s *Store) CreateGroup(ctx context.Context, g Group) error {
 	g.Members = uniq(append([]string{g.Owner}, g.Members...))
 	g.CreatedAt = time.Now().UnixMilli()
 	g.Version = membersVersion
-	// Index first: a crash in between leaves entries for a group that does
+	// Lists first: a crash in between leaves entries for a group that does
 	// not exist, which GroupsOf skips.
-	if err := s.indexMembers(ctx, g.ID, g.CreatedAt, g.Members); err != nil {
+	if err := s.AddToLists(ctx, g.Members, ListEntry{ConversationID: g.ID, ChatType: frame.GroupChat, Name: g.Name}); err != nil {
 		return err
 	}
 	if _, err := s.db.Collection(Groups).InsertOne(ctx, g); err != nil {
@@ -126,7 +127,7 @@ func (s *Store) ChangeMembers(ctx context.Context, id string, change func(Group)
 	if len(added)+len(removed) == 0 {
 		return before, after, nil
 	}
-	if err := s.indexMembers(ctx, id, time.Now().UnixMilli(), added); err != nil {
+	if err := s.AddToLists(ctx, added, ListEntry{ConversationID: id, ChatType: frame.GroupChat, Name: before.Name}); err != nil {
 		return before, before, err
 	}
 	if _, err := s.db.Collection(Groups).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
@@ -134,15 +135,10 @@ func (s *Store) ChangeMembers(ctx context.Context, id string, change func(Group)
 		return before, before, fmt.Errorf("changing members of %s: %w", id, err)
 	}
 	if len(removed) > 0 {
-		ids := make([]string, len(removed))
-		for i, u := range removed {
-			ids[i] = memberID(id, u)
-		}
-		if _, err := s.db.Collection(GroupMember).DeleteMany(ctx,
-			bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}); err != nil {
-			// The array is changed; the stale index entries are skipped by
-			// GroupsOf.
-			return before, after, fmt.Errorf("unindexing members removed from %s: %w", id, err)
+		if err := s.RemoveFromLists(ctx, removed, id); err != nil {
+			// The array is changed; the lists still naming the group are
+			// checked against it by GroupsOf.
+			return before, after, err
 		}
 	}
 	return before, after, nil
@@ -164,84 +160,43 @@ func (s *Store) RemoveMembers(ctx context.Context, id string, users ...string) e
 	return err
 }
 
-// indexMembers adds an index document per user; one that exists already is
-// an entry already.
-func (s *Store) indexMembers(ctx context.Context, group string, at int64, users []string) error {
-	docs := make([]any, 0, len(users))
-	for i, u := range uniq(users) {
-		docs = append(docs, memberDoc{ID: memberID(group, u), GroupID: group, UserID: u, JoinedAt: at*1000 + int64(i)})
-	}
-	if len(docs) == 0 {
-		return nil
-	}
-	_, err := s.db.Collection(GroupMember).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	var bw mongo.BulkWriteException
-	if errors.As(err, &bw) && bw.WriteConcernError == nil {
-		for _, we := range bw.WriteErrors {
-			if !mongo.IsDuplicateKeyError(we) {
-				return fmt.Errorf("indexing members of %s: %w", group, err)
-			}
-		}
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("indexing members of %s: %w", group, err)
-	}
-	return nil
-}
-
-// GroupsOf returns the groups user belongs to.
+// GroupsOf returns the groups user belongs to, from the user's list (by
+// _id), each checked against its group.
 func (s *Store) GroupsOf(ctx context.Context, user string) ([]Group, error) {
-	cur, err := s.db.Collection(GroupMember).Find(ctx, bson.D{{Key: "userId", Value: user}},
-		options.Find().SetProjection(bson.D{{Key: "groupId", Value: 1}}))
+	entries, err := s.ListOf(ctx, user)
 	if err != nil {
-		return nil, fmt.Errorf("listing groups of %s: %w", user, err)
+		return nil, err
 	}
-	var ms []memberDoc
-	if err := cur.All(ctx, &ms); err != nil {
-		return nil, fmt.Errorf("decoding groups of %s: %w", user, err)
+	var ids []string
+	for _, e := range entries {
+		if e.ChatType == frame.GroupChat {
+			ids = append(ids, e.ConversationID)
+		}
 	}
-	if len(ms) == 0 {
-		return nil, nil
-	}
-	ids := make([]string, len(ms))
-	for i, m := range ms {
-		ids[i] = m.GroupID
-	}
-	cur, err = s.db.Collection(Groups).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
-	if err != nil {
-		return nil, fmt.Errorf("reading groups of %s: %w", user, err)
-	}
-	var found []Group
-	if err := cur.All(ctx, &found); err != nil {
-		return nil, fmt.Errorf("decoding groups of %s: %w", user, err)
-	}
-	// The index may hold entries the truth no longer has.
-	return slices.DeleteFunc(found, func(g Group) bool { return !g.Has(user) }), nil
-}
-
-// migrateGroupMembers indexes the members of groups stored by the first
-// version, which kept only the array. Idempotent, and safe to run from
-// several processes at once.
-func (s *Store) migrateGroupMembers(ctx context.Context) error {
-	cur, err := s.db.Collection(Groups).Find(ctx, bson.D{{Key: "v", Value: bson.D{{Key: "$exists", Value: false}}}})
-	if err != nil {
-		return fmt.Errorf("finding groups to migrate: %w", err)
-	}
-	var old []Group
-	if err := cur.All(ctx, &old); err != nil {
-		return fmt.Errorf("decoding groups to migrate: %w", err)
-	}
-	for _, g := range old {
-		if err := s.indexMembers(ctx, g.ID, g.CreatedAt, g.Members); err != nil {
+	found := make([]*Group, len(ids))
+	err = parallel(len(ids), func(k int) error {
+		g, err := s.Group(ctx, ids[k])
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
-		if _, err := s.db.Collection(Groups).UpdateOne(ctx, bson.D{{Key: "_id", Value: g.ID}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: membersVersion}}}}); err != nil {
-			return fmt.Errorf("migrating members of %s: %w", g.ID, err)
+		if g.Has(user) { // the list may still name a group the user left
+			found[k] = &g
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []Group
+	for _, g := range found {
+		if g != nil {
+			out = append(out, *g)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 func uniq(in []string) []string {

@@ -114,36 +114,33 @@ func (s *Store) Position(ctx context.Context, user, conv string) (Position, erro
 
 // ConversationSeq returns the seq of conv's newest stored message (0: none).
 func (s *Store) ConversationSeq(ctx context.Context, conv string) (int64, error) {
-	c, err := s.conversation(ctx, conv)
-	return c.Seq, err
+	return s.topSeq(ctx, conv)
 }
 
-// MessagesByID returns the stored messages among ids (missing ids are skipped).
+// MessagesByID returns the stored messages among ids (missing ids are
+// skipped), each read by _id.
 func (s *Store) MessagesByID(ctx context.Context, ids []string) ([]Message, error) {
-	out := make([]Message, 0, len(ids))
+	found := make([]*Message, len(ids))
 	logs := s.db.Collection(ChatLog)
-	for _, id := range ids {
-		var m Message
-		err := logs.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&m)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			continue
+	err := parallel(len(ids), func(k int) error {
+		m, err := findByID[Message](ctx, logs, ids[k], "message")
+		if errors.Is(err, ErrNotFound) {
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading message %s: %w", id, err)
+			return err
 		}
-		out = append(out, m)
+		found[k] = &m
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, 0, len(ids))
+	for _, m := range found {
+		if m != nil {
+			out = append(out, *m)
+		}
 	}
 	return out, nil
-}
-
-// SetRead flags single-chat messages as read by their recipient.
-func (s *Store) SetRead(ctx context.Context, ids []string) error {
-	logs := s.db.Collection(ChatLog)
-	for _, id := range ids {
-		if _, err := logs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "read", Value: true}}}}); err != nil {
-			return fmt.Errorf("flagging %s read: %w", id, err)
-		}
-	}
-	return nil
 }

@@ -60,11 +60,12 @@ type Store struct {
 }
 
 // Open connects to uri and uses database name; it pings before returning.
-func Open(ctx context.Context, uri, name string) (*Store, error) {
+// extra options apply after the store's own (tests attach a command monitor).
+func Open(ctx context.Context, uri, name string, extra ...*options.ClientOptions) (*Store, error) {
 	opts := options.Client().ApplyURI(uri).
 		SetServerSelectionTimeout(5 * time.Second).
 		SetConnectTimeout(5 * time.Second)
-	client, err := mongo.Connect(ctx, opts)
+	client, err := mongo.Connect(ctx, append([]*options.ClientOptions{opts}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to mongo: %w", err)
 	}
@@ -90,18 +91,7 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	if err := s.ensureChatLogIndex(ctx); err != nil {
 		return err
 	}
-	// One at a time: FerretDB 1.24 panics on a createIndexes of several
-	// when some of them exist.
-	members := s.db.Collection(GroupMember).Indexes()
-	for _, m := range []mongo.IndexModel{
-		{Keys: bson.D{{Key: "groupId", Value: 1}, {Key: "joinedAt", Value: 1}}, Options: options.Index().SetName("groupId_1_joinedAt_1")},
-		{Keys: bson.D{{Key: "userId", Value: 1}}, Options: options.Index().SetName("userId_1")},
-	} {
-		if _, err := members.CreateOne(ctx, m); err != nil {
-			return fmt.Errorf("creating group_member index: %w", err)
-		}
-	}
-	return s.migrateGroupMembers(ctx)
+	return s.migrateLists(ctx)
 }
 
 // ensureChatLogIndex makes chat_log's (conversationId, seq) index unique: it

@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
@@ -33,16 +35,32 @@ func (s *Store) CreateUser(ctx context.Context, u User) error {
 }
 
 // UsersByID returns the users among ids that exist, without their password
-// hashes, in no particular order.
+// hashes, in no particular order. Each is read by _id (a filter on a set of
+// ids would read every user on FerretDB's SQLite backend).
 func (s *Store) UsersByID(ctx context.Context, ids []string) ([]User, error) {
-	cur, err := s.db.Collection(Users).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
-		options.Find().SetProjection(bson.D{{Key: "passwordHash", Value: 0}}))
+	found := make([]*User, len(ids))
+	users := s.db.Collection(Users)
+	err := parallel(len(ids), func(k int) error {
+		var u User
+		err := users.FindOne(ctx, bson.D{{Key: "_id", Value: ids[k]}},
+			options.FindOne().SetProjection(bson.D{{Key: "passwordHash", Value: 0}})).Decode(&u)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("looking up user %s: %w", ids[k], err)
+		}
+		found[k] = &u
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("looking up %d users: %w", len(ids), err)
+		return nil, err
 	}
 	var out []User
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("decoding users: %w", err)
+	for _, u := range found {
+		if u != nil {
+			out = append(out, *u)
+		}
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
@@ -25,9 +26,17 @@ type Store interface {
 	Group(ctx context.Context, id string) (store.Group, error)
 }
 
-// Service processes chat records.
+// Lists is where stored messages update what conversation lists show
+// (listcache.Redis).
+type Lists interface {
+	Advance(ctx context.Context, sums map[string]store.Summary) error
+}
+
+// Service processes chat records. Lists, when set, hears of every stored
+// message before it is pushed: a list or sync read after a push shows it.
 type Service struct {
 	Store  Store
+	Lists  Lists
 	Routes push.Router
 	Push   push.Sender
 	Log    *slog.Logger
@@ -91,6 +100,13 @@ func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
 	if err != nil {
 		return fmt.Errorf("storing %d messages: %w", len(evs), err)
 	}
+	if s.Lists != nil {
+		// Failing here fails the call: the record is delivered again, so
+		// the lists cannot miss a stored message for long.
+		if err := s.Lists.Advance(ctx, summaries(saved, time.Now())); err != nil {
+			return fmt.Errorf("updating conversation lists: %w", err)
+		}
+	}
 	items := make([]event.PushItem, 0, len(saved))
 	for _, m := range saved {
 		if m.Repeat {
@@ -134,4 +150,23 @@ func (s *Service) recipients(ctx context.Context, chatType int, send, recv strin
 		cache[recv] = ms
 	}
 	return ms, nil
+}
+
+// summaries is what saved changes of its conversations' summaries.
+func summaries(saved []store.Saved, now time.Time) map[string]store.Summary {
+	out := map[string]store.Summary{}
+	for _, m := range saved {
+		sum := out[m.ConversationID]
+		if sum.Sent == nil {
+			sum.Sent = map[string]int64{}
+		}
+		if m.Seq > sum.Seq {
+			last := m.Message
+			sum.Seq, sum.LastMsg = m.Seq, &last
+		}
+		sum.UpdatedAt = now.UnixMilli()
+		sum.Sent[m.SendID] = max(sum.Sent[m.SendID], m.Seq)
+		out[m.ConversationID] = sum
+	}
+	return out
 }

@@ -213,3 +213,40 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+type advanced struct {
+	sums map[string]store.Summary
+	fail error
+}
+
+func (a *advanced) Advance(_ context.Context, sums map[string]store.Summary) error {
+	a.sums = sums
+	return a.fail
+}
+
+// The lists hear of stored messages (newest seq, last message, each
+// sender's seq); if they cannot, the call fails and is delivered again.
+func TestStoredMessagesReachTheLists(t *testing.T) {
+	st := &memStore{msgs: map[string]store.Message{}, seq: map[string]int64{}, groups: map[string]store.Group{}}
+	l := &advanced{}
+	s := &Service{Store: st, Lists: l, Routes: routes{}, Push: &pusher{sent: map[string][]event.Push{}},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	evs, err := Decode([]byte(`[
+	 {"msgId":"00000000000000000000000000000011","conversationId":"ann_ben","chatType":2,"sendId":"ann","recvId":"ben","msg":{"content":"one"}},
+	 {"msgId":"00000000000000000000000000000012","conversationId":"ann_ben","chatType":2,"sendId":"ben","recvId":"ann","msg":{"content":"two"}},
+	 {"msgId":"00000000000000000000000000000013","conversationId":"ann_ben","chatType":2,"sendId":"ann","recvId":"ben","msg":{"content":"three"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Handle(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	sum := l.sums["ann_ben"]
+	if sum.Seq != 3 || sum.LastMsg == nil || sum.LastMsg.Msg.Content != "three" || sum.Sent["ann"] != 3 || sum.Sent["ben"] != 2 {
+		t.Fatalf("lists told %+v", sum)
+	}
+	l.fail = errors.New("redis down")
+	if err := s.Handle(context.Background(), evs); err == nil {
+		t.Fatal("a failed list update did not fail the call")
+	}
+}
