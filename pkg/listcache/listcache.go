@@ -36,7 +36,7 @@ type Redis struct{ rdb redis.UniversalClient }
 // New returns the cache on rdb.
 func New(rdb redis.UniversalClient) *Redis { return &Redis{rdb: rdb} }
 
-func summaryKey(conv string) string { return "ec:sum:" + conv }
+func summaryKey(conv string) string  { return "ec:sum:" + conv }
 func positionKey(user string) string { return "ec:pos:" + user }
 
 // mergeSummary raises a summary's fields: seq (with its last message), the

@@ -61,7 +61,9 @@ func (m *memStore) Position(_ context.Context, user, conv string) (store.Positio
 }
 
 // lists records what the lists are told.
-type lists struct{ pos map[store.PositionKey]store.Position }
+type lists struct {
+	pos map[store.PositionKey]store.Position
+}
 
 func (l *lists) PutPositions(_ context.Context, pos map[store.PositionKey]store.Position) error {
 	for k, p := range pos {
