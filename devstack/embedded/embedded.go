@@ -141,8 +141,11 @@ func StartRedis(addr string) (*Redis, error) {
 	r := &Redis{m: m, stop: make(chan struct{})}
 	// miniredis only expires keys when its clock is moved; move it with the
 	// wall clock so TTL-based routes and presence behave as on a real server.
+	// Each move visits (and sorts) every key, so it happens once a second:
+	// TTLs here are seconds or more, and at ten moves a second a store of a
+	// few hundred thousand keys (routes, list cache) cost a core.
 	go func() {
-		t := time.NewTicker(100 * time.Millisecond)
+		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		last := time.Now()
 		for {

@@ -7,18 +7,20 @@
 // The store is the truth; this is a cache of it. Writers (transfer,
 // read-transfer) record what they changed after the store has it; readers
 // take what the cache holds and fill the rest from the store. Every field
-// only moves forward (merged in Redis by a script), so a late or repeated
-// write never undoes a newer one. A summary counts only once a reader has
-// filled it from the store (a writer alone knows only its own batch); a
-// position is exact whoever wrote it. Entries expire after a day without a
-// write, and a cache that is unreachable only makes lists slower.
+// only moves forward, so a late or repeated write never undoes a newer one:
+// fields are sorted-set scores written with ZADD GT, and the last message is
+// the top entry of a sorted set scored by seq. No script runs, so the cache
+// costs the same on Redis and on the embedded server of the dev stack. A
+// summary counts only once a reader has filled it from the store (a writer
+// alone knows only its own batch); a position is exact whoever wrote it.
+// Entries expire after a day without a write, and a cache that is
+// unreachable only makes lists slower.
 package listcache
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -36,83 +38,58 @@ type Redis struct{ rdb redis.UniversalClient }
 // New returns the cache on rdb.
 func New(rdb redis.UniversalClient) *Redis { return &Redis{rdb: rdb} }
 
-func summaryKey(conv string) string  { return "ec:sum:" + conv }
-func positionKey(user string) string { return "ec:pos:" + user }
-
-// mergeSummary raises a summary's fields: seq (with its last message), the
-// last activity, and each sender's seq; ARGV[1] "1" marks it complete.
-var mergeSummary = redis.NewScript(`
-local k = KEYS[1]
-local seq = tonumber(ARGV[3])
-if seq > tonumber(redis.call('HGET', k, 'seq') or '-1') then
-  redis.call('HSET', k, 'seq', ARGV[3], 'last', ARGV[5])
-end
-if tonumber(ARGV[4]) > tonumber(redis.call('HGET', k, 'at') or '0') then
-  redis.call('HSET', k, 'at', ARGV[4])
-end
-for i = 6, #ARGV, 2 do
-  local f = 's:' .. ARGV[i]
-  if tonumber(ARGV[i+1]) > tonumber(redis.call('HGET', k, f) or '0') then
-    redis.call('HSET', k, f, ARGV[i+1])
-  end
-end
-if ARGV[1] == '1' then redis.call('HSET', k, 'full', '1') end
-redis.call('PEXPIRE', k, ARGV[2])
-return 1
-`)
-
-// mergePositions raises positions "read,delivered" of conversations.
-var mergePositions = redis.NewScript(`
-local k = KEYS[1]
-for i = 2, #ARGV, 3 do
-  local r, d = tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
-  local cur = redis.call('HGET', k, ARGV[i])
-  if cur then
-    local cr, cd = string.match(cur, '^(%d+),(%d+)$')
-    if cr then
-      r = math.max(r, tonumber(cr))
-      d = math.max(d, tonumber(cd))
-    end
-  end
-  redis.call('HSET', k, ARGV[i], r .. ',' .. d)
-end
-redis.call('PEXPIRE', k, ARGV[1])
-return 1
-`)
+// Keys: a conversation's fields (members "seq", "at", "full", "s:<user>"
+// scored by their values), its last message (members are encoded messages
+// scored by seq; only the top one is kept) and a user's positions (members
+// "r:<conversation>" and "d:<conversation>" scored by the position + 1).
+func fieldsKey(conv string) string { return "ec:sum:" + conv }
+func lastKey(conv string) string   { return "ec:last:" + conv }
+func positionKey(user string) string {
+	return "ec:pos:" + user
+}
 
 // Summaries returns the complete summaries the cache holds among convs.
 func (c *Redis) Summaries(ctx context.Context, convs []string) (map[string]store.Summary, error) {
+	out := make(map[string]store.Summary, len(convs))
 	if len(convs) == 0 {
-		return map[string]store.Summary{}, nil
+		return out, nil
 	}
 	pipe := c.rdb.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(convs))
+	fields := make([]*redis.ZSliceCmd, len(convs))
+	lasts := make([]*redis.ZSliceCmd, len(convs))
 	for i, conv := range convs {
-		cmds[i] = pipe.HGetAll(ctx, summaryKey(conv))
+		fields[i] = pipe.ZRangeWithScores(ctx, fieldsKey(conv), 0, -1)
+		lasts[i] = pipe.ZRangeWithScores(ctx, lastKey(conv), -1, -1)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("reading %d summaries: %w", len(convs), err)
 	}
-	out := make(map[string]store.Summary, len(convs))
 	for i, conv := range convs {
-		h := cmds[i].Val()
-		if h["full"] != "1" {
+		sum, full := store.Summary{Sent: map[string]int64{}}, false
+		for _, z := range fields[i].Val() {
+			name, _ := z.Member.(string)
+			switch {
+			case name == "full":
+				full = true
+			case name == "seq":
+				sum.Seq = int64(z.Score)
+			case name == "at":
+				sum.UpdatedAt = int64(z.Score)
+			case strings.HasPrefix(name, "s:"):
+				sum.Sent[name[2:]] = int64(z.Score)
+			}
+		}
+		if !full {
 			continue
 		}
-		sum := store.Summary{Sent: map[string]int64{}}
-		sum.Seq, _ = strconv.ParseInt(h["seq"], 10, 64)
-		sum.UpdatedAt, _ = strconv.ParseInt(h["at"], 10, 64)
-		if last := h["last"]; last != "" && last != "null" {
+		if l := lasts[i].Val(); len(l) == 1 && int64(l[0].Score) == sum.Seq {
 			var m store.Message
-			if err := json.Unmarshal([]byte(last), &m); err != nil {
-				continue // unreadable: the store fills it again
+			if s, _ := l[0].Member.(string); json.Unmarshal([]byte(s), &m) == nil && m.MsgID != "" {
+				sum.LastMsg = &m
 			}
-			sum.LastMsg = &m
 		}
-		for f, v := range h {
-			if u, ok := strings.CutPrefix(f, "s:"); ok {
-				sum.Sent[u], _ = strconv.ParseInt(v, 10, 64)
-			}
+		if sum.Seq > 0 && sum.LastMsg == nil {
+			continue // the last message is not (yet) there: ask the store
 		}
 		out[conv] = sum
 	}
@@ -135,20 +112,26 @@ func (c *Redis) merge(ctx context.Context, sums map[string]store.Summary, full b
 		return nil
 	}
 	pipe := c.rdb.Pipeline()
-	flag := "0"
-	if full {
-		flag = "1"
-	}
 	for conv, sum := range sums {
-		last, err := json.Marshal(sum.LastMsg)
-		if err != nil {
-			return fmt.Errorf("encoding the last message of %s: %w", conv, err)
-		}
-		args := []any{flag, TTL.Milliseconds(), sum.Seq, sum.UpdatedAt, string(last)}
+		fk, lk := fieldsKey(conv), lastKey(conv)
+		zs := []redis.Z{{Score: float64(sum.Seq), Member: "seq"}, {Score: float64(sum.UpdatedAt), Member: "at"}}
 		for u, seq := range sum.Sent {
-			args = append(args, u, seq)
+			zs = append(zs, redis.Z{Score: float64(seq), Member: "s:" + u})
 		}
-		mergeSummary.Eval(ctx, pipe, []string{summaryKey(conv)}, args...)
+		if full {
+			zs = append(zs, redis.Z{Score: 1, Member: "full"})
+		}
+		pipe.ZAddGT(ctx, fk, zs...)
+		pipe.PExpire(ctx, fk, TTL)
+		if sum.LastMsg != nil {
+			last, err := json.Marshal(sum.LastMsg)
+			if err != nil {
+				return fmt.Errorf("encoding the last message of %s: %w", conv, err)
+			}
+			pipe.ZAdd(ctx, lk, redis.Z{Score: float64(sum.LastMsg.Seq), Member: string(last)})
+			pipe.ZRemRangeByRank(ctx, lk, 0, -2) // the newest only
+			pipe.PExpire(ctx, lk, TTL)
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("caching %d summaries: %w", len(sums), err)
@@ -158,31 +141,25 @@ func (c *Redis) merge(ctx context.Context, sums map[string]store.Summary, full b
 
 // Positions returns the positions the cache holds among keys.
 func (c *Redis) Positions(ctx context.Context, keys []store.PositionKey) (map[store.PositionKey]store.Position, error) {
+	out := make(map[store.PositionKey]store.Position, len(keys))
 	if len(keys) == 0 {
-		return map[store.PositionKey]store.Position{}, nil
+		return out, nil
 	}
 	pipe := c.rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, len(keys))
+	cmds := make([]*redis.FloatSliceCmd, len(keys))
 	for i, k := range keys {
-		cmds[i] = pipe.HGet(ctx, positionKey(k.User), k.Conversation)
+		cmds[i] = pipe.ZMScore(ctx, positionKey(k.User), "r:"+k.Conversation, "d:"+k.Conversation)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, fmt.Errorf("reading %d positions: %w", len(keys), err)
 	}
-	out := make(map[store.PositionKey]store.Position, len(keys))
 	for i, k := range keys {
 		v, err := cmds[i].Result()
-		if err != nil {
-			continue // not cached
-		}
-		r, d, ok := strings.Cut(v, ",")
-		if !ok {
+		// Scores are positions + 1: go-redis reads an absent member as 0.
+		if err != nil || len(v) != 2 || v[0] < 1 || v[1] < 1 {
 			continue
 		}
-		var p store.Position
-		p.Read, _ = strconv.ParseInt(r, 10, 64)
-		p.Delivered, _ = strconv.ParseInt(d, 10, 64)
-		out[k] = p
+		out[k] = store.Position{Read: int64(v[0]) - 1, Delivered: int64(v[1]) - 1}
 	}
 	return out, nil
 }
@@ -192,16 +169,19 @@ func (c *Redis) PutPositions(ctx context.Context, pos map[store.PositionKey]stor
 	if len(pos) == 0 {
 		return nil
 	}
-	byUser := map[string][]any{}
-	for k, p := range pos {
-		byUser[k.User] = append(byUser[k.User], k.Conversation, p.Read, p.Delivered)
-	}
 	pipe := c.rdb.Pipeline()
-	for user, args := range byUser {
-		mergePositions.Eval(ctx, pipe, []string{positionKey(user)}, append([]any{TTL.Milliseconds()}, args...)...)
+	touched := map[string]bool{}
+	for k, p := range pos {
+		pipe.ZAddGT(ctx, positionKey(k.User),
+			redis.Z{Score: float64(p.Read + 1), Member: "r:" + k.Conversation},
+			redis.Z{Score: float64(p.Delivered + 1), Member: "d:" + k.Conversation})
+		touched[k.User] = true
+	}
+	for u := range touched {
+		pipe.PExpire(ctx, positionKey(u), TTL)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("caching positions of %d users: %w", len(byUser), err)
+		return fmt.Errorf("caching positions of %d users: %w", len(touched), err)
 	}
 	return nil
 }

@@ -6,13 +6,16 @@ package nonce
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis keeps nonces as keys with a TTL (SET NX).
+// Redis keeps nonces in one set per minute of the calls' signature times: a
+// replay carries its original time, so it meets its nonce in the same set.
+// A few sets, not a key per call: the sets expire whole.
 type Redis struct{ rdb redis.UniversalClient }
 
 // NewRedis returns a guard on rdb.
@@ -20,13 +23,17 @@ func NewRedis(rdb redis.UniversalClient) *Redis { return &Redis{rdb: rdb} }
 
 const prefix = "ec:nonce:"
 
-// Fresh reports whether nonce was not seen within ttl, and remembers it.
-func (r *Redis) Fresh(ctx context.Context, nonce string, ttl time.Duration) (bool, error) {
-	ok, err := r.rdb.SetNX(ctx, prefix+nonce, 1, ttl).Result()
-	if err != nil {
+// Fresh reports whether nonce was not seen before among the calls signed in
+// the same minute as at, and remembers it for ttl.
+func (r *Redis) Fresh(ctx context.Context, nonce string, at time.Time, ttl time.Duration) (bool, error) {
+	key := prefix + strconv.FormatInt(at.Unix()/60, 10)
+	pipe := r.rdb.Pipeline()
+	added := pipe.SAdd(ctx, key, nonce)
+	pipe.Expire(ctx, key, ttl+time.Minute)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return false, fmt.Errorf("remembering nonce: %w", err)
 	}
-	return ok, nil
+	return added.Val() == 1, nil
 }
 
 // Memory keeps nonces in this process, for tests and single-process tools.
@@ -40,7 +47,7 @@ type Memory struct {
 func NewMemory() *Memory { return &Memory{seen: map[string]time.Time{}, now: time.Now} }
 
 // Fresh reports whether nonce was not seen within ttl, and remembers it.
-func (m *Memory) Fresh(_ context.Context, nonce string, ttl time.Duration) (bool, error) {
+func (m *Memory) Fresh(_ context.Context, nonce string, _ time.Time, ttl time.Duration) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()

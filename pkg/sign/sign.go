@@ -82,10 +82,10 @@ func ForUser(user string) Claim { return Claim{User: user, Caller: CallerUser} }
 // Component is the claim of a component's own call.
 var Component = Claim{Caller: CallerComponent}
 
-// Replays remembers nonces: Fresh reports whether nonce is seen for the first
-// time, and remembers it for ttl.
+// Replays remembers nonces: Fresh reports whether nonce, of a call signed at
+// time at, is seen for the first time, and remembers it for ttl.
 type Replays interface {
-	Fresh(ctx context.Context, nonce string, ttl time.Duration) (bool, error)
+	Fresh(ctx context.Context, nonce string, at time.Time, ttl time.Duration) (bool, error)
 }
 
 // Signer signs and verifies with one shared key.
@@ -179,6 +179,7 @@ type Pending struct {
 	s     *Signer
 	claim Claim
 	nonce string
+	at    time.Time
 	hash  string
 }
 
@@ -204,7 +205,7 @@ func (s *Signer) Check(h http.Header, path string) (*Pending, error) {
 		return nil, ErrExpired
 	}
 	p := &Pending{s: s, claim: Claim{User: h.Get(HeaderUser), Caller: h.Get(HeaderCaller)},
-		nonce: h.Get(HeaderNonce), hash: h.Get(HeaderBody)}
+		nonce: h.Get(HeaderNonce), at: time.Unix(sec, 0), hash: h.Get(HeaderBody)}
 	if p.nonce == "" || p.hash == "" || (p.claim.Caller != CallerUser && p.claim.Caller != CallerComponent) {
 		return nil, ErrBad
 	}
@@ -220,7 +221,7 @@ func (p *Pending) Body(ctx context.Context, body []byte) (Claim, error) {
 	if p.s.replays != nil {
 		// Twice the skew: a signature is valid from MaxSkew before its
 		// time to MaxSkew after it.
-		fresh, err := p.s.replays.Fresh(ctx, p.nonce, 2*MaxSkew+time.Minute)
+		fresh, err := p.s.replays.Fresh(ctx, p.nonce, p.at, 2*MaxSkew+time.Minute)
 		if err != nil {
 			return Claim{}, fmt.Errorf("checking the call's nonce: %w", err)
 		}

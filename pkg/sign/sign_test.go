@@ -18,7 +18,7 @@ type memReplays struct {
 	err  error
 }
 
-func (m *memReplays) Fresh(_ context.Context, n string, _ time.Duration) (bool, error) {
+func (m *memReplays) Fresh(_ context.Context, n string, _ time.Time, _ time.Duration) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.err != nil {

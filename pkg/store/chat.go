@@ -33,6 +33,22 @@ type Message struct {
 	Read bool `bson:"read,omitempty" json:"read,omitempty"`
 }
 
+// logDoc is a chat_log document: what makes a message stored once (its _id
+// is the msgId) and a seq go to one message (the unique index on
+// conversationId and seq). The message itself is in its seq claim (M), so
+// it is written once; chat_log documents of earlier versions hold it too.
+type logDoc struct {
+	MsgID          string `bson:"_id"`
+	ConversationID string `bson:"conversationId"`
+	ChatType       int    `bson:"chatType"`
+	SendID         string `bson:"sendId"`
+	Seq            int64  `bson:"seq"`
+}
+
+func logOf(m Message) logDoc {
+	return logDoc{MsgID: m.MsgID, ConversationID: m.ConversationID, ChatType: m.ChatType, SendID: m.SendID, Seq: m.Seq}
+}
+
 // PushFrame is the data of the push frame for this message.
 func (m Message) PushFrame() frame.Push {
 	msg := m.Msg
@@ -189,7 +205,7 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]Saved, error
 			}
 			seq[ev.ConversationID]++
 			out[i] = Saved{Message: newMessage(ev, seq[ev.ConversationID]), Fresh: true}
-			docs[k] = out[i].Message
+			docs[k] = logOf(out[i].Message)
 			claimDocs[k] = claimOf(out[i].Message, now)
 		}
 		res := s.writer.write(ctx, docs, claimDocs)
@@ -225,8 +241,9 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]Saved, error
 		// redelivery) or its seq is taken (top was stale).
 		i := todo[failed]
 		ev := evs[i]
-		var existing Message
-		err = logs.FindOne(ctx, bson.D{{Key: "_id", Value: ev.MsgID}}).Decode(&existing)
+		var existing logDoc
+		err = logs.FindOne(ctx, bson.D{{Key: "_id", Value: ev.MsgID}},
+			options.FindOne().SetProjection(bson.D{{Key: "conversationId", Value: 1}, {Key: "seq", Value: 1}})).Decode(&existing)
 		switch {
 		case err == nil:
 			var cl claimDoc
@@ -234,7 +251,10 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]Saved, error
 			if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 				return nil, fmt.Errorf("reading claim of %s: %w", ev.MsgID, err)
 			}
-			out[i] = Saved{Message: existing}
+			// The same msgId is the same record (the same sender, frame and
+			// content, and the time the chat function gave it): the message
+			// is the event's, with the seq it got.
+			out[i] = Saved{Message: newMessage(ev, existing.Seq)}
 			if cl.MsgID == "" {
 				reclaim = append(reclaim, i) // an interrupted attempt stored the message, not its claim
 			}
@@ -388,6 +408,10 @@ func (s *Store) catchUp(ctx context.Context, d *convDoc, withLast bool) (bool, e
 	if !withLast || d.Seq == 0 || (last == nil && d.LastMsg != nil && d.LastMsg.Seq == d.Seq) {
 		return last != nil, nil
 	}
+	if last != nil && last.M != nil {
+		d.LastMsg = last.M
+		return true, nil
+	}
 	id := ""
 	if last != nil {
 		id = last.MsgID
@@ -397,6 +421,10 @@ func (s *Store) catchUp(ctx context.Context, d *convDoc, withLast bool) (bool, e
 		err := claims.FindOne(ctx, bson.D{{Key: "_id", Value: claimID(d.ID, d.Seq)}}).Decode(&c)
 		if err != nil {
 			return false, nil // no claim to follow (older data): keep the hint
+		}
+		if c.M != nil {
+			d.LastMsg = c.M
+			return true, nil
 		}
 		id = c.MsgID
 	}

@@ -40,7 +40,7 @@ type ListEntry struct {
 	At int64 `bson:"a,omitempty" json:"-"`
 }
 
-type logDoc struct {
+type listLogDoc struct {
 	ID        string `bson:"_id"`
 	ListEntry `bson:",inline"`
 }
@@ -88,7 +88,7 @@ func (s *Store) appendList(ctx context.Context, user string, e ListEntry) error 
 			return err
 		}
 		e.At = time.Now().UnixMilli()
-		_, err = logs.InsertOne(ctx, logDoc{ID: listLogID(user, last+1), ListEntry: e})
+		_, err = logs.InsertOne(ctx, listLogDoc{ID: listLogID(user, last+1), ListEntry: e})
 		if err == nil {
 			return nil
 		}
@@ -134,9 +134,9 @@ func (s *Store) ListOf(ctx context.Context, user string) ([]ListEntry, error) {
 		return h.Entries, nil
 	}
 	logs := s.db.Collection(ListLog)
-	newer := make([]*logDoc, last-h.N)
+	newer := make([]*listLogDoc, last-h.N)
 	err = parallel(len(newer), func(k int) error {
-		var d logDoc
+		var d listLogDoc
 		err := logs.FindOne(ctx, bson.D{{Key: "_id", Value: listLogID(user, h.N+1+int64(k))}}).Decode(&d)
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return fmt.Errorf("reading the list of %s: %w", user, err)
