@@ -145,7 +145,7 @@ func TestReadsDoNotGrowWithTheStore(t *testing.T) {
 	fill(t, ctx, st, tag, 50, 5000)
 	large := run()
 	t.Logf("finds per read, before and after 5,000 more messages: %+v, %+v", small, large)
-	if small != large {
+	if large.history > small.history || large.deep > small.deep || large.syncAll > small.syncAll || large.syncEnd > small.syncEnd {
 		t.Fatalf("reads grew with the store: %+v before, %+v after", small, large)
 	}
 	// A page costs a lookup per message and a few to find the newest seq.
@@ -224,7 +224,7 @@ func TestListReadsDoNotGrowWithTheStore(t *testing.T) {
 	largeBare, largeCached := cost()
 	t.Logf("finds per list of %d conversations, before and after 5,000 more messages: %d, %d; with the cache warm: %d, %d",
 		peers+2, smallBare, largeBare, smallCached, largeCached)
-	if smallBare != largeBare || smallCached != largeCached {
+	if largeBare > smallBare || largeCached > smallCached {
 		t.Fatalf("list reads grew with the store: %d→%d, cached %d→%d", smallBare, largeBare, smallCached, largeCached)
 	}
 	if largeBare > 6*(peers+2)+10 || largeCached > 4 {

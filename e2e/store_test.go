@@ -274,3 +274,50 @@ func TestStorePositionsOnlyMoveForward(t *testing.T) {
 		t.Fatalf("position of c %+v", p)
 	}
 }
+
+// Complete pages of a conversation are sealed into one document each; a
+// page that is not there (its writer stopped before sealing it) is read
+// from its claims, so history and sync return the same either way.
+func TestStorePagesAndTheirFallback(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st := openStore(t, ctx)
+	conv := fmt.Sprintf("pa%d_pb", time.Now().UnixNano())
+	const n = 3*store.PageSize + 5
+	evs := make([]event.Chat, n)
+	for i := range evs {
+		evs[i] = event.Chat{MsgID: fmt.Sprintf("%s-%03d", conv, i), ConversationID: conv, ChatType: frame.SingleChat,
+			SendID: "pa", RecvID: "pb", SendTime: int64(i), Msg: frame.Msg{Content: fmt.Sprint(i + 1)}}
+	}
+	for i := 0; i < n; i += 7 { // batches that straddle page boundaries
+		if _, err := st.SaveChats(ctx, evs[i:min(n, i+7)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claims := st.DB().Client().Database(st.DB().Name() + store.ClaimsDBSuffix)
+	pages, err := claims.Collection(store.SeqPage).CountDocuments(ctx, map[string]any{})
+	if err != nil || pages < 3 {
+		t.Fatalf("%d pages sealed (%v), want 3", pages, err)
+	}
+	check := func(what string) {
+		t.Helper()
+		all, err := st.Messages(ctx, conv, 0, 1000)
+		if err != nil || len(all) != n {
+			t.Fatalf("%s: sync returned %d of %d (%v)", what, len(all), n, err)
+		}
+		for i, m := range all {
+			if m.Seq != int64(i+1) || m.Msg.Content != fmt.Sprint(i+1) {
+				t.Fatalf("%s: message %d is %+v", what, i, m)
+			}
+		}
+		page, err := st.History(ctx, conv, store.PageSize+3, 10) // across a page boundary
+		if err != nil || len(page) != 10 || page[0].Seq != store.PageSize+2 || page[9].Seq != store.PageSize-7 {
+			t.Fatalf("%s: history page %+v (%v)", what, page, err)
+		}
+	}
+	check("sealed")
+	if _, err := claims.Collection(store.SeqPage).DeleteOne(ctx, map[string]any{"_id": conv + "#p1"}); err != nil {
+		t.Fatal(err)
+	}
+	check("page 1 missing")
+}

@@ -93,7 +93,10 @@ func StartMongo(ctx context.Context, addr, dataDir, pgURL string, logger *slog.L
 		// temp_store=memory: statement journals (one per insert of a batch)
 		// spill to memory, not to temporary files; they were an eighth of
 		// the dev stack's insert time at 3,000 msg/s.
-		cfg.Handler, cfg.SQLiteURL = "sqlite", "file:"+abs+"/?_pragma=synchronous(normal)&_pragma=temp_store(memory)"
+		// mmap_size: pages are read through a memory map, not a read(2)
+		// each: once the store outgrows SQLite's page cache, every index
+		// lookup of a write or a read would otherwise be system calls.
+		cfg.Handler, cfg.SQLiteURL = "sqlite", "file:"+abs+"/?_pragma=synchronous(normal)&_pragma=temp_store(memory)&_pragma=mmap_size(4294967296)"
 	}
 	f, err := ferretdb.New(cfg)
 	if err != nil {
@@ -101,9 +104,22 @@ func StartMongo(ctx context.Context, addr, dataDir, pgURL string, logger *slog.L
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m := &Mongo{f: f, cancel: cancel, done: make(chan struct{})}
+	var indexer chan struct{}
+	if pgURL == "" {
+		// See sqliteindex.go: without this every _id lookup scans its table.
+		indexer = make(chan struct{})
+		dir, _ := filepath.Abs(dataDir)
+		go func() {
+			defer close(indexer)
+			runIDPathIndexer(runCtx, dir, logger)
+		}()
+	}
 	go func() {
 		defer close(m.done)
 		_ = f.Run(runCtx)
+		if indexer != nil {
+			<-indexer
+		}
 	}()
 	// MongoDBURI needs the listener to be up, which Run does.
 	uriC := make(chan string, 1)

@@ -228,11 +228,6 @@ func (s *Stack) startInfra(ctx context.Context) error {
 		}
 		s.closers = append(s.closers, m.Close)
 		s.MongoURI = m.URI()
-		if cfg.FerretPGURL == "" {
-			// See sqliteindex.go: without this every _id lookup scans its table.
-			dir := filepath.Join(cfg.StateDir, "mongo")
-			s.wg.Go(func() { runIDPathIndexer(ctx, dir, s.log.With("component", "ferretdb")) })
-		}
 	}
 	if s.RedisURL = cfg.RedisURL; s.RedisURL == "" {
 		r, err := embedded.StartRedis(or(cfg.RedisAddr, "127.0.0.1:0"))

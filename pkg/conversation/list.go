@@ -37,15 +37,24 @@ func (s *Service) list(ctx context.Context, user string, withPositions bool) ([]
 			keys = append(keys, store.PositionKey{User: peer, Conversation: e.ConversationID})
 		}
 	}
+	// Summaries and positions are read at once: neither needs the other.
+	pos := map[store.PositionKey]store.Position{}
+	posErr := make(chan error, 1)
+	if withPositions {
+		go func() {
+			var err error
+			pos, err = s.positions(ctx, keys)
+			posErr <- err
+		}()
+	} else {
+		posErr <- nil
+	}
 	sums, err := s.summaries(ctx, convs)
+	if perr := <-posErr; err == nil {
+		err = perr
+	}
 	if err != nil {
 		return nil, err
-	}
-	pos := map[store.PositionKey]store.Position{}
-	if withPositions {
-		if pos, err = s.positions(ctx, keys); err != nil {
-			return nil, err
-		}
 	}
 	out := make([]store.ConversationState, 0, len(entries))
 	for _, e := range entries {

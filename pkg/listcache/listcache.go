@@ -21,6 +21,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,15 +39,19 @@ type Redis struct{ rdb redis.UniversalClient }
 // New returns the cache on rdb.
 func New(rdb redis.UniversalClient) *Redis { return &Redis{rdb: rdb} }
 
-// Keys: a conversation's fields (members "seq", "at", "full", "s:<user>"
-// scored by their values), its last message (members are encoded messages
-// scored by seq; only the top one is kept) and a user's positions (members
-// "r:<conversation>" and "d:<conversation>" scored by the position + 1).
-func fieldsKey(conv string) string { return "ec:sum:" + conv }
-func lastKey(conv string) string   { return "ec:last:" + conv }
-func positionKey(user string) string {
-	return "ec:pos:" + user
-}
+// Keys: a conversation's summary is one sorted set: the fields "seq", "at",
+// "full" and "s:<user>", scored by their value plus fieldBase, and its last
+// message, a member "m:<encoded message>" scored by its seq (below
+// fieldBase), the older ones pruned by score. A user's positions are one
+// sorted set of "r:<conversation>" and "d:<conversation>", scored by the
+// position + 1 (go-redis reads an absent member's score as 0).
+func summaryKey(conv string) string  { return "ec:sum:" + conv }
+func positionKey(user string) string { return "ec:pos:" + user }
+
+// fieldBase lifts the fields' scores above every seq, so that pruning the
+// older last messages by score leaves them; seqs, times in ms and the sum
+// stay exact in a float64 (below 2^53).
+const fieldBase = 1 << 52
 
 // Summaries returns the complete summaries the cache holds among convs.
 func (c *Redis) Summaries(ctx context.Context, convs []string) (map[string]store.Summary, error) {
@@ -55,36 +60,42 @@ func (c *Redis) Summaries(ctx context.Context, convs []string) (map[string]store
 		return out, nil
 	}
 	pipe := c.rdb.Pipeline()
-	fields := make([]*redis.ZSliceCmd, len(convs))
-	lasts := make([]*redis.ZSliceCmd, len(convs))
+	cmds := make([]*redis.ZSliceCmd, len(convs))
 	for i, conv := range convs {
-		fields[i] = pipe.ZRangeWithScores(ctx, fieldsKey(conv), 0, -1)
-		lasts[i] = pipe.ZRangeWithScores(ctx, lastKey(conv), -1, -1)
+		cmds[i] = pipe.ZRangeWithScores(ctx, summaryKey(conv), 0, -1)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("reading %d summaries: %w", len(convs), err)
 	}
 	for i, conv := range convs {
-		sum, full := store.Summary{Sent: map[string]int64{}}, false
-		for _, z := range fields[i].Val() {
+		sum, full, lastSeq := store.Summary{Sent: map[string]int64{}}, false, int64(-1)
+		var last string
+		for _, z := range cmds[i].Val() {
 			name, _ := z.Member.(string)
+			if strings.HasPrefix(name, "m:") {
+				if int64(z.Score) > lastSeq {
+					lastSeq, last = int64(z.Score), name[2:]
+				}
+				continue
+			}
+			v := int64(z.Score - fieldBase)
 			switch {
 			case name == "full":
 				full = true
 			case name == "seq":
-				sum.Seq = int64(z.Score)
+				sum.Seq = v
 			case name == "at":
-				sum.UpdatedAt = int64(z.Score)
+				sum.UpdatedAt = v
 			case strings.HasPrefix(name, "s:"):
-				sum.Sent[name[2:]] = int64(z.Score)
+				sum.Sent[name[2:]] = v
 			}
 		}
 		if !full {
 			continue
 		}
-		if l := lasts[i].Val(); len(l) == 1 && int64(l[0].Score) == sum.Seq {
+		if lastSeq == sum.Seq && sum.Seq > 0 {
 			var m store.Message
-			if s, _ := l[0].Member.(string); json.Unmarshal([]byte(s), &m) == nil && m.MsgID != "" {
+			if json.Unmarshal([]byte(last), &m) == nil && m.MsgID != "" {
 				sum.LastMsg = &m
 			}
 		}
@@ -113,25 +124,30 @@ func (c *Redis) merge(ctx context.Context, sums map[string]store.Summary, full b
 	}
 	pipe := c.rdb.Pipeline()
 	for conv, sum := range sums {
-		fk, lk := fieldsKey(conv), lastKey(conv)
-		zs := []redis.Z{{Score: float64(sum.Seq), Member: "seq"}, {Score: float64(sum.UpdatedAt), Member: "at"}}
+		k := summaryKey(conv)
+		zs := []redis.Z{{Score: fieldBase + float64(sum.Seq), Member: "seq"}, {Score: fieldBase + float64(sum.UpdatedAt), Member: "at"}}
 		for u, seq := range sum.Sent {
-			zs = append(zs, redis.Z{Score: float64(seq), Member: "s:" + u})
+			zs = append(zs, redis.Z{Score: fieldBase + float64(seq), Member: "s:" + u})
 		}
 		if full {
-			zs = append(zs, redis.Z{Score: 1, Member: "full"})
+			zs = append(zs, redis.Z{Score: fieldBase + 1, Member: "full"})
 		}
-		pipe.ZAddGT(ctx, fk, zs...)
-		pipe.PExpire(ctx, fk, TTL)
 		if sum.LastMsg != nil {
 			last, err := json.Marshal(sum.LastMsg)
 			if err != nil {
 				return fmt.Errorf("encoding the last message of %s: %w", conv, err)
 			}
-			pipe.ZAdd(ctx, lk, redis.Z{Score: float64(sum.LastMsg.Seq), Member: string(last)})
-			pipe.ZRemRangeByRank(ctx, lk, 0, -2) // the newest only
-			pipe.PExpire(ctx, lk, TTL)
+			// GT moves existing fields forward only; the message is a new
+			// member (or the same one again).
+			zs = append(zs, redis.Z{Score: float64(sum.LastMsg.Seq), Member: "m:" + string(last)})
 		}
+		pipe.ZAddGT(ctx, k, zs...)
+		if sum.LastMsg != nil && sum.LastMsg.Seq > 0 {
+			// Older last messages go; a late writer's stays until the next
+			// write, and readers take the highest.
+			pipe.ZRemRangeByScore(ctx, k, "-inf", "("+strconv.FormatInt(sum.LastMsg.Seq, 10))
+		}
+		pipe.PExpire(ctx, k, TTL)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("caching %d summaries: %w", len(sums), err)
@@ -139,27 +155,56 @@ func (c *Redis) merge(ctx context.Context, sums map[string]store.Summary, full b
 	return nil
 }
 
-// Positions returns the positions the cache holds among keys.
+// Positions returns the positions the cache holds among keys. A user named
+// by several keys (the one whose list it is) is read whole, in one command.
 func (c *Redis) Positions(ctx context.Context, keys []store.PositionKey) (map[store.PositionKey]store.Position, error) {
 	out := make(map[store.PositionKey]store.Position, len(keys))
 	if len(keys) == 0 {
 		return out, nil
 	}
+	perUser := map[string]int{}
+	for _, k := range keys {
+		perUser[k.User]++
+	}
 	pipe := c.rdb.Pipeline()
-	cmds := make([]*redis.FloatSliceCmd, len(keys))
+	whole := map[string]*redis.ZSliceCmd{}
+	some := make([]*redis.FloatSliceCmd, len(keys))
 	for i, k := range keys {
-		cmds[i] = pipe.ZMScore(ctx, positionKey(k.User), "r:"+k.Conversation, "d:"+k.Conversation)
+		switch {
+		case perUser[k.User] == 1:
+			some[i] = pipe.ZMScore(ctx, positionKey(k.User), "r:"+k.Conversation, "d:"+k.Conversation)
+		case whole[k.User] == nil:
+			whole[k.User] = pipe.ZRangeWithScores(ctx, positionKey(k.User), 0, -1)
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, fmt.Errorf("reading %d positions: %w", len(keys), err)
 	}
-	for i, k := range keys {
-		v, err := cmds[i].Result()
-		// Scores are positions + 1: go-redis reads an absent member as 0.
-		if err != nil || len(v) != 2 || v[0] < 1 || v[1] < 1 {
-			continue
+	scores := map[string]map[string]float64{}
+	for u, cmd := range whole {
+		m := map[string]float64{}
+		for _, z := range cmd.Val() {
+			if name, ok := z.Member.(string); ok {
+				m[name] = z.Score
+			}
 		}
-		out[k] = store.Position{Read: int64(v[0]) - 1, Delivered: int64(v[1]) - 1}
+		scores[u] = m
+	}
+	for i, k := range keys {
+		var r, d float64
+		if some[i] != nil {
+			v, err := some[i].Result()
+			if err != nil || len(v) != 2 {
+				continue
+			}
+			r, d = v[0], v[1]
+		} else {
+			r, d = scores[k.User]["r:"+k.Conversation], scores[k.User]["d:"+k.Conversation]
+		}
+		if r < 1 || d < 1 {
+			continue // not cached
+		}
+		out[k] = store.Position{Read: int64(r) - 1, Delivered: int64(d) - 1}
 	}
 	return out, nil
 }

@@ -284,6 +284,15 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]Saved, error
 	if err := s.writeClaims(ctx, out, reclaim); err != nil {
 		return nil, err
 	}
+	stored := make([]Message, 0, len(out))
+	for _, o := range out {
+		if !o.Repeat {
+			stored = append(stored, o.Message)
+		}
+	}
+	if err := s.sealPages(ctx, stored); err != nil {
+		return nil, err
+	}
 	if err := s.writeHints(ctx, out, fresh, tops); err != nil {
 		return nil, err
 	}
@@ -499,14 +508,22 @@ func (s *Store) knownTops(ctx context.Context, evs []event.Chat, todo []int) (ma
 // shared by every caller.
 const storeParallelism = 4
 
+// readParallelism bounds the concurrent lookups of one read of many
+// documents (a page of history).
+const readParallelism = 8
+
 // parallel runs do(0..n-1), storeParallelism at a time, and returns the
 // errors joined.
-func parallel(n int, do func(k int) error) error {
+func parallel(n int, do func(k int) error) error { return parallelN(n, storeParallelism, do) }
+
+// parallelN runs do(0..n-1), at most p at a time, and returns the errors
+// joined.
+func parallelN(n, p int, do func(k int) error) error {
 	if n == 1 {
 		return do(0)
 	}
 	errs := make([]error, n)
-	sem := make(chan struct{}, storeParallelism)
+	sem := make(chan struct{}, p)
 	var wg sync.WaitGroup
 	for k := range n {
 		sem <- struct{}{}

@@ -57,6 +57,9 @@ type Store struct {
 	writeMu, claimsMu sync.Mutex
 	// writer groups concurrent inserts into chat_log and seq_claim.
 	writer *groupWriter
+	// recent holds the messages this process stored last, per
+	// conversation, for sealing pages (pages.go).
+	recent recentCache
 }
 
 // Open connects to uri and uses database name; it pings before returning.
