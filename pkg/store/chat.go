@@ -109,7 +109,7 @@ type claimDoc struct {
 	// M is the message itself, so that history and sync read a page of a
 	// conversation by _id from the claims alone (history.go). Claims of
 	// earlier versions lack it; readers then fetch the message by msgId.
-	M *Message `bson:"m,omitempty"`
+	M *compact `bson:"m,omitempty"`
 }
 
 func claimID(conv string, seq int64) string { return conv + "#" + strconv.FormatInt(seq, 10) }
@@ -309,7 +309,7 @@ func newMessage(ev event.Chat, seq int64) Message {
 }
 
 func claimOf(m Message, now int64) claimDoc {
-	return claimDoc{ID: claimID(m.ConversationID, m.Seq), MsgID: m.MsgID, SendID: m.SendID, At: now, M: &m}
+	return claimDoc{ID: claimID(m.ConversationID, m.Seq), MsgID: m.MsgID, SendID: m.SendID, At: now, M: (*compact)(&m)}
 }
 
 // writeClaims writes the missing seq_claim entries of redelivered messages
@@ -418,7 +418,7 @@ func (s *Store) catchUp(ctx context.Context, d *convDoc, withLast bool) (bool, e
 		return last != nil, nil
 	}
 	if last != nil && last.M != nil {
-		d.LastMsg = last.M
+		d.LastMsg = (*Message)(last.M)
 		return true, nil
 	}
 	id := ""
@@ -432,7 +432,7 @@ func (s *Store) catchUp(ctx context.Context, d *convDoc, withLast bool) (bool, e
 			return false, nil // no claim to follow (older data): keep the hint
 		}
 		if c.M != nil {
-			d.LastMsg = c.M
+			d.LastMsg = (*Message)(c.M)
 			return true, nil
 		}
 		id = c.MsgID

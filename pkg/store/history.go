@@ -188,7 +188,7 @@ func (s *Store) claimsOf(ctx context.Context, conv string, seqs []int64) ([]*Mes
 		case err != nil:
 			return fmt.Errorf("reading %s#%d: %w", conv, seqs[k], err)
 		case c.M != nil:
-			found[k] = c.M
+			found[k] = (*Message)(c.M)
 			return nil
 		}
 		m, err := findByID[Message](ctx, s.db.Collection(ChatLog), c.MsgID, "message")

@@ -27,7 +27,7 @@ const PageSize = 16
 
 type pageDoc struct {
 	ID   string    `bson:"_id"`
-	Msgs []Message `bson:"m"`
+	Msgs []compact `bson:"m"`
 }
 
 func pageID(conv string, k int64) string { return conv + "#p" + strconv.FormatInt(k, 10) }
@@ -115,7 +115,11 @@ func (s *Store) sealPages(ctx context.Context, stored []Message) error {
 			}
 		}
 		if msgs != nil {
-			docs = append(docs, pageDoc{ID: pageID(m.ConversationID, k), Msgs: msgs})
+			d := pageDoc{ID: pageID(m.ConversationID, k), Msgs: make([]compact, len(msgs))}
+			for i := range msgs {
+				d.Msgs[i] = compact(msgs[i])
+			}
+			docs = append(docs, d)
 		}
 	}
 	if len(docs) == 0 {
@@ -153,5 +157,9 @@ func (s *Store) page(ctx context.Context, conv string, k int64) ([]Message, erro
 	if len(d.Msgs) != PageSize {
 		return nil, nil // not a page of this size: read the claims
 	}
-	return d.Msgs, nil
+	msgs := make([]Message, len(d.Msgs))
+	for i := range d.Msgs {
+		msgs[i] = Message(d.Msgs[i])
+	}
+	return msgs, nil
 }
