@@ -117,8 +117,9 @@ func (s *Store) ConversationSeq(ctx context.Context, conv string) (int64, error)
 	return s.topSeq(ctx, conv)
 }
 
-// MessagesByID returns the stored messages among ids (missing ids are
-// skipped), each read by _id.
+// MessagesByID returns the chat_log entries of ids (missing ids are
+// skipped), each read by _id: id, conversation, chat type, sender and seq.
+// The content is not there (it lives in the seq claim); receipts need none.
 func (s *Store) MessagesByID(ctx context.Context, ids []string) ([]Message, error) {
 	found := make([]*Message, len(ids))
 	logs := s.db.Collection(ChatLog)
