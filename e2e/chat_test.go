@@ -358,3 +358,66 @@ func TestKillingTransferMidStreamLosesNothing(t *testing.T) {
 		t.Fatalf("stored %d messages, want %d", len(msgs), n)
 	}
 }
+
+// One socket writing as fast as it can: its waiting frames travel together,
+// yet each is answered on its own (a refused one in the middle gets its own
+// error), every message arrives once and in the order written, and the socket
+// they were written on never gets them pushed back, only their acks.
+func TestOneSocketBurstInOrderAndNeverPushedBack(t *testing.T) {
+	s := system(t)
+	gw := s.Gateways()[0]
+	a, b := uid(t, "a"), uid(t, "b")
+	writer, other, cb := dial(t, s, gw, a), dial(t, s, gw, a), dial(t, s, gw, b)
+	waitOnline(t, writer, []string{a, b})
+
+	const n = 2000
+	const refused = "burst-1000"
+	for i := range n {
+		id := fmt.Sprintf("burst-%d", i)
+		if id == refused {
+			writer.chat(id, frame.GroupChat, gid(), "to a group that does not exist")
+			continue
+		}
+		writer.chat(id, frame.SingleChat, b, fmt.Sprintf("burst %04d", i))
+	}
+	// Everything the writer gets until the end marker: n answers, no push.
+	acks := 0
+	for got := 0; got < n; got++ {
+		f := writer.next(2*wait, nil)
+		switch {
+		case isPush(f):
+			t.Fatalf("the writing socket was pushed a message: %s", f.Data)
+		case f.ID == refused:
+			if f.FrameType != frame.Error || !strings.Contains(f.ErrMsg, "no group") {
+				t.Fatalf("refused frame answered %+v", f)
+			}
+		case f.FrameType == frame.Ack:
+			acks++
+		default:
+			t.Fatalf("answer %+v", f)
+		}
+	}
+	if acks != n-1 {
+		t.Fatalf("%d acks, want %d", acks, n-1)
+	}
+	for name, c := range map[string]*client{"recipient": cb, "sender's other device": other} {
+		seq := int64(0)
+		for i := range n {
+			if fmt.Sprintf("burst-%d", i) == refused {
+				continue
+			}
+			p := pushData(t, c.next(2*wait, isPush))
+			seq++
+			if p.Seq != seq || p.Msg.Content != fmt.Sprintf("burst %04d", i) {
+				t.Fatalf("%s, message %d: seq %d %q, want seq %d", name, i, p.Seq, p.Msg.Content, seq)
+			}
+		}
+	}
+	// The next push the writer gets is the recipient's answer: none of its
+	// own messages came back before it.
+	cb.chat("end", frame.SingleChat, a, "end")
+	ackData(t, cb.next(wait, byID("end")))
+	if p := pushData(t, writer.next(wait, isPush)); p.Msg.Content != "end" || p.SendID != b {
+		t.Fatalf("writer's first push: %+v", p)
+	}
+}

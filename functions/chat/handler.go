@@ -36,7 +36,8 @@ var one = call.Action("chat", func(ctx context.Context, caller sign.Claim, req h
 	if err != nil {
 		return nil, err
 	}
-	return s.Accept(ctx, caller.User, req.Header.Get(frame.HeaderFrameID), req.Body)
+	return s.Accept(ctx, batch.Item{User: caller.User, FrameID: req.Header.Get(frame.HeaderFrameID),
+		Data: req.Body, Origin: req.Header.Get(frame.HeaderOrigin)})
 })
 
 var many = call.Batch("chat", func(ctx context.Context, items []batch.Item) ([]batch.Result, error) {

@@ -115,20 +115,6 @@ type Conn struct {
 	closeOnce sync.Once
 	readDone  chan struct{} // read pump ended
 	done      chan struct{} // both pumps ended
-
-	// sent holds the msgIds of this socket's latest accepted chat frames, so
-	// the push of a message goes to its sender's other devices but not back
-	// to the one it came from. Allocated on the first chat: most sockets of
-	// a large gateway are idle.
-	sentMu sync.Mutex
-	sent   *sentRing
-}
-
-// sentRing is a small ring of msgIds; a socket has one chat frame in flight
-// at a time, so a few cover the time from an ack to the message's push.
-type sentRing struct {
-	ids  [16]string
-	next int
 }
 
 // New wraps an upgraded websocket of user. Call Run to start its pumps.
@@ -150,32 +136,6 @@ func New(ws *websocket.Conn, user string, opt Options, m *metrics.Metrics, log *
 
 // User is the authenticated user of the socket.
 func (c *Conn) User() string { return c.user }
-
-// MarkSent records that msgID was accepted from this socket.
-func (c *Conn) MarkSent(msgID string) {
-	c.sentMu.Lock()
-	defer c.sentMu.Unlock()
-	if c.sent == nil {
-		c.sent = &sentRing{}
-	}
-	c.sent.ids[c.sent.next] = msgID
-	c.sent.next = (c.sent.next + 1) % len(c.sent.ids)
-}
-
-// SentHere reports whether msgID was recently accepted from this socket.
-func (c *Conn) SentHere(msgID string) bool {
-	c.sentMu.Lock()
-	defer c.sentMu.Unlock()
-	if c.sent == nil || msgID == "" {
-		return false
-	}
-	for _, id := range c.sent.ids {
-		if id == msgID {
-			return true
-		}
-	}
-	return false
-}
 
 // ID identifies the socket in logs.
 func (c *Conn) ID() uint64 { return c.id }

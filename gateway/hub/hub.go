@@ -18,8 +18,8 @@ type Conn interface {
 	Send(b []byte, t frame.Type) bool
 	// Close starts a graceful close with a websocket close code.
 	Close(code int, text string)
-	// SentHere reports whether the message msgID came from this socket.
-	SentHere(msgID string) bool
+	// ID identifies the socket on this instance (never 0).
+	ID() uint64
 }
 
 // ErrClosed is returned by Add once the hub is shutting down.
@@ -184,7 +184,7 @@ type Message struct {
 	Conv   string
 	Seq    int64
 	Sender string
-	MsgID  string
+	Origin uint64 // the ID of the sender's socket it was written on (0: none here)
 }
 
 // DeliverMessage is Deliver for a chat message with a seq in its
@@ -215,7 +215,7 @@ func (h *Hub) DeliverMessage(users []string, b []byte, t frame.Type, m Message) 
 				took++ // it has this message already
 				continue
 			}
-			if u == m.Sender && s.c.SentHere(m.MsgID) {
+			if u == m.Sender && m.Origin != 0 && s.c.ID() == m.Origin {
 				origin = true // the device it was written on: the ack told it
 				continue
 			}

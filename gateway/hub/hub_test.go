@@ -11,7 +11,7 @@ type fakeConn struct {
 	full   bool
 	got    [][]byte
 	closed int
-	wrote  string // the msgId of a chat frame accepted from this socket
+	id     uint64
 }
 
 func (c *fakeConn) User() string { return c.user }
@@ -23,7 +23,7 @@ func (c *fakeConn) Send(b []byte, _ frame.Type) bool {
 	return true
 }
 func (c *fakeConn) Close(code int, _ string) { c.closed = code }
-func (c *fakeConn) SentHere(id string) bool  { return id != "" && id == c.wrote }
+func (c *fakeConn) ID() uint64               { return c.id }
 
 func TestFirstLastAndDeliver(t *testing.T) {
 	h := New()
@@ -92,17 +92,17 @@ func TestDeliverMessageSkipsSeqsASocketHasSeen(t *testing.T) {
 // was written on; the recipient gets it as ever.
 func TestDeliverMessageSkipsTheSocketItCameFrom(t *testing.T) {
 	h := New()
-	phone, laptop, bob := &fakeConn{user: "a", wrote: "m1"}, &fakeConn{user: "a"}, &fakeConn{user: "b"}
+	phone, laptop, bob := &fakeConn{user: "a", id: 1}, &fakeConn{user: "a", id: 2}, &fakeConn{user: "b", id: 3}
 	for _, c := range []*fakeConn{phone, laptop, bob} {
 		h.Add(c, 0)
 	}
-	n, missing := h.DeliverMessage([]string{"b", "a"}, []byte("m1"), frame.Data, Message{Conv: "a_b", Seq: 1, Sender: "a", MsgID: "m1"})
+	n, missing := h.DeliverMessage([]string{"b", "a"}, []byte("m1"), frame.Data, Message{Conv: "a_b", Seq: 1, Sender: "a", Origin: 1})
 	if len(phone.got) != 0 || len(laptop.got) != 1 || len(bob.got) != 1 || n != 2 || len(missing) != 0 {
 		t.Fatalf("phone %d laptop %d bob %d; delivered %d missing %v", len(phone.got), len(laptop.got), len(bob.got), n, missing)
 	}
-	// Bob's socket holds no "m1" of his own: only the sender's sockets are checked.
-	bob.wrote = "m2"
-	h.DeliverMessage([]string{"a", "b"}, []byte("m2"), frame.Data, Message{Conv: "a_b", Seq: 2, Sender: "a", MsgID: "m2"})
+	// An origin naming another user's socket skips nothing: only the
+	// sender's sockets are checked.
+	h.DeliverMessage([]string{"a", "b"}, []byte("m2"), frame.Data, Message{Conv: "a_b", Seq: 2, Sender: "a", Origin: 3})
 	if len(phone.got) != 1 || len(laptop.got) != 2 || len(bob.got) != 2 {
 		t.Fatalf("phone %d laptop %d bob %d", len(phone.got), len(laptop.got), len(bob.got))
 	}

@@ -35,15 +35,18 @@ type Batcher struct {
 	running int // batches in flight
 }
 
+// queued is a group of calls that go out in one request, in order: one
+// call, or the waiting chat frames of one socket.
 type queued struct {
-	item batch.Item
-	size int         // the item's share of a request body
-	done chan answer // buffered: the sender never waits for the caller
+	items []batch.Item
+	size  int           // the items' share of a request body
+	done  chan []Answer // buffered: the sender never waits for the caller
 }
 
-type answer struct {
-	data json.RawMessage
-	err  error
+// Answer is the outcome of one call of a group.
+type Answer struct {
+	Data json.RawMessage
+	Err  error
 }
 
 // BatchOptions tune a Batcher; zero fields take the defaults.
@@ -84,18 +87,61 @@ func NewBatcher(c *Client, fn string, o BatchOptions) *Batcher {
 // Call makes one call of the batched function for user, answered as Client.Call
 // would answer it alone. body must be JSON.
 func (b *Batcher) Call(ctx context.Context, user, frameID string, body []byte) (json.RawMessage, error) {
-	if !json.Valid(body) {
-		return nil, &StatusError{Function: b.fn, Status: http.StatusBadRequest, Msg: "data is not JSON"}
+	a := b.CallGroup(ctx, []batch.Item{{User: user, FrameID: frameID, Data: body}})
+	return a[0].Data, a[0].Err
+}
+
+// CallGroup makes the calls of items in order, in one request when they fit
+// in one (max calls and max bytes), otherwise in consecutive requests, each
+// sent once the one before has been answered: a request never overtakes an
+// earlier one of the same group. It returns one Answer per item.
+func (b *Batcher) CallGroup(ctx context.Context, items []batch.Item) []Answer {
+	out := make([]Answer, len(items))
+	for start := 0; start < len(items); {
+		g := &queued{done: make(chan []Answer, 1), size: 2}
+		idx := []int{}
+		for k := start; k < len(items) && len(g.items) < b.max; k++ {
+			it := items[k]
+			if !json.Valid(it.Data) {
+				out[k].Err = &StatusError{Function: b.fn, Status: http.StatusBadRequest, Msg: "data is not JSON"}
+				start = k + 1
+				continue
+			}
+			// JSON of an item: its fields plus the names and punctuation around them.
+			size := len(it.Data) + len(it.User) + 2*len(it.FrameID) + len(it.Origin) + 64 // a frame id may need escaping
+			if size > b.maxBytes {
+				// Refused alone, so that it does not fail the request it would be in.
+				out[k].Err = &StatusError{Function: b.fn, Status: http.StatusRequestEntityTooLarge, Msg: "frame too large"}
+				start = k + 1
+				continue
+			}
+			if len(g.items) > 0 && g.size+size+1 > b.maxBytes {
+				break
+			}
+			g.items = append(g.items, it)
+			g.size += size + 1
+			idx = append(idx, k)
+			start = k + 1
+		}
+		if len(g.items) == 0 {
+			continue
+		}
+		answers, err := b.wait(ctx, g)
+		for j, k := range idx {
+			if err != nil {
+				out[k].Err = err
+			} else {
+				out[k] = answers[j]
+			}
+		}
 	}
-	q := &queued{item: batch.Item{User: user, FrameID: frameID, Data: body}, done: make(chan answer, 1)}
-	// JSON of an item: its fields plus the names and punctuation around them.
-	q.size = len(body) + len(user) + 2*len(frameID) + 48 // a frame id may need escaping
-	if q.size > b.maxBytes {
-		// Alone, so that it does not fail the batch it would be put in.
-		return nil, &StatusError{Function: b.fn, Status: http.StatusRequestEntityTooLarge, Msg: "frame too large"}
-	}
+	return out
+}
+
+// wait queues g and waits for its answers.
+func (b *Batcher) wait(ctx context.Context, g *queued) ([]Answer, error) {
 	b.mu.Lock()
-	b.queue = append(b.queue, q)
+	b.queue = append(b.queue, g)
 	var first []*queued
 	if b.running < b.inflight {
 		b.running++
@@ -106,8 +152,8 @@ func (b *Batcher) Call(ctx context.Context, user, frameID string, body []byte) (
 		go b.run(first)
 	}
 	select {
-	case a := <-q.done:
-		return a.data, a.err
+	case a := <-g.done:
+		return a, nil
 	case <-ctx.Done():
 		// It may still be sent and take effect; the client's resend with
 		// the same frame id is then recognised by the function.
@@ -115,12 +161,17 @@ func (b *Batcher) Call(ctx context.Context, user, frameID string, body []byte) (
 	}
 }
 
-// takeLocked takes the next request's calls: at most max of them, and no
-// more than maxBytes of body (one call always fits: Call refuses larger).
+// takeLocked takes the next request's groups, whole: at most max calls and
+// maxBytes of body (the first group always fits: CallGroup makes it so).
 func (b *Batcher) takeLocked() []*queued {
-	n, bytes := 0, 2
-	for n < len(b.queue) && n < b.max && (n == 0 || bytes+b.queue[n].size+1 <= b.maxBytes) {
-		bytes += b.queue[n].size + 1
+	n, calls, bytes := 0, 0, 2
+	for n < len(b.queue) {
+		g := b.queue[n]
+		if n > 0 && (calls+len(g.items) > b.max || bytes+g.size > b.maxBytes) {
+			break
+		}
+		calls += len(g.items)
+		bytes += g.size
 		n++
 	}
 	out := make([]*queued, n)
@@ -149,27 +200,33 @@ func (b *Batcher) run(qs []*queued) {
 }
 
 func (b *Batcher) send(qs []*queued) {
-	b.sizes(len(qs))
-	items := make([]batch.Item, len(qs))
-	for i, q := range qs {
-		items[i] = q.item
+	var items []batch.Item
+	for _, q := range qs {
+		items = append(items, q.items...)
 	}
+	b.sizes(len(items))
 	start := time.Now()
 	res, err := b.post(items)
 	b.c.observe(b.fn, outcome(err), time.Since(start))
-	for i, q := range qs {
-		switch {
-		case err != nil:
-			q.done <- answer{err: err}
-		case res[i].Status >= 200 && res[i].Status <= 299:
-			q.done <- answer{data: res[i].Data}
-		default:
-			msg := res[i].Error
-			if len(msg) > maxErrText {
-				msg = strings.ToValidUTF8(msg[:maxErrText], "")
+	k := 0
+	for _, q := range qs {
+		answers := make([]Answer, len(q.items))
+		for j := range answers {
+			switch {
+			case err != nil:
+				answers[j].Err = err
+			case res[k].Status >= 200 && res[k].Status <= 299:
+				answers[j].Data = res[k].Data
+			default:
+				msg := res[k].Error
+				if len(msg) > maxErrText {
+					msg = strings.ToValidUTF8(msg[:maxErrText], "")
+				}
+				answers[j].Err = &StatusError{Function: b.fn, Status: res[k].Status, Msg: msg}
 			}
-			q.done <- answer{err: &StatusError{Function: b.fn, Status: res[i].Status, Msg: msg}}
+			k++
 		}
+		q.done <- answers
 	}
 }
 
@@ -201,7 +258,21 @@ type Batching struct{ B *Batcher }
 // Call implements the gateway session's Caller.
 func (r Batching) Call(ctx context.Context, req Request) (json.RawMessage, error) {
 	if req.Function == r.B.fn {
-		return r.B.Call(ctx, req.User, req.FrameID, req.Body)
+		a := r.B.CallGroup(ctx, []batch.Item{{User: req.User, FrameID: req.FrameID, Data: req.Body, Origin: req.Origin}})
+		return a[0].Data, a[0].Err
 	}
 	return r.B.c.Call(ctx, req)
+}
+
+// CallGroup implements the gateway session's Caller: calls of the batched
+// function go in one request (Batcher.CallGroup), others one by one.
+func (r Batching) CallGroup(ctx context.Context, reqs []Request) []Answer {
+	items := make([]batch.Item, 0, len(reqs))
+	for _, req := range reqs {
+		if req.Function != r.B.fn {
+			return r.B.c.CallGroup(ctx, reqs)
+		}
+		items = append(items, batch.Item{User: req.User, FrameID: req.FrameID, Data: req.Body, Origin: req.Origin})
+	}
+	return r.B.CallGroup(ctx, items)
 }

@@ -212,3 +212,83 @@ func TestBatcherCallerGivesUp(t *testing.T) {
 		t.Fatalf("after a caller gave up: %s, %v", got, err)
 	}
 }
+
+// A socket's group of calls goes in one request, in order, and stays whole
+// when other calls queue beside it; a group larger than a request goes in
+// consecutive requests, so no part of it overtakes an earlier one.
+func TestBatcherGroups(t *testing.T) {
+	b, srv := newBatchTest(t, BatchOptions{Inflight: 1, Max: 8})
+	items := func(user string, n int) []batch.Item {
+		out := make([]batch.Item, n)
+		for i := range out {
+			out[i] = batch.Item{User: user, FrameID: fmt.Sprint(i), Data: []byte(`{}`)}
+		}
+		return out
+	}
+	check := func(what string, got []Answer, user string) {
+		t.Helper()
+		for i, a := range got {
+			want := fmt.Sprintf(`{"frameId":"%d","user":"%s"}`, i, user)
+			if user == "mallory" {
+				var se *StatusError
+				if !errors.As(a.Err, &se) || se.Status != http.StatusForbidden {
+					t.Fatalf("%s: answer %d: %v, want its own 403", what, i, a.Err)
+				}
+				continue
+			}
+			if a.Err != nil || string(a.Data) != want {
+				t.Fatalf("%s: answer %d: %s, %v; want %s", what, i, a.Data, a.Err, want)
+			}
+		}
+	}
+	check("group of 5", b.CallGroup(context.Background(), items("bob", 5)), "bob")
+	check("group of 20", b.CallGroup(context.Background(), items("carol", 20)), "carol")
+	if s := fmt.Sprint(srv.requestSizes()); s != "[5 8 8 4]" {
+		t.Fatalf("requests of %s, want [5 8 8 4] (one group whole, then 20 in consecutive requests)", s)
+	}
+
+	// While a request is held, a group of 6 and one of 5 queue: they do not
+	// fit one request of 8 together, and neither is split.
+	srv.mu.Lock()
+	srv.sizes, srv.hold = nil, make(chan struct{})
+	srv.mu.Unlock()
+	type group struct {
+		user    string
+		answers []Answer
+	}
+	done := make(chan group, 3)
+	go func() {
+		d, err := b.Call(context.Background(), "bob", "0", []byte(`{}`))
+		done <- group{"bob", []Answer{{d, err}}}
+	}()
+	waitQueued := func(n int) {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			b.mu.Lock()
+			q := len(b.queue)
+			b.mu.Unlock()
+			if q == n && len(srv.requestSizes()) == 1 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d groups queued, want %d", q, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitQueued(0)
+	go func() { done <- group{"dave", b.CallGroup(context.Background(), items("dave", 6))} }()
+	waitQueued(1)
+	go func() { done <- group{"mallory", b.CallGroup(context.Background(), items("mallory", 5))} }()
+	waitQueued(2)
+	for range 3 {
+		srv.hold <- struct{}{}
+	}
+	for range 3 {
+		g := <-done
+		check(g.user, g.answers, g.user)
+	}
+	if s := fmt.Sprint(srv.requestSizes()); s != "[1 6 5]" {
+		t.Fatalf("requests of %s, want [1 6 5]", s)
+	}
+}

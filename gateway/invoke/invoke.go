@@ -84,6 +84,7 @@ type Request struct {
 	FrameID  string // the client's frame id, when the call serves a frame
 	Method   string // the frame's method
 	Client   string // the client's address, for limits per address (API calls)
+	Origin   string // the socket a chat frame came from (event.Chat.Origin)
 	Body     []byte
 }
 
@@ -94,7 +95,7 @@ type Request struct {
 func (c *Client) Call(ctx context.Context, r Request) (json.RawMessage, error) {
 	start := time.Now()
 	hdr := http.Header{}
-	for k, v := range map[string]string{HeaderFrameID: r.FrameID, HeaderMethod: r.Method, frame.HeaderClient: r.Client} {
+	for k, v := range map[string]string{HeaderFrameID: r.FrameID, HeaderMethod: r.Method, frame.HeaderClient: r.Client, frame.HeaderOrigin: r.Origin} {
 		if v != "" {
 			hdr.Set(k, v)
 		}
@@ -102,6 +103,16 @@ func (c *Client) Call(ctx context.Context, r Request) (json.RawMessage, error) {
 	res, err := c.post(ctx, r.Function, sign.ForUser(r.User), hdr, r.Body)
 	c.observe(r.Function, outcome(err), time.Since(start))
 	return res, err
+}
+
+// CallGroup makes the calls of reqs one after another, in order, and
+// returns one Answer per call.
+func (c *Client) CallGroup(ctx context.Context, reqs []Request) []Answer {
+	out := make([]Answer, len(reqs))
+	for i, r := range reqs {
+		out[i].Data, out[i].Err = c.Call(ctx, r)
+	}
+	return out
 }
 
 // outcome names a call's result for the Observer.

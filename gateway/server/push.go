@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"easychat/gateway/hub"
 	"easychat/pkg/frame"
@@ -77,8 +78,9 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 	// re-encoding it, is most of what a push costs here.
 	var p struct {
 		Items []struct {
-			Users []string        `json:"users"`
-			Frame json.RawMessage `json:"frame"`
+			Users  []string        `json:"users"`
+			Frame  json.RawMessage `json:"frame"`
+			Origin string          `json:"origin"`
 		} `json:"items"`
 	}
 	if err := json.Unmarshal(body, &p); err != nil {
@@ -96,9 +98,6 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 				ConversationID string `json:"conversationId"`
 				Seq            int64  `json:"seq"`
 				SendID         string `json:"sendId"`
-				Msg            struct {
-					MsgID string `json:"msgId"`
-				} `json:"msg"`
 			} `json:"data"`
 		}
 		if len(it.Frame) == 0 || it.Frame[0] != '{' {
@@ -112,7 +111,7 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 		var msg hub.Message
 		if head.Method == frame.MethodPush { // only chat pushes carry a position
 			msg = hub.Message{Conv: head.Data.ConversationID, Seq: head.Data.Seq,
-				Sender: head.Data.SendID, MsgID: head.Data.Msg.MsgID}
+				Sender: head.Data.SendID, Origin: s.localSocket(it.Origin)}
 		}
 		n, miss := s.hub.DeliverMessage(it.Users, it.Frame, head.FrameType, msg)
 		res.Delivered += n
@@ -137,4 +136,15 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = json.NewEncoder(w).Encode(res)
+}
+
+// localSocket is the socket id an origin ("<instance>/<socket>") names on
+// this instance, or 0.
+func (s *Server) localSocket(origin string) uint64 {
+	id, ok := strings.CutPrefix(origin, s.instance+"/")
+	if !ok {
+		return 0
+	}
+	n, _ := strconv.ParseUint(id, 10, 64)
+	return n
 }

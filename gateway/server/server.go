@@ -195,6 +195,7 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 		Presence: reg,
 		Tracker:  &session.Tracker{},
 		Metrics:  m,
+		Instance: cfg.InstanceID,
 		CallCtx:  callCtx,
 	}
 	s.upgrader = websocket.Upgrader{

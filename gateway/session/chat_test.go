@@ -12,6 +12,7 @@ import (
 
 	"easychat/gateway/invoke"
 	"easychat/gateway/metrics"
+	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/ident"
 )
@@ -20,16 +21,11 @@ import (
 type fakeSocket struct {
 	mu     sync.Mutex
 	frames []frame.Frame
-	marked []string // msgIds passed to MarkSent
 	done   chan struct{}
 	closed int // close code, once closed
 }
 
-func (f *fakeSocket) MarkSent(id string) {
-	f.mu.Lock()
-	f.marked = append(f.marked, id)
-	f.mu.Unlock()
-}
+func (f *fakeSocket) ID() uint64 { return 7 }
 
 func (f *fakeSocket) User() string { return "alice" }
 func (f *fakeSocket) Send(b []byte, _ frame.Type) bool {
@@ -54,12 +50,48 @@ func (f *fakeSocket) sent() []frame.Frame {
 	return append([]frame.Frame(nil), f.frames...)
 }
 
-// gateCaller records calls in order; while gate is set each call waits for it.
+// gateCaller records calls in order; while gate is set each call (or group)
+// waits for it. A frame whose content ends in "refuse" is refused (403).
 type gateCaller struct {
-	mu    sync.Mutex
-	ids   []string
-	gate  chan struct{}
-	calls chan string
+	mu      sync.Mutex
+	ids     []string
+	groups  []int    // size of each call or group
+	origins []string // of each call
+	gate    chan struct{}
+	calls   chan string
+}
+
+func (c *gateCaller) CallGroup(ctx context.Context, rs []invoke.Request) []invoke.Answer {
+	c.mu.Lock()
+	c.groups = append(c.groups, len(rs))
+	for _, r := range rs {
+		c.ids = append(c.ids, r.FrameID)
+		c.origins = append(c.origins, r.Origin)
+	}
+	gate := c.gate
+	c.mu.Unlock()
+	if c.calls != nil {
+		for _, r := range rs {
+			c.calls <- r.FrameID
+		}
+	}
+	if gate != nil {
+		<-gate
+	}
+	out := make([]invoke.Answer, len(rs))
+	for i, r := range rs {
+		if strings.HasSuffix(string(r.Body), `refuse"}}`) {
+			out[i].Err = &invoke.StatusError{Function: r.Function, Status: 403, Msg: "refused " + r.FrameID}
+			continue
+		}
+		out[i].Data = json.RawMessage(`{"msgId":"` + msgIDOf(r.FrameID) + `"}`)
+	}
+	return out
+}
+
+// msgIDOf is the msgId the chat function gives chatFrame(id) from alice.
+func msgIDOf(id string) string {
+	return event.MsgID("alice", ident.Single("alice", "bob"), id, "hi "+id)
 }
 
 func (c *gateCaller) Call(ctx context.Context, r invoke.Request) (json.RawMessage, error) {
@@ -74,7 +106,7 @@ func (c *gateCaller) Call(ctx context.Context, r invoke.Request) (json.RawMessag
 	if gate != nil {
 		<-gate
 	}
-	return json.RawMessage(`{"msgId":"m-` + frameID + `"}`), nil
+	return json.RawMessage(`{"msgId":"` + msgIDOf(frameID) + `"}`), nil
 }
 
 func newTestSession(t *testing.T, caller Caller, queue int) (*Session, *fakeSocket, *Env) {
@@ -87,10 +119,11 @@ func newTestSession(t *testing.T, caller Caller, queue int) (*Session, *fakeSock
 			CallTimeout: 5 * time.Second,
 			QueueWait:   5 * time.Second,
 		},
-		Caller:  caller,
-		Tracker: &Tracker{},
-		Metrics: metrics.New(),
-		CallCtx: context.Background(),
+		Caller:   caller,
+		Tracker:  &Tracker{},
+		Metrics:  metrics.New(),
+		Instance: "gw-test",
+		CallCtx:  context.Background(),
 	}
 	sock := &fakeSocket{done: make(chan struct{})}
 	return New(env, sock, slog.New(slog.DiscardHandler)), sock, env
@@ -142,15 +175,59 @@ func TestChatFramesInOrderAndWorkerOnlyWhileBusy(t *testing.T) {
 		}
 	}
 	caller.mu.Unlock()
-	// Each accepted message is remembered by its socket (its push skips it).
-	sock.mu.Lock()
-	if len(sock.marked) != n || sock.marked[0] != "m-0" || sock.marked[n-1] != fmt.Sprintf("m-%d", n-1) {
-		t.Fatalf("marked %d msgIds: %v…", len(sock.marked), sock.marked[:min(3, len(sock.marked))])
+	// Each chat names the socket it came from, so its push skips it.
+	for i, o := range caller.origins {
+		if o != "gw-test/7" {
+			t.Fatalf("call %d has origin %q, want gw-test/7", i, o)
+		}
 	}
-	sock.mu.Unlock()
 	waitFor(t, "the worker to stop", func() bool { return !s.workerRunning() })
 	if n := env.Tracker.Inflight(); n != 0 {
 		t.Fatalf("tracker holds %d requests after all were answered", n)
+	}
+}
+
+// Frames that wait while a call is in flight go in the next call together,
+// in order, and each gets its own answer: an ack, or its own error frame.
+func TestChatFramesWaitingGoTogether(t *testing.T) {
+	caller := &gateCaller{gate: make(chan struct{}), calls: make(chan string, 64)}
+	s, sock, env := newTestSession(t, caller, 64)
+	s.Handle(chatFrame("0"), false)
+	<-caller.calls // "0" is in the function
+	for i := 1; i <= 20; i++ {
+		id := fmt.Sprint(i)
+		if i == 7 {
+			id = "7-refuse"
+		}
+		s.Handle(chatFrame(id), false)
+	}
+	caller.gate <- struct{}{}
+	for range 20 {
+		<-caller.calls
+	}
+	caller.gate <- struct{}{}
+	waitFor(t, "all answers", func() bool { return len(sock.sent()) == 21 })
+	for i, f := range sock.sent() {
+		want := fmt.Sprint(i)
+		if i == 7 {
+			if f.FrameType != frame.Error || f.ID != "7-refuse" || f.ErrMsg != "refused 7-refuse" {
+				t.Fatalf("frame 7: %+v, want its own error frame", f)
+			}
+			continue
+		}
+		if f.FrameType != frame.Ack || f.ID != want {
+			t.Fatalf("answer %d: type %d id %q, want the ack of %s", i, f.FrameType, f.ID, want)
+		}
+	}
+	caller.mu.Lock()
+	groups := fmt.Sprint(caller.groups)
+	caller.mu.Unlock()
+	if groups != "[1 20]" {
+		t.Fatalf("calls of %s frames, want [1 20]", groups)
+	}
+	waitFor(t, "the worker to stop", func() bool { return !s.workerRunning() })
+	if n := env.Tracker.Inflight(); n != 0 {
+		t.Fatalf("tracker holds %d requests", n)
 	}
 }
 
@@ -173,17 +250,18 @@ func TestChatQueueFullWaitsAndSocketEndDrops(t *testing.T) {
 		t.Fatal("a frame was queued past the queue's capacity")
 	case <-time.After(50 * time.Millisecond):
 	}
-	caller.gate <- struct{}{} // "a" answered; the worker takes "b", making room for "d"
+	caller.gate <- struct{}{} // "a" answered; the worker takes "b" and "c", making room for "d"
+	<-caller.calls
 	<-caller.calls
 	<-third
-	close(sock.done) // the socket ends while "b" is in the function and "c", "d" wait
+	close(sock.done) // the socket ends while "b" and "c" are in the function and "d" waits
 	caller.gate <- struct{}{}
 	waitFor(t, "the worker to stop", func() bool { return !s.workerRunning() })
 	caller.mu.Lock()
 	ids := fmt.Sprint(caller.ids)
 	caller.mu.Unlock()
-	if ids != "[a b]" {
-		t.Fatalf("function saw %s, want [a b] (the rest dropped with the socket)", ids)
+	if ids != "[a b c]" {
+		t.Fatalf("function saw %s, want [a b c] (d dropped with the socket)", ids)
 	}
 	if n := env.Tracker.Inflight(); n != 0 {
 		t.Fatalf("tracker holds %d requests after the socket ended", n)

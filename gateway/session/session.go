@@ -22,11 +22,14 @@
 // frame. user.online is a query answered from the route registry, so it is
 // always answered with a data frame, never an ack.
 //
-// Order: conversation.chat frames of one socket are forwarded one at a time in
-// the order received, by one worker per socket, so a conversation's messages
-// reach the chat function (and get their seq) in the order the client sent
-// them. The worker and its queue exist only while chat frames wait, so an idle
-// socket costs neither. Other methods run concurrently, bounded per socket.
+// Order: conversation.chat frames of one socket are forwarded by one worker per
+// socket: every frame waiting when the previous call returns goes in the next
+// call, in the order received (one request to the chat function and one Kafka
+// write), so a conversation's messages get their seq in the order the client
+// sent them without a round trip per frame. Each frame is still answered on its
+// own: an ack once it is durable, or its own error frame. The worker and its
+// queue exist only while chat frames wait, so an idle socket costs neither.
+// Other methods run concurrently, bounded per socket.
 package session
 
 import (
@@ -38,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -77,9 +81,13 @@ const (
 	ErrTextFrameID     = "invalid frame id: 1-128 printable ASCII characters"
 )
 
-// Caller invokes a function on behalf of a user; see invoke.Client.
+// Caller invokes a function on behalf of a user; see invoke.Client and
+// invoke.Batching.
 type Caller interface {
 	Call(ctx context.Context, r invoke.Request) (json.RawMessage, error)
+	// CallGroup makes several calls in order, in as few requests as it can,
+	// none overtaking an earlier one; one Answer per call.
+	CallGroup(ctx context.Context, rs []invoke.Request) []invoke.Answer
 }
 
 // Presence answers user.online.
@@ -92,9 +100,8 @@ type Socket interface {
 	User() string
 	// Send queues an encoded frame without blocking.
 	Send(b []byte, t frame.Type) bool
-	// MarkSent records a message accepted from this socket, whose push
-	// then skips it (it has the ack).
-	MarkSent(msgID string)
+	// ID identifies the socket on its gateway instance.
+	ID() uint64
 	// Done is closed when the socket has ended.
 	Done() <-chan struct{}
 	// Close starts a graceful close with a websocket close code.
@@ -127,6 +134,8 @@ type Env struct {
 	Presence Presence
 	Tracker  *Tracker
 	Metrics  *metrics.Metrics
+	// Instance is the gateway instance's id in the route registry.
+	Instance string
 	// CallCtx bounds every call; the server cancels it when draining runs out
 	// of time.
 	CallCtx context.Context
@@ -139,10 +148,11 @@ type chatJob struct {
 
 // Session processes one socket's frames.
 type Session struct {
-	env  *Env
-	sock Socket
-	user string
-	log  *slog.Logger
+	env    *Env
+	sock   Socket
+	user   string
+	origin string // names this socket in its chats' pushes (event.Chat.Origin)
+	log    *slog.Logger
 
 	inflight chan struct{} // semaphore for concurrent requests
 	chatCap  int
@@ -181,6 +191,7 @@ func New(env *Env, sock Socket, log *slog.Logger) *Session {
 		env:      env,
 		sock:     sock,
 		user:     sock.User(),
+		origin:   env.Instance + "/" + strconv.FormatUint(sock.ID(), 10),
 		log:      log,
 		inflight: make(chan struct{}, n),
 		chatCap:  q,
@@ -309,7 +320,7 @@ func (s *Session) dispatch(f frame.Frame) {
 	// pong handling past its deadline.
 	var wait *time.Timer
 	for {
-		full := s.enqueue(chatJob{f, fn})
+		full := s.enqueue(chatJob{f: f, fn: fn})
 		if full == nil {
 			return
 		}
@@ -350,8 +361,9 @@ func (s *Session) enqueue(j chatJob) (full <-chan struct{}) {
 	return nil
 }
 
-// chatWorker forwards a socket's chat frames one at a time, in order, until
-// none is left; once the socket has ended it drops the rest unanswered.
+// chatWorker forwards a socket's chat frames, all those waiting in one call,
+// in order, until none is left; once the socket has ended it drops the rest
+// unanswered.
 func (s *Session) chatWorker() {
 	for {
 		s.mu.Lock()
@@ -365,16 +377,34 @@ func (s *Session) chatWorker() {
 			}
 			return
 		}
-		j := s.chatQ[0]
-		s.chatQ[0] = chatJob{}
-		s.chatQ = s.chatQ[1:]
+		jobs := s.chatQ
+		s.chatQ = nil
 		if s.chatRoom != nil {
 			close(s.chatRoom)
 			s.chatRoom = nil
 		}
 		s.mu.Unlock()
-		s.call(j.f, j.fn)
-		s.env.Tracker.End()
+		s.callChats(jobs)
+		for range jobs {
+			s.env.Tracker.End()
+		}
+	}
+}
+
+// callChats forwards jobs in one group and answers each frame.
+func (s *Session) callChats(jobs []chatJob) {
+	reqs := make([]invoke.Request, len(jobs))
+	for i, j := range jobs {
+		reqs[i] = s.request(j.f, j.fn)
+		// The push of the message, which may come back before this call
+		// returns, skips the socket that has (or will have) the ack.
+		reqs[i].Origin = s.origin
+	}
+	ctx, cancel := context.WithTimeout(s.env.CallCtx, s.env.CallTimeout)
+	defer cancel()
+	answers := s.env.Caller.CallGroup(ctx, reqs)
+	for i, j := range jobs {
+		s.answer(j.f, j.fn, answers[i].Data, answers[i].Err)
 	}
 }
 
@@ -413,11 +443,22 @@ func (s *Session) async(f frame.Frame, h func(frame.Frame)) {
 func (s *Session) call(f frame.Frame, fn string) {
 	ctx, cancel := context.WithTimeout(s.env.CallCtx, s.env.CallTimeout)
 	defer cancel()
+	res, err := s.env.Caller.Call(ctx, s.request(f, fn))
+	s.answer(f, fn, res, err)
+}
+
+// request is the call of fn that serves f.
+func (s *Session) request(f frame.Frame, fn string) invoke.Request {
 	body := []byte(f.Data)
 	if len(body) == 0 || string(body) == "null" {
 		body = []byte("{}")
 	}
-	res, err := s.env.Caller.Call(ctx, invoke.Request{Function: fn, User: s.user, FrameID: f.ID, Method: f.Method, Body: body})
+	return invoke.Request{Function: fn, User: s.user, FrameID: f.ID, Method: f.Method, Body: body}
+}
+
+// answer tells the client how its frame f went: the call's result res, or
+// err.
+func (s *Session) answer(f frame.Frame, fn string, res json.RawMessage, err error) {
 	if err != nil {
 		var se *invoke.StatusError
 		if errors.As(err, &se) {
@@ -427,12 +468,6 @@ func (s *Session) call(f frame.Frame, fn string) {
 		}
 		s.reject(f.ID, "unavailable", s.failed("function unavailable", err, "function", fn, "id", f.ID))
 		return
-	}
-	if f.Method == frame.MethodChat {
-		var a frame.ChatAck
-		if json.Unmarshal(res, &a) == nil && a.MsgID != "" {
-			s.sock.MarkSent(a.MsgID)
-		}
 	}
 	mode := s.env.AckMode
 	if f.FrameType == frame.NoAck {

@@ -16,6 +16,8 @@ type Item struct {
 	User    string          `json:"user"`
 	FrameID string          `json:"frameId,omitempty"`
 	Data    json.RawMessage `json:"data"`
+	// Origin names the socket the frame came from (event.Chat.Origin).
+	Origin string `json:"origin,omitempty"`
 }
 
 // Result answers one Item: Status 200 with Data, or an error status with Error,

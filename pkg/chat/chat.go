@@ -38,10 +38,11 @@ type Service struct {
 	Now    func() time.Time
 }
 
-// Accept validates data (a conversation.chat frame's data) from user and
-// publishes it. frameID is the client's frame id, used to dedupe resends.
-func (s *Service) Accept(ctx context.Context, user, frameID string, data []byte) (frame.ChatAck, error) {
-	ack, rec, err := s.prepare(ctx, s.Groups, user, frameID, data)
+// Accept validates it.Data (a conversation.chat frame's data) from it.User
+// and publishes it. it.FrameID is the client's frame id, used to dedupe
+// resends.
+func (s *Service) Accept(ctx context.Context, it batch.Item) (frame.ChatAck, error) {
+	ack, rec, err := s.prepare(ctx, s.Groups, it)
 	if err != nil {
 		return frame.ChatAck{}, err
 	}
@@ -63,7 +64,7 @@ func (s *Service) AcceptBatch(ctx context.Context, items []batch.Item) ([]batch.
 	// A busy group sends many of a batch's chats: ask once per member.
 	groups := &memberMemo{m: s.Groups, seen: map[[2]string]memberAnswer{}}
 	for i, it := range items {
-		ack, rec, err := s.prepare(ctx, groups, it.User, it.FrameID, it.Data)
+		ack, rec, err := s.prepare(ctx, groups, it)
 		if err != nil && !reject.Refusal(err) {
 			// An outage (the store unreachable), not this item's fault:
 			// the whole batch is answered unavailable and logged once.
@@ -110,7 +111,8 @@ func (c *memberMemo) IsMember(ctx context.Context, group, user string) (bool, er
 }
 
 // prepare validates one chat and builds its record and its ack.
-func (s *Service) prepare(ctx context.Context, groups Membership, user, frameID string, data []byte) (frame.ChatAck, bus.Record, error) {
+func (s *Service) prepare(ctx context.Context, groups Membership, it batch.Item) (frame.ChatAck, bus.Record, error) {
+	user, frameID := it.User, it.FrameID
 	if !ident.IsUser(user) {
 		return frame.ChatAck{}, bus.Record{}, reject.Unauthorized("no authenticated user")
 	}
@@ -118,7 +120,7 @@ func (s *Service) prepare(ctx context.Context, groups Membership, user, frameID 
 		return frame.ChatAck{}, bus.Record{}, reject.Invalid("frame id must be 1-%d printable ASCII characters", ident.MaxFrameID)
 	}
 	var c frame.Chat
-	if err := json.Unmarshal(data, &c); err != nil {
+	if err := json.Unmarshal(it.Data, &c); err != nil {
 		return frame.ChatAck{}, bus.Record{}, reject.Invalid("invalid chat data: %v", err)
 	}
 	conv, err := c.Validate(user)
@@ -145,6 +147,7 @@ func (s *Service) prepare(ctx context.Context, groups Membership, user, frameID 
 		MsgID: msgID, ConversationID: conv, ChatType: c.ChatType,
 		SendID: user, RecvID: c.RecvID, SendTime: s.Now().UnixMilli(),
 		ClientFrameID: frameID, Msg: frame.Msg{MType: c.Msg.MType, Content: c.Msg.Content},
+		Origin: it.Origin,
 	}
 	b, err := json.Marshal(ev)
 	if err != nil {

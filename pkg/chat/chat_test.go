@@ -45,18 +45,18 @@ func TestAccept(t *testing.T) {
 	s := &Service{Pub: pub, Groups: members{"g-1": {"bob", "carol"}}, Now: func() time.Time { return time.UnixMilli(1000) }}
 	ctx := context.Background()
 
-	ack1, err := s.Accept(ctx, "bob", "f1", []byte(`{"chatType":2,"recvId":"alice","msg":{"mType":0,"content":"hi"}}`))
+	ack1, err := s.Accept(ctx, batch.Item{User: "bob", FrameID: "f1", Data: []byte(`{"chatType":2,"recvId":"alice","msg":{"mType":0,"content":"hi"}}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ack2, err := s.Accept(ctx, "bob", "f1", []byte(`{"chatType":2,"recvId":"alice","msg":{"mType":0,"content":"hi"}}`))
+	ack2, err := s.Accept(ctx, batch.Item{User: "bob", FrameID: "f1", Data: []byte(`{"chatType":2,"recvId":"alice","msg":{"mType":0,"content":"hi"}}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ack1.MsgID != ack2.MsgID || ack1.ConversationID != "alice_bob" {
 		t.Fatalf("resend of one frame id gave %+v then %+v", ack1, ack2)
 	}
-	other, _ := s.Accept(ctx, "carol", "f1", []byte(`{"chatType":2,"recvId":"alice","msg":{"mType":0,"content":"hi"}}`))
+	other, _ := s.Accept(ctx, batch.Item{User: "carol", FrameID: "f1", Data: []byte(`{"chatType":2,"recvId":"alice","msg":{"mType":0,"content":"hi"}}`)})
 	if other.MsgID == ack1.MsgID {
 		t.Fatal("two senders with the same frame id share a msgId")
 	}
@@ -68,16 +68,16 @@ func TestAccept(t *testing.T) {
 		t.Fatalf("published %+v / %+v", pub.recs[0], ev)
 	}
 
-	if _, err := s.Accept(ctx, "bob", "f2", []byte(`{"chatType":1,"recvId":"g-1","msg":{"content":"yo"}}`)); err != nil {
+	if _, err := s.Accept(ctx, batch.Item{User: "bob", FrameID: "f2", Data: []byte(`{"chatType":1,"recvId":"g-1","msg":{"content":"yo"}}`)}); err != nil {
 		t.Fatalf("member posting to group: %v", err)
 	}
-	if _, err := s.Accept(ctx, "mallory", "f3", []byte(`{"chatType":1,"recvId":"g-1","msg":{"content":"yo"}}`)); !errors.Is(err, reject.ErrForbidden) {
+	if _, err := s.Accept(ctx, batch.Item{User: "mallory", FrameID: "f3", Data: []byte(`{"chatType":1,"recvId":"g-1","msg":{"content":"yo"}}`)}); !errors.Is(err, reject.ErrForbidden) {
 		t.Fatalf("non-member: %v", err)
 	}
-	if _, err := s.Accept(ctx, "bob", "f4", []byte(`{"chatType":3,"recvId":"x","msg":{"content":"yo"}}`)); !errors.Is(err, reject.ErrInvalid) {
+	if _, err := s.Accept(ctx, batch.Item{User: "bob", FrameID: "f4", Data: []byte(`{"chatType":3,"recvId":"x","msg":{"content":"yo"}}`)}); !errors.Is(err, reject.ErrInvalid) {
 		t.Fatalf("bad chatType: %v", err)
 	}
-	if _, err := s.Accept(ctx, "bob", "f5", []byte(`not json`)); !errors.Is(err, reject.ErrInvalid) {
+	if _, err := s.Accept(ctx, batch.Item{User: "bob", FrameID: "f5", Data: []byte(`not json`)}); !errors.Is(err, reject.ErrInvalid) {
 		t.Fatalf("bad json: %v", err)
 	}
 	if n := len(pub.recs); n != 4 {
@@ -92,7 +92,7 @@ func TestAcceptBatch(t *testing.T) {
 	s := &Service{Pub: pub, Groups: members{"g-1": {"bob", "carol"}}, Now: func() time.Time { return time.UnixMilli(1000) }}
 	ctx := context.Background()
 	items := []batch.Item{
-		{User: "bob", FrameID: "f1", Data: json.RawMessage(`{"chatType":2,"recvId":"alice","msg":{"content":"one"}}`)},
+		{User: "bob", FrameID: "f1", Data: json.RawMessage(`{"chatType":2,"recvId":"alice","msg":{"content":"one"}}`), Origin: "gw-1/7"},
 		{User: "mallory", FrameID: "f1", Data: json.RawMessage(`{"chatType":1,"recvId":"g-1","msg":{"content":"let me in"}}`)},
 		{User: "carol", FrameID: "f9", Data: json.RawMessage(`{"chatType":1,"recvId":"g-1","msg":{"content":"two"}}`)},
 		{User: "bob", FrameID: "f2", Data: json.RawMessage(`not json`)},
@@ -115,18 +115,22 @@ func TestAcceptBatch(t *testing.T) {
 	if pub.calls != 1 {
 		t.Fatalf("%d publish calls for one batch", pub.calls)
 	}
-	var got []string
+	var got, origins []string
 	for _, rec := range pub.recs {
 		var ev event.Chat
 		if err := json.Unmarshal(rec.Value, &ev); err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, ev.Msg.Content)
+		origins = append(origins, ev.Origin)
+	}
+	if fmt.Sprint(origins) != "[gw-1/7  ]" {
+		t.Fatalf("origins %q: each record carries its own socket's", origins)
 	}
 	if fmt.Sprint(got) != "[one two three]" {
 		t.Fatalf("published %v, want the accepted items in order", got)
 	}
-	single, err := (&Service{Pub: &recorder{}, Groups: members{}, Now: s.Now}).Accept(ctx, "bob", "f1", items[0].Data)
+	single, err := (&Service{Pub: &recorder{}, Groups: members{}, Now: s.Now}).Accept(ctx, items[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,10 @@ type Chat struct {
 	SendTime       int64     `json:"sendTime"` // unix milliseconds, set by the chat function
 	ClientFrameID  string    `json:"clientFrameId,omitempty"`
 	Msg            frame.Msg `json:"msg"`
+	// Origin names the socket the chat was written on ("<gateway
+	// instance>/<socket>"), so that its push skips that socket, which has the
+	// ack. Not stored: a message pushed again later goes to every socket.
+	Origin string `json:"origin,omitempty"`
 }
 
 // MsgID derives a message id that is stable across resends of one client
@@ -56,6 +60,9 @@ type Push struct {
 type PushItem struct {
 	Users []string    `json:"users"`
 	Frame frame.Frame `json:"frame"`
+	// Origin is the socket a chat message was written on (Chat.Origin): the
+	// gateway holding it skips it.
+	Origin string `json:"origin,omitempty"`
 }
 
 // Read is a receipt on TopicRead: reader has read msgIDs (and so everything

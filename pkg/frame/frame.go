@@ -61,6 +61,9 @@ const (
 	// HeaderClient carries the client's address as the gateway saw it, for
 	// limits per address (login, register).
 	HeaderClient = "X-Easychat-Client"
+	// HeaderOrigin names the socket a chat frame was written on
+	// (event.Chat.Origin).
+	HeaderOrigin = "X-Easychat-Origin"
 )
 
 // Frame is one JSON text message in either direction.

@@ -62,7 +62,7 @@ func Fanout(ctx context.Context, r Router, s Sender, items []event.PushItem) err
 				}
 			}
 			if len(us) > 0 {
-				batch.Items = append(batch.Items, event.PushItem{Users: us, Frame: it.Frame})
+				batch.Items = append(batch.Items, event.PushItem{Users: us, Frame: it.Frame, Origin: it.Origin})
 			}
 		}
 		if len(batch.Items) == 0 {

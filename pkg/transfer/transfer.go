@@ -107,6 +107,12 @@ func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
 			return fmt.Errorf("updating conversation lists: %w", err)
 		}
 	}
+	origin := make(map[string]string, len(evs))
+	for _, ev := range evs {
+		if ev.Origin != "" {
+			origin[ev.MsgID] = ev.Origin
+		}
+	}
 	items := make([]event.PushItem, 0, len(saved))
 	for _, m := range saved {
 		if m.Repeat {
@@ -121,7 +127,7 @@ func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
 		if err != nil {
 			return fmt.Errorf("encoding push of %s: %w", m.MsgID, err)
 		}
-		items = append(items, event.PushItem{Users: rcpt, Frame: frame.Frame{
+		items = append(items, event.PushItem{Users: rcpt, Origin: origin[m.MsgID], Frame: frame.Frame{
 			FrameType: frame.Data, Method: frame.MethodPush, FormID: m.SendID, Data: data,
 		}})
 	}
