@@ -48,6 +48,9 @@ type settings struct {
 	groupRates []float64
 	groupDur   time.Duration
 
+	hotRates      []float64
+	hotGroupRates []float64
+
 	conns          int
 	chatBatch      int
 	connsInProcess bool
@@ -69,7 +72,7 @@ type settings struct {
 	logLevel   string
 }
 
-var allScenarios = []string{"single", "group", "cold", "conns", "push", "growth"}
+var allScenarios = []string{"single", "group", "hot", "hotgroup", "cold", "conns", "push", "growth"}
 
 func parseFlags() settings {
 	var s settings
@@ -85,6 +88,8 @@ func parseFlags() settings {
 	flag.IntVar(&s.groupSize, "group-size", 1000, "group fan-out: online members")
 	grates := flag.String("group-rates", "10,100", "group fan-out: messages per second into the group")
 	flag.DurationVar(&s.groupDur, "group-duration", 10*time.Second, "group fan-out: how long each rate sends")
+	hrates := flag.String("hot-rates", "1000,2000,3000,4000,5000", "hot conversation: rates one socket sends to one peer, in order, until one is not sustained")
+	hgrates := flag.String("hot-group-rates", "100,300", "hot group: rates one sender posts into the group of -group-size online members")
 	flag.IntVar(&s.conns, "conns", 10000, "connections: idle authenticated sockets opened on a separate gateway process")
 	flag.BoolVar(&s.connsInProcess, "conns-in-process", false, "connections: use the stack's in-process gateway instead (for heap profiles with -pprof; its RSS includes the clients)")
 	flag.IntVar(&s.coldRuns, "cold-runs", 3, "cold start: how many times to scale chat and transfer to zero and send")
@@ -116,6 +121,8 @@ func parseFlags() settings {
 	s.rates = floats(*rates)
 	s.search = floats(*search)
 	s.groupRates = floats(*grates)
+	s.hotRates = floats(*hrates)
+	s.hotGroupRates = floats(*hgrates)
 	for _, f := range floats(*pushN) {
 		s.pushN = append(s.pushN, int(f))
 	}
@@ -217,20 +224,16 @@ func main() {
 			continue
 		}
 		progress("scenario %s", name)
+		// Scenarios measured step by step report CPU per step; the others
+		// report it for the whole scenario.
+		var cpu *cpuMeter
+		if !contains([]string{"single", "group", "hot", "hotgroup"}, name) {
+			cpu = sys.startCPU()
+		}
 		var err error
-		switch name {
-		case "single":
-			err = sys.single(ctx)
-		case "group":
-			err = sys.group(ctx)
-		case "cold":
-			err = sys.cold(ctx)
-		case "conns":
-			err = sys.connections(ctx)
-		case "push":
-			err = sys.pushLeg(ctx)
-		case "growth":
-			err = sys.growth(ctx)
+		asLoadgen(ctx, func(ctx context.Context) { err = sys.scenario(ctx, name) })
+		if cpu != nil {
+			sys.rep.note("%s: CPU over the whole scenario: %s", name, cpu.stop())
 		}
 		if err != nil {
 			sys.rep.note("%s: FAILED: %v", name, err)
@@ -238,6 +241,29 @@ func main() {
 		}
 	}
 	sys.rep.print(os.Stdout)
+}
+
+// scenario runs one scenario.
+func (sys *system) scenario(ctx context.Context, name string) error {
+	switch name {
+	case "single":
+		return sys.single(ctx)
+	case "group":
+		return sys.group(ctx)
+	case "hot":
+		return sys.hot(ctx)
+	case "hotgroup":
+		return sys.hotGroup(ctx)
+	case "cold":
+		return sys.cold(ctx)
+	case "conns":
+		return sys.connections(ctx)
+	case "push":
+		return sys.pushLeg(ctx)
+	case "growth":
+		return sys.growth(ctx)
+	}
+	return fmt.Errorf("no scenario %s", name)
 }
 
 // raiseFileLimit lifts RLIMIT_NOFILE to its hard limit: the connections

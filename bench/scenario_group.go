@@ -54,12 +54,26 @@ func (t *groupTracker) received(c *wsClient, b []byte) {
 }
 
 func (sys *system) group(ctx context.Context) error {
+	return sys.groupScenario(ctx, "gm", sys.set.groupRates, 10,
+		fmt.Sprintf("2. Group fan-out (one group of %d online members)", sys.set.groupSize))
+}
+
+// hotGroup is the hot group: one sender posting into a group whose members
+// are all online.
+func (sys *system) hotGroup(ctx context.Context) error {
+	return sys.groupScenario(ctx, "hg", sys.set.hotGroupRates, 0,
+		fmt.Sprintf("Hot group: one sender into one group of %d online members", sys.set.groupSize))
+}
+
+// groupScenario posts into a new group of online members named with prefix
+// at each of rates, each sender at most perSender msg/s (0: one sender).
+func (sys *system) groupScenario(ctx context.Context, prefix string, rates []float64, perSender float64, title string) error {
 	n := sys.set.groupSize
 	members := make([]string, n)
 	for i := range members {
-		members[i] = fmt.Sprintf("gm%d-%s", i, sys.run)
+		members[i] = fmt.Sprintf("%s%d-%s", prefix, i, sys.run)
 	}
-	gid := "g-bench-" + sys.run
+	gid := "g-bench-" + prefix + "-" + sys.run
 	if err := sys.store.CreateGroup(ctx, store.Group{ID: gid, Name: "bench", Owner: members[0], Members: members}); err != nil {
 		return fmt.Errorf("creating the group: %w", err)
 	}
@@ -89,14 +103,15 @@ func (sys *system) group(ctx context.Context) error {
 		return err
 	}
 
-	// Senders: enough members that none posts more than 10 msg/s (a
-	// socket's chats are forwarded one at a time).
 	send := func(tag string, rate float64, dur time.Duration) (int, time.Duration) {
-		senders := max(1, min(n, int(rate/10+0.999)))
+		senders := 1
+		if perSender > 0 {
+			senders = max(1, min(n, int(rate/perSender+0.999)))
+		}
 		qs := make([]chan string, senders)
 		var wg sync.WaitGroup
 		for i := range qs {
-			qs[i] = make(chan string, 1024)
+			qs[i] = make(chan string, 8192)
 			wg.Go(func() {
 				for id := range qs[i] {
 					if err := socks[i].write(chatFrame(id, frame.GroupChat, gid, marker(id, time.Now()))); err != nil {
@@ -120,17 +135,19 @@ func (sys *system) group(ctx context.Context) error {
 		return fmt.Errorf("group warm-up: %d of %d deliveries: %w", tr.n.Load(), n-1, err)
 	}
 
-	t := sys.rep.table(fmt.Sprintf("2. Group fan-out (one group of %d online members)", n),
-		"msg/s into the group", "messages", "deliveries expected", "delivered", "lost", "order violations", "errors", "deliveries/s", "p50", "p99", "max")
-	for i, rate := range sys.set.groupRates {
+	t := sys.rep.table(title,
+		"msg/s into the group", "messages", "deliveries expected", "delivered", "lost", "order violations", "errors", "deliveries/s", "p50", "p99", "max", "CPU µs/delivery")
+	for i, rate := range rates {
 		tr.n.Store(0)
 		tr.lat.Store(&hist{})
 		errs.Store(0)
 		start := time.Now()
-		sent, _ := send(fmt.Sprintf("g%d-", i), rate, sys.set.groupDur)
+		cpu := sys.startCPU()
+		sent, took := send(fmt.Sprintf("g%d-", i), rate, sys.set.groupDur)
 		want := int64(sent * (n - 1))
 		_ = waitCount(ctx, &tr.n, want, sys.set.drain)
 		time.Sleep(100 * time.Millisecond)
+		use := cpu.stop()
 		got := tr.n.Load()
 		span := time.Unix(0, tr.lastNanos.Load()).Sub(start).Seconds()
 		lat := tr.lat.Load().summary()
@@ -138,14 +155,20 @@ func (sys *system) group(ctx context.Context) error {
 		if span > 0 {
 			rateOut = float64(got) / span
 		}
-		t.add(rate, sent, want, got, want-got, tr.order.Load(), errs.Load(), rateOut, lat.P50, lat.P99, lat.Max)
+		t.add(fmt.Sprintf("%.0f (offered %.0f)", rate, float64(sent)/took.Seconds()), sent, want, got, want-got, tr.order.Load(), errs.Load(), rateOut, lat.P50, lat.P99, lat.Max, use.perMessage(int(got)))
+		t.note("%.0f msg/s: CPU %s", rate, use)
 		if m, ok := errMsg.Load().(string); ok {
 			t.note("first error at %.0f msg/s: %s", rate, m)
 			errMsg = atomic.Value{}
 		}
 		settle()
 	}
-	t.note("Senders are group members (at most 10 msg/s each); a sender is not pushed its own message, so each message has %d recipients. Deliveries/s = deliveries ÷ (last delivery − first send).", n-1)
+	if perSender > 0 {
+		t.note("Senders are group members (at most %.0f msg/s each); a sender is not pushed its own message, so each message has %d recipients. Deliveries/s = deliveries ÷ (last delivery − first send).", perSender, n-1)
+	} else {
+		t.note("One member sends every message; it is not pushed its own messages, so each message has %d recipients. Deliveries/s = deliveries ÷ (last delivery − first send).", n-1)
+	}
+	t.note("CPU µs/delivery: CPU time of every process of the system (functions, and the bench process less the load generator's share) ÷ deliveries.")
 	return nil
 }
 

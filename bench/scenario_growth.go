@@ -65,7 +65,7 @@ func (sys *system) growth(ctx context.Context) error {
 		"stored messages", "load rate", "history newest (group)", "history deep (group)", "history newest (small chat)",
 		"sync from 0", "sync near the end", "list of 500, cold", "list of 500, warm", "chat at 1,000/s p50 / p99", "disk per message")
 	tr := newChatTracker()
-	pairs, err := sys.openPairs(ctx, 100, tr)
+	pairs, err := sys.openPairs(ctx, "g", 100, tr)
 	if err != nil {
 		return err
 	}

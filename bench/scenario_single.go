@@ -40,6 +40,7 @@ type chatTracker struct {
 	last     time.Time
 	lat      *hist
 	acks     atomic.Int64
+	selfPush atomic.Int64 // pushes of a message back to the socket it was written on
 	errs     atomic.Int64
 	overflow atomic.Int64
 	errMsg   atomic.Value
@@ -59,6 +60,7 @@ func (t *chatTracker) reset(tag string) {
 	t.order, t.gaps = 0, 0
 	t.mu.Unlock()
 	t.acks.Store(0)
+	t.selfPush.Store(0)
 	t.errs.Store(0)
 	t.overflow.Store(0)
 }
@@ -120,11 +122,15 @@ func (t *chatTracker) received(c *wsClient, b []byte) {
 
 var debugSlow = os.Getenv("BENCH_DEBUG_SLOW") != ""
 
-// answered handles a message on a sender's socket (acks and errors).
+// answered handles a message on a sender's socket: acks, errors, and pushes,
+// which are of its own messages (a sender socket receives nothing else) and
+// must not come back to it.
 func (t *chatTracker) answered(_ *wsClient, b []byte) {
 	switch {
 	case bytes.HasPrefix(b, frameAck):
 		t.acks.Add(1)
+	case scanPush(b).isPush:
+		t.selfPush.Add(1)
 	case bytes.HasPrefix(b, frameError):
 		var f pushFrame
 		_ = json.Unmarshal(b, &f)
@@ -142,14 +148,14 @@ func (t *chatTracker) delivered() (unique, dups int) {
 }
 
 // openPairs dials n sender/receiver pairs with fresh user ids.
-func (sys *system) openPairs(ctx context.Context, n int, tr *chatTracker) ([]*chatPair, error) {
+func (sys *system) openPairs(ctx context.Context, prefix string, n int, tr *chatTracker) ([]*chatPair, error) {
 	url := sys.stack.Gateways()[0].URL()
 	pairs := make([]*chatPair, n)
 	socks, err := dialMany(ctx, 2*n, 32, func(i int) (*wsClient, error) {
 		if i%2 == 0 {
-			return dialUser(ctx, url, sys.iss, fmt.Sprintf("s%d-%s", i/2, sys.run), tr.answered)
+			return dialUser(ctx, url, sys.iss, fmt.Sprintf("%ss%d-%s", prefix, i/2, sys.run), tr.answered)
 		}
-		return dialUser(ctx, url, sys.iss, fmt.Sprintf("r%d-%s", i/2, sys.run), tr.received)
+		return dialUser(ctx, url, sys.iss, fmt.Sprintf("%sr%d-%s", prefix, i/2, sys.run), tr.received)
 	})
 	if err != nil {
 		return nil, err
@@ -184,6 +190,8 @@ type stepResult struct {
 	rate                   float64
 	sent, unique, dups     int
 	errs, overflow         int64
+	selfPush               int64
+	cpu                    cpuUse
 	order, gaps            int
 	offered, deliveredRate float64
 	lat                    latency
@@ -199,6 +207,8 @@ func (r stepResult) sustained() (bool, string) {
 		return false, fmt.Sprintf("%d lost, %d errors", r.lost(), r.errs)
 	case r.dups > 0 || r.order > 0:
 		return false, "duplicates or out of order"
+	case r.selfPush > 0:
+		return false, "pushed back to the sending socket"
 	case r.overflow > 0 || r.offered < 0.95*r.rate:
 		return false, "load generator could not offer the rate"
 	case r.lat.P99 > time.Second:
@@ -218,6 +228,7 @@ func (sys *system) chatStep(ctx context.Context, pairs []*chatPair, tr *chatTrac
 	if sys.set.profileDir != "" && dur >= 2*time.Second {
 		sys.captureFunctionProfiles(&prof, tag, dur)
 	}
+	cpu := sys.startCPU()
 	sent, took := pace(ctx, rate, dur, func(n int) {
 		select {
 		case pairs[n%len(pairs)].queue <- tag + strconv.Itoa(n):
@@ -235,9 +246,9 @@ func (sys *system) chatStep(ctx context.Context, pairs []*chatPair, tr *chatTrac
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond) // late duplicates
-	prof.Wait()
 	r := stepResult{rate: rate, sent: sent, errs: tr.errs.Load(), overflow: tr.overflow.Load(),
-		offered: float64(sent) / took.Seconds()}
+		offered: float64(sent) / took.Seconds(), selfPush: tr.selfPush.Load(), cpu: cpu.stop()}
+	prof.Wait()
 	r.unique, r.dups = tr.delivered()
 	tr.mu.Lock()
 	r.order, r.gaps = tr.order, tr.gaps
@@ -253,8 +264,21 @@ func (sys *system) chatStep(ctx context.Context, pairs []*chatPair, tr *chatTrac
 }
 
 func (sys *system) single(ctx context.Context) error {
+	return sys.chatScenario(ctx, "s", sys.set.pairs, sys.set.rates, sys.set.search,
+		"1. Single chat end to end (sender ws → chat → Kafka → connector → transfer → Mongo → push → receiver ws)")
+}
+
+// hot is the hot conversation: one socket writing to one peer.
+func (sys *system) hot(ctx context.Context) error {
+	return sys.chatScenario(ctx, "h", 1, nil, sys.set.hotRates,
+		"Hot conversation: one sender socket to one peer (one single chat)")
+}
+
+// chatScenario runs fixed-rate steps, then search steps until one fails,
+// over pairs sender→receiver pairs of users named with prefix.
+func (sys *system) chatScenario(ctx context.Context, prefix string, npairs int, fixed, search []float64, title string) error {
 	tr := newChatTracker()
-	pairs, err := sys.openPairs(ctx, sys.set.pairs, tr)
+	pairs, err := sys.openPairs(ctx, prefix, npairs, tr)
 	if err != nil {
 		return err
 	}
@@ -262,13 +286,13 @@ func (sys *system) single(ctx context.Context) error {
 
 	// Warm-up: one message per pair brings every function to a ready replica,
 	// the consumer group to its partitions and every conversation into Mongo.
-	w := sys.chatStep(ctx, pairs, tr, "w", float64(len(pairs)), time.Second)
+	w := sys.chatStep(ctx, pairs, tr, prefix+"w", float64(len(pairs)), time.Second)
 	if w.lost() > 0 {
 		return fmt.Errorf("warm-up: %d of %d messages not delivered within %v (errors %d: %s)", w.lost(), w.sent, sys.set.drain, w.errs, w.errMsg)
 	}
 
-	t := sys.rep.table("1. Single chat end to end (sender ws → chat → Kafka → connector → transfer → Mongo → push → receiver ws)",
-		"step", "offered msg/s", "sent", "delivered", "lost", "dups", "errors", "order violations", "delivered msg/s", "p50", "p99", "max", "verdict")
+	t := sys.rep.table(title,
+		"step", "offered msg/s", "sent", "delivered", "lost", "dups", "errors", "order violations", "pushed back", "delivered msg/s", "p50", "p99", "max", "CPU µs/msg", "verdict")
 	row := func(kind string, r stepResult) {
 		ok, why := r.sustained()
 		v := "ok"
@@ -278,19 +302,20 @@ func (sys *system) single(ctx context.Context) error {
 				v += " (" + r.errMsg + ")"
 			}
 		}
-		t.add(kind, r.offered, r.sent, r.unique, r.lost(), r.dups, r.errs, r.order, r.deliveredRate, r.lat.P50, r.lat.P99, r.lat.Max, v)
+		t.add(kind, r.offered, r.sent, r.unique, r.lost(), r.dups, r.errs, r.order, r.selfPush, r.deliveredRate, r.lat.P50, r.lat.P99, r.lat.Max, r.cpu.perMessage(r.unique), v)
+		t.note("%s: CPU %s", kind, r.cpu)
 	}
-	for i, rate := range sys.set.rates {
-		r := sys.chatStep(ctx, pairs, tr, fmt.Sprintf("f%d-", i), rate, sys.set.duration)
+	for i, rate := range fixed {
+		r := sys.chatStep(ctx, pairs, tr, fmt.Sprintf("%sf%d-", prefix, i), rate, sys.set.duration)
 		row(fmt.Sprintf("fixed %.0f/s", rate), r)
 		settle()
 	}
 	best := 0.0
-	for i, rate := range sys.set.search {
+	for i, rate := range search {
 		if ctx.Err() != nil {
 			break
 		}
-		r := sys.chatStep(ctx, pairs, tr, fmt.Sprintf("x%d-", i), rate, sys.set.duration)
+		r := sys.chatStep(ctx, pairs, tr, fmt.Sprintf("%sx%d-", prefix, i), rate, sys.set.duration)
 		row(fmt.Sprintf("search %.0f/s", rate), r)
 		if ok, _ := r.sustained(); !ok {
 			break
@@ -314,10 +339,11 @@ func (sys *system) single(ctx context.Context) error {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	t.note("CPU µs/msg: CPU time of every process of the system (functions, and the bench process less the load generator's share) ÷ messages delivered in the step. Pushed back: pushes of a message to the socket it was written on (which must get only the ack).")
 	if best > 0 {
-		t.note("**Highest sustainable rate: %.0f msg/s** (the highest step of -search with 0 lost, 0 duplicates, in order, p99 ≤ 1 s and delivered ≥ 95%% of offered).", best)
-	} else if len(sys.set.search) > 0 {
-		t.note("**Highest sustainable rate: below the first -search step (%.0f msg/s).**", sys.set.search[0])
+		t.note("**Highest sustainable rate: %.0f msg/s** (the highest step of the search with 0 lost, 0 duplicates, in order, nothing pushed back, p99 ≤ 1 s and delivered ≥ 95%% of offered).", best)
+	} else if len(search) > 0 {
+		t.note("**Highest sustainable rate: below the first search step (%.0f msg/s).**", search[0])
 	}
 	return nil
 }
