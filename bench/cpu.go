@@ -144,7 +144,7 @@ func (u cpuUse) String() string {
 		}
 		if n == "bench" && u.loadgen >= 0 {
 			parts = append(parts, fmt.Sprintf("bench %.2f s (in-process stack %.2f s, load generator %.2f s)",
-				d.Seconds(), (d - u.loadgen).Seconds(), u.loadgen.Seconds()))
+				d.Seconds(), (d-u.loadgen).Seconds(), u.loadgen.Seconds()))
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("%s %.2f s", strings.TrimPrefix(n, "fn/"), d.Seconds()))
