@@ -157,8 +157,8 @@ type Session struct {
 	inflight chan struct{} // semaphore for concurrent requests
 	chatCap  int
 	rate     *rate.Limiter // nil: no frame rate limit
-	// refused counts frames refused by the rate limit since the last one
-	// let through; read pump only.
+	// refused counts frames refused by the rate limit since the socket last
+	// kept under it; read pump only.
 	refused int
 
 	mu      sync.Mutex
@@ -219,11 +219,18 @@ func (s *Session) Close() {
 // Handle processes one client message (conn.Handler). It never blocks on
 // function calls: those run on the chat worker or their own goroutine.
 func (s *Session) Handle(msg []byte, oversized bool) {
-	if s.rate != nil && !s.rate.Allow() {
-		s.limited(msg)
-		return
+	if s.rate != nil {
+		if !s.rate.Allow() {
+			s.limited(msg)
+			return
+		}
+		// Forgiven only once the bucket has refilled past this frame: a
+		// flood gets a frame through whenever a token comes back, and must
+		// not be forgiven for that (however slowly the flood is read).
+		if s.rate.Tokens() >= 1 {
+			s.refused = 0
+		}
 	}
-	s.refused = 0
 	if oversized {
 		s.env.Metrics.FramesIn.WithLabelValues("invalid").Inc()
 		s.reject(peekID(msg), "oversized", fmt.Sprintf("frame too large (max %d bytes)", s.env.MaxFrame))

@@ -67,3 +67,45 @@ func TestTrackerDrain(t *testing.T) {
 		t.Fatal("Drain returned nil with a stuck request")
 	}
 }
+
+// A flood only a little over the frame rate still gets its socket closed:
+// the frames let through as tokens come back do not forgive it. A client
+// that bursts once and then keeps under the rate is never closed.
+func TestFrameRateClosesASlowFloodNotABurst(t *testing.T) {
+	ping := []byte(`{"frameType":1,"id":"p"}`)
+	newSession := func() (*Session, *fakeSocket) {
+		s, sock, _ := newTestSession(t, &gateCaller{}, 4)
+		s.env.FrameRate, s.env.FrameBurst = 200, 4
+		s = New(s.env, sock, s.log)
+		return s, sock
+	}
+	closed := func(sock *fakeSocket) bool {
+		sock.mu.Lock()
+		defer sock.mu.Unlock()
+		return sock.closed != 0
+	}
+
+	flood, fsock := newSession()
+	for i := 0; i < 2000 && !closed(fsock); i++ { // 400 frames/s: twice the rate
+		flood.Handle(ping, false)
+		time.Sleep(2500 * time.Microsecond)
+	}
+	if !closed(fsock) {
+		t.Fatal("a flood at twice the frame rate was never closed")
+	}
+
+	calm, csock := newSession()
+	for range 6 { // 4 let through, 2 refused
+		calm.Handle(ping, false)
+	}
+	for range 40 { // then 50 frames/s: a quarter of the rate
+		time.Sleep(20 * time.Millisecond)
+		calm.Handle(ping, false)
+	}
+	for range 6 { // and one more burst like the first
+		calm.Handle(ping, false)
+	}
+	if closed(csock) {
+		t.Fatal("a client that burst and then kept under the rate was closed")
+	}
+}
