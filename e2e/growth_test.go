@@ -231,3 +231,59 @@ func TestListReadsDoNotGrowWithTheStore(t *testing.T) {
 		t.Fatalf("list of %d conversations: %d finds, %d with the cache warm", peers+2, largeBare, largeCached)
 	}
 }
+
+// A hot conversation's batches are written without reading the store back:
+// once its newest seq is known, a batch of many pages seals them from the
+// batch itself, and every page is there to read.
+func TestHotConversationBatchesWriteWithoutReads(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	reads := &readLog{}
+	st, err := store.Open(ctx, testMongoURI(t), "e2e", options.Client().SetMonitor(reads.monitor()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	if err := st.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tag := strings.ToLower(uid(t, "hot"))
+	me, peer := tag+"-me", tag+"-peer"
+	conv := frame.SingleConversationID(me, peer)
+	batch := func(from, n int) []event.Chat {
+		evs := make([]event.Chat, n)
+		for i := range evs {
+			evs[i] = event.Chat{MsgID: fmt.Sprintf("%s-m%04d", tag, from+i), ConversationID: conv, ChatType: frame.SingleChat,
+				SendID: me, RecvID: peer, SendTime: int64(from + i), Msg: frame.Msg{Content: fmt.Sprint(from + i)}}
+		}
+		return evs
+	}
+	if _, err := st.SaveChats(ctx, batch(0, 5)); err != nil { // learns the conversation's newest seq
+		t.Fatal(err)
+	}
+	// Writes are not reads: measure fails on anything but finds, so count
+	// the finds alone.
+	reads.mu.Lock()
+	reads.on, reads.finds, reads.other = true, nil, nil
+	reads.mu.Unlock()
+	if _, err := st.SaveChats(ctx, batch(5, 200)); err != nil {
+		t.Fatal(err)
+	}
+	reads.mu.Lock()
+	finds := len(reads.finds)
+	reads.on = false
+	reads.mu.Unlock()
+	if finds != 0 {
+		t.Fatalf("a batch of 200 messages of a known conversation sent %d finds, want 0", finds)
+	}
+	// 205 messages: pages 0…11 are sealed and history reads them.
+	ms, err := st.History(ctx, conv, 0, 205)
+	if err != nil || len(ms) != 205 {
+		t.Fatalf("history: %d messages (%v)", len(ms), err)
+	}
+	for i, m := range ms {
+		if m.Seq != int64(205-i) || m.Msg.Content != fmt.Sprint(204-i) {
+			t.Fatalf("history[%d]: seq %d %q", i, m.Seq, m.Msg.Content)
+		}
+	}
+}

@@ -78,7 +78,25 @@ func (r *recentCache) get(conv string, seq int64) (Message, bool) {
 // sealPages inserts the pages that stored messages completed: for each
 // conversation, the pages whose last seq is among them.
 func (s *Store) sealPages(ctx context.Context, stored []Message) error {
-	s.recent.add(stored)
+	// A page's messages come from this batch (which may hold many pages),
+	// then from the newest ones stored before it.
+	type key struct {
+		conv string
+		seq  int64
+	}
+	var batch map[key]Message
+	for _, m := range stored {
+		if m.Seq%PageSize == 0 {
+			batch = make(map[key]Message, len(stored))
+			break
+		}
+	}
+	for _, m := range stored {
+		if batch != nil {
+			batch[key{m.ConversationID, m.Seq}] = m
+		}
+	}
+	defer s.recent.add(stored)
 	var docs []any
 	for _, m := range stored {
 		if m.Seq%PageSize != 0 {
@@ -89,7 +107,9 @@ func (s *Store) sealPages(ctx context.Context, stored []Message) error {
 		var missing []int
 		for i := range msgs {
 			seq := k*PageSize + int64(i) + 1
-			if r, ok := s.recent.get(m.ConversationID, seq); ok {
+			if r, ok := batch[key{m.ConversationID, seq}]; ok {
+				msgs[i] = r
+			} else if r, ok := s.recent.get(m.ConversationID, seq); ok {
 				msgs[i] = r
 			} else {
 				missing = append(missing, i)
