@@ -82,7 +82,7 @@ func parseFlags() settings {
 	search := flag.String("search", "2000,3000,3500,4000,5000,6000,8000,10000", "single chat: rates tried in order for the highest sustainable one; stops at the first failure")
 	flag.DurationVar(&s.duration, "duration", 10*time.Second, "how long each single-chat step sends")
 	flag.DurationVar(&s.drain, "drain", 30*time.Second, "how long to wait for the last deliveries of a step")
-	flag.IntVar(&s.batch, "batch", 32, "records per transfer invocation (connector BATCH_MAX), as `make run`")
+	flag.IntVar(&s.batch, "batch", 256, "records per transfer invocation (connector BATCH_MAX), as `make run`")
 	flag.IntVar(&s.chatBatch, "chat-batch", 0, "chat frames per gateway→chat request while the gateway's chat requests are busy (GATEWAY_CHAT_BATCH; 0: the gateway default, 1: every frame alone)")
 	flag.IntVar(&s.partitions, "partitions", 0, "Kafka partitions of the embedded broker (0: the stack default)")
 	flag.IntVar(&s.groupSize, "group-size", 1000, "group fan-out: online members")

@@ -18,7 +18,7 @@
 //	GATEWAY_INTERNAL_ADDR    127.0.0.1:10091        push endpoint and gateway metrics
 //	GATEWAY_ACK_MODE         only                   none | only | rigor
 //	CONNECTOR_HTTP_ADDR      127.0.0.1:8099         connector metrics and health
-//	BATCH_MAX                32                     records per transfer invocation
+//	BATCH_MAX                256                    records per transfer invocation (a busy partition's backlog, at most)
 //	JWT_SECRET               generated into $EASYCHAT_STATE_DIR/jwt-secret
 //	INTERNAL_KEY             generated into $EASYCHAT_STATE_DIR/internal-key
 //	DEMO_USERS               alice,bob              users to print ready-made tokens for
@@ -62,7 +62,7 @@ func main() {
 		fatal(fmt.Errorf("run from the repository root (no stack.yml here): %w", err))
 	}
 	faasPort, _ := strconv.Atoi(env("FAAS_PORT", "8080"))
-	batch, _ := strconv.Atoi(env("BATCH_MAX", "32"))
+	batch, _ := strconv.Atoi(env("BATCH_MAX", "256"))
 	cfg := stack.Config{
 		RepoRoot:            root,
 		StateDir:            env("EASYCHAT_STATE_DIR", ".state"),
