@@ -74,7 +74,7 @@ type Mongo struct {
 func StartMongo(ctx context.Context, addr, dataDir, pgURL string, logger *slog.Logger) (*Mongo, error) {
 	cfg := &ferretdb.Config{
 		Listener: ferretdb.ListenerConfig{TCP: addr},
-		Logger:   logger,
+		Logger:   lazy(logger),
 	}
 	if pgURL != "" {
 		cfg.Handler, cfg.PostgreSQLURL = "postgresql", pgURL
