@@ -176,8 +176,9 @@ func (c *centrifugoProc) subscribe(ctx context.Context, user, channel string, on
 	subscribed := make(chan error, 1)
 	go func() {
 		defer close(cl.done)
+		var buf bytes.Buffer
 		for {
-			_, b, err := ws.ReadMessage()
+			b, err := readMessage(ws, &buf)
 			if err != nil {
 				select {
 				case subscribed <- fmt.Errorf("centrifugo closed the socket of %s: %w", user, err):

@@ -61,6 +61,32 @@ func marker(id string, t time.Time) string {
 
 var contentKey = []byte(`"content":"`)
 
+// sentTime is parseMarker's send time alone, without copying the id.
+func sentTime(b []byte) (time.Time, bool) {
+	i := bytes.Index(b, contentKey)
+	if i < 0 {
+		return time.Time{}, false
+	}
+	b = b[i+len(contentKey):]
+	j := bytes.IndexByte(b, '"')
+	if j < 0 {
+		return time.Time{}, false
+	}
+	b = b[:j]
+	k := bytes.LastIndexByte(b, '|')
+	if k < 0 {
+		return time.Time{}, false
+	}
+	var ns int64
+	for _, d := range b[k+1:] {
+		if d < '0' || d > '9' {
+			return time.Time{}, false
+		}
+		ns = ns*10 + int64(d-'0')
+	}
+	return time.Unix(0, ns), true
+}
+
 // parseMarker finds the content marker in an encoded frame (no full JSON
 // decode: the same cheap scan for every system under test).
 func parseMarker(b []byte) (id string, sent time.Time, ok bool) {
@@ -91,10 +117,14 @@ type wsClient struct {
 	ws   *websocket.Conn
 	wmu  sync.Mutex
 	done chan struct{}
+	// lastSeq is the newest push seq this socket got (group scenarios:
+	// one conversation); only its reader touches it.
+	lastSeq int64
 }
 
 // dialUser opens an authenticated socket for user and starts its reader,
 // which hands every message to onMsg (may be nil) until the socket ends.
+// onMsg must not keep b: the reader reuses it.
 func dialUser(ctx context.Context, url string, iss *token.Issuer, user string, onMsg func(c *wsClient, b []byte)) (*wsClient, error) {
 	tok, err := iss.Issue(user)
 	if err != nil {
@@ -110,8 +140,9 @@ func dialUser(ctx context.Context, url string, iss *token.Issuer, user string, o
 	c := &wsClient{user: user, ws: ws, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
+		var buf bytes.Buffer
 		for {
-			_, b, err := ws.ReadMessage()
+			b, err := readMessage(ws, &buf)
 			if err != nil {
 				return
 			}
@@ -121,6 +152,21 @@ func dialUser(ctx context.Context, url string, iss *token.Issuer, user string, o
 		}
 	}()
 	return c, nil
+}
+
+// readMessage reads the next message into buf, reused from one message to
+// the next: the load generator shares the machine with the system it
+// measures, and a fresh buffer per frame was much of its garbage.
+func readMessage(ws *websocket.Conn, buf *bytes.Buffer) ([]byte, error) {
+	_, r, err := ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func (c *wsClient) write(b []byte) error {
@@ -227,10 +273,16 @@ var (
 	seqKey     = []byte(`,"seq":`)
 )
 
+// scanPushSeq is scanPush without the conversation id (one conversation per
+// socket: nothing to copy).
+func scanPushSeq(b []byte) pushInfo { return scanFrame(b, false) }
+
 // scanPush reads a server frame without a full JSON decode (the gateway
 // encodes frames with encoding/json, in struct field order), so the load
 // generator spends little per frame; the same cheap scan as parseMarker.
-func scanPush(b []byte) pushInfo {
+func scanPush(b []byte) pushInfo { return scanFrame(b, true) }
+
+func scanFrame(b []byte, withConv bool) pushInfo {
 	if bytes.HasPrefix(b, frameError) {
 		return pushInfo{isError: true}
 	}
@@ -238,10 +290,12 @@ func scanPush(b []byte) pushInfo {
 		return pushInfo{}
 	}
 	p := pushInfo{isPush: true}
-	if i := bytes.Index(b, convKey); i >= 0 {
-		rest := b[i+len(convKey):]
-		if j := bytes.IndexByte(rest, '"'); j >= 0 {
-			p.conv = string(rest[:j])
+	if withConv {
+		if i := bytes.Index(b, convKey); i >= 0 {
+			rest := b[i+len(convKey):]
+			if j := bytes.IndexByte(rest, '"'); j >= 0 {
+				p.conv = string(rest[:j])
+			}
 		}
 	}
 	if i := bytes.Index(b, seqKey); i >= 0 {

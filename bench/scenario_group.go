@@ -22,27 +22,24 @@ type groupTracker struct {
 	n         atomic.Int64
 	order     atomic.Int64
 	lastNanos atomic.Int64
-	mu        sync.Mutex
-	lastSeq   map[*wsClient]int64
 }
 
-func (t *groupTracker) received(c *wsClient, b []byte) {
+// received handles push p (b encoded) on member c's socket; only c's reader
+// calls it for c.
+func (t *groupTracker) received(c *wsClient, p pushInfo, b []byte) {
 	now := time.Now()
-	p := scanPush(b)
 	if !p.isPush {
 		return
 	}
-	_, sent, ok := parseMarker(b)
+	sent, ok := sentTime(b)
 	if !ok {
 		return
 	}
-	t.mu.Lock()
-	if p.seq <= t.lastSeq[c] {
+	if p.seq <= c.lastSeq {
 		t.order.Add(1)
 	} else {
-		t.lastSeq[c] = p.seq
+		c.lastSeq = p.seq
 	}
-	t.mu.Unlock()
 	t.lat.Load().record(now.Sub(sent))
 	t.n.Add(1)
 	for {
@@ -77,7 +74,7 @@ func (sys *system) groupScenario(ctx context.Context, prefix string, rates []flo
 	if err := sys.store.CreateGroup(ctx, store.Group{ID: gid, Name: "bench", Owner: members[0], Members: members}); err != nil {
 		return fmt.Errorf("creating the group: %w", err)
 	}
-	tr := &groupTracker{lastSeq: map[*wsClient]int64{}}
+	tr := &groupTracker{}
 	tr.lat.Store(&hist{})
 	var errs atomic.Int64
 	var errMsg atomic.Value
@@ -85,14 +82,15 @@ func (sys *system) groupScenario(ctx context.Context, prefix string, rates []flo
 	progress("opening %d member sockets", n)
 	socks, err := dialMany(ctx, n, 32, func(i int) (*wsClient, error) {
 		return dialUser(ctx, url, sys.iss, members[i], func(c *wsClient, b []byte) {
-			if scanPush(b).isError {
+			p := scanPushSeq(b)
+			if p.isError {
 				var f pushFrame
 				_ = json.Unmarshal(b, &f)
 				errs.Add(1)
 				errMsg.CompareAndSwap(nil, f.ErrMsg)
 				return
 			}
-			tr.received(c, b)
+			tr.received(c, p, b)
 		})
 	})
 	if err != nil {

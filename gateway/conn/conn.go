@@ -169,6 +169,31 @@ func (c *Conn) Send(b []byte, t frame.Type) bool {
 	return true
 }
 
+// SendMany queues encoded frames bs of type t, in order, with one wake-up of
+// the writer (which writes what is queued together). Like Send, it never
+// blocks: a socket whose queue cannot take them all is dropped.
+func (c *Conn) SendMany(bs [][]byte, t frame.Type) bool {
+	if c.dead.Load() {
+		return false
+	}
+	c.mu.Lock()
+	if c.dead.Load() {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.queue)+len(bs) > c.opt.SendQueue {
+		c.mu.Unlock()
+		c.drop()
+		return false
+	}
+	for _, b := range bs {
+		c.queue = append(c.queue, out{b, t})
+	}
+	c.kickLocked()
+	c.mu.Unlock()
+	return true
+}
+
 // kickLocked makes sure a writer runs. c.mu is held.
 func (c *Conn) kickLocked() {
 	if c.writing || c.readEnd {

@@ -16,6 +16,8 @@ type Conn interface {
 	User() string
 	// Send queues an encoded frame without blocking.
 	Send(b []byte, t frame.Type) bool
+	// SendMany queues encoded frames of one type, in order, without blocking.
+	SendMany(bs [][]byte, t frame.Type) bool
 	// Close starts a graceful close with a websocket close code.
 	Close(code int, text string)
 	// ID identifies the socket on this instance (never 0).
@@ -185,6 +187,68 @@ type Message struct {
 	Seq    int64
 	Sender string
 	Origin uint64 // the ID of the sender's socket it was written on (0: none here)
+}
+
+// Outgoing is one encoded frame for DeliverAll, with what DeliverMessage
+// knows of it (the zero Message for a frame that is not a chat message).
+type Outgoing struct {
+	B   []byte
+	T   frame.Type
+	Msg Message
+}
+
+// DeliverAll is DeliverMessage for several frames to the same users, in
+// order: each user is looked up once, and each socket gets the frames it
+// takes in one SendMany. delivered counts frames × sockets; a user is
+// missing when no socket here took any of the frames (and none was the
+// origin of one).
+func (h *Hub) DeliverAll(users []string, fs []Outgoing) (delivered int, missing []string) {
+	if len(fs) == 1 {
+		return h.DeliverMessage(users, fs[0].B, fs[0].T, fs[0].Msg)
+	}
+	oneType := true
+	for _, f := range fs {
+		oneType = oneType && f.T == fs[0].T
+	}
+	seen := make(map[string]struct{}, len(users))
+	var bs [][]byte
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, u := range users {
+		if _, dup := seen[u]; dup {
+			continue
+		}
+		seen[u] = struct{}{}
+		took, origin := 0, false
+		for _, s := range h.users[u] {
+			bs = bs[:0]
+			for _, f := range fs {
+				if f.Msg.Seq > 0 && !s.advance(f.Msg.Conv, f.Msg.Seq) {
+					took++
+					continue
+				}
+				if u == f.Msg.Sender && f.Msg.Origin != 0 && s.c.ID() == f.Msg.Origin {
+					origin = true
+					continue
+				}
+				if !oneType {
+					if s.c.Send(f.B, f.T) {
+						took++
+					}
+					continue
+				}
+				bs = append(bs, f.B)
+			}
+			if len(bs) > 0 && s.c.SendMany(bs, fs[0].T) {
+				took += len(bs)
+			}
+		}
+		if took == 0 && !origin {
+			missing = append(missing, u)
+		}
+		delivered += took
+	}
+	return delivered, missing
 }
 
 // DeliverMessage is Deliver for a chat message with a seq in its

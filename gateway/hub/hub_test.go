@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"testing"
 
 	"easychat/pkg/frame"
@@ -24,6 +25,13 @@ func (c *fakeConn) Send(b []byte, _ frame.Type) bool {
 }
 func (c *fakeConn) Close(code int, _ string) { c.closed = code }
 func (c *fakeConn) ID() uint64               { return c.id }
+func (c *fakeConn) SendMany(bs [][]byte, t frame.Type) bool {
+	if c.full {
+		return false
+	}
+	c.got = append(c.got, bs...)
+	return true
+}
 
 func TestFirstLastAndDeliver(t *testing.T) {
 	h := New()
@@ -120,5 +128,31 @@ func TestAddBoundsSocketsPerUser(t *testing.T) {
 	}
 	if _, err := h.Add(&fakeConn{user: "v"}, 3); err != nil || h.Count("u") != 3 || h.Count("v") != 1 {
 		t.Fatalf("another user: %v; counts %d %d", err, h.Count("u"), h.Count("v"))
+	}
+}
+
+// Several frames for the same users reach each socket in one SendMany, in
+// order, less the seqs it has and the ones written on it.
+func TestDeliverAllSendsEachSocketItsFramesAtOnce(t *testing.T) {
+	h := New()
+	phone, laptop, bob := &fakeConn{user: "a", id: 1}, &fakeConn{user: "a", id: 2}, &fakeConn{user: "b", id: 3}
+	for _, c := range []*fakeConn{phone, laptop, bob} {
+		h.Add(c, 0)
+	}
+	// Bob already has seq 1.
+	h.DeliverMessage([]string{"b"}, []byte("s1"), frame.Data, Message{Conv: "g", Seq: 1, Sender: "a"})
+	fs := []Outgoing{
+		{B: []byte("s1"), T: frame.Data, Msg: Message{Conv: "g", Seq: 1, Sender: "a"}},
+		{B: []byte("s2"), T: frame.Data, Msg: Message{Conv: "g", Seq: 2, Sender: "a", Origin: 1}},
+		{B: []byte("s3"), T: frame.Data, Msg: Message{Conv: "g", Seq: 3, Sender: "b"}},
+	}
+	n, missing := h.DeliverAll([]string{"a", "b", "c", "a"}, fs)
+	got := func(c *fakeConn) string { return fmt.Sprintf("%s", c.got) }
+	if got(phone) != "[s1 s3]" || got(laptop) != "[s1 s2 s3]" || got(bob) != "[s1 s2 s3]" {
+		t.Fatalf("phone %s laptop %s bob %s", got(phone), got(laptop), got(bob))
+	}
+	// Bob's seq 1 counts as taken; "c" has no socket here.
+	if n != 2+3+3 || fmt.Sprint(missing) != "[c]" {
+		t.Fatalf("delivered %d, missing %v", n, missing)
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -72,15 +73,16 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 		s.refusePush(w, r, err)
 		return
 	}
-	// The frames are delivered as the caller encoded them (a signed caller
-	// is trusted to send frames, as it is to name users): decoding each
-	// frame only for its type and position, rather than decoding and
-	// re-encoding it, is most of what a push costs here.
+	// An item's users are listed once for its frame and the Next ones.
 	var p struct {
 		Items []struct {
 			Users  []string        `json:"users"`
 			Frame  json.RawMessage `json:"frame"`
 			Origin string          `json:"origin"`
+			Next   []struct {
+				Frame  json.RawMessage `json:"frame"`
+				Origin string          `json:"origin"`
+			} `json:"next"`
 		} `json:"items"`
 	}
 	if err := json.Unmarshal(body, &p); err != nil {
@@ -91,29 +93,22 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 	res := PushResult{Missing: []string{}}
 	var missing map[string]bool
 	for _, it := range p.Items {
-		var head struct {
-			FrameType frame.Type `json:"frameType"`
-			Method    string     `json:"method"`
-			Data      struct {
-				ConversationID string `json:"conversationId"`
-				Seq            int64  `json:"seq"`
-				SendID         string `json:"sendId"`
-			} `json:"data"`
-		}
-		if len(it.Frame) == 0 || it.Frame[0] != '{' {
-			http.Error(w, "bad push frame: not an object", http.StatusBadRequest)
+		fs := make([]hub.Outgoing, 0, 1+len(it.Next))
+		f, err := s.outgoing(it.Frame, it.Origin)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		if err := json.Unmarshal(it.Frame, &head); err != nil {
-			http.Error(w, "bad push frame: "+err.Error(), http.StatusBadRequest)
-			return
+		fs = append(fs, f)
+		for _, nx := range it.Next {
+			f, err := s.outgoing(nx.Frame, nx.Origin)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			fs = append(fs, f)
 		}
-		var msg hub.Message
-		if head.Method == frame.MethodPush { // only chat pushes carry a position
-			msg = hub.Message{Conv: head.Data.ConversationID, Seq: head.Data.Seq,
-				Sender: head.Data.SendID, Origin: s.localSocket(it.Origin)}
-		}
-		n, miss := s.hub.DeliverMessage(it.Users, it.Frame, head.FrameType, msg)
+		n, miss := s.hub.DeliverAll(it.Users, fs)
 		res.Delivered += n
 		for _, u := range miss {
 			if missing == nil {
@@ -136,6 +131,35 @@ func (s *Server) servePush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = json.NewEncoder(w).Encode(res)
+}
+
+// outgoing reads a pushed frame b (from a socket named by origin) for the
+// hub. The frame is delivered as the caller encoded it (a signed caller is
+// trusted to send frames, as it is to name users): decoding it only for its
+// type and position, rather than decoding and re-encoding it, is most of
+// what a push costs here.
+func (s *Server) outgoing(b json.RawMessage, origin string) (hub.Outgoing, error) {
+	var head struct {
+		FrameType frame.Type `json:"frameType"`
+		Method    string     `json:"method"`
+		Data      struct {
+			ConversationID string `json:"conversationId"`
+			Seq            int64  `json:"seq"`
+			SendID         string `json:"sendId"`
+		} `json:"data"`
+	}
+	if len(b) == 0 || b[0] != '{' {
+		return hub.Outgoing{}, errors.New("bad push frame: not an object")
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return hub.Outgoing{}, fmt.Errorf("bad push frame: %v", err)
+	}
+	out := hub.Outgoing{B: b, T: head.FrameType}
+	if head.Method == frame.MethodPush { // only chat pushes carry a position
+		out.Msg = hub.Message{Conv: head.Data.ConversationID, Seq: head.Data.Seq,
+			Sender: head.Data.SendID, Origin: s.localSocket(origin)}
+	}
+	return out, nil
 }
 
 // localSocket is the socket id an origin ("<instance>/<socket>") names on

@@ -63,6 +63,15 @@ type PushItem struct {
 	// Origin is the socket a chat message was written on (Chat.Origin): the
 	// gateway holding it skips it.
 	Origin string `json:"origin,omitempty"`
+	// Next are more frames for the same Users, delivered after Frame in
+	// order: consecutive messages of a group list their members once.
+	Next []PushFrame `json:"next,omitempty"`
+}
+
+// PushFrame is a further frame of a PushItem.
+type PushFrame struct {
+	Frame  frame.Frame `json:"frame"`
+	Origin string      `json:"origin,omitempty"`
 }
 
 // Read is a receipt on TopicRead: reader has read msgIDs (and so everything

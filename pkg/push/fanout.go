@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"easychat/pkg/event"
@@ -61,9 +62,18 @@ func Fanout(ctx context.Context, r Router, s Sender, items []event.PushItem) err
 					us = append(us, u)
 				}
 			}
-			if len(us) > 0 {
-				batch.Items = append(batch.Items, event.PushItem{Users: us, Frame: it.Frame, Origin: it.Origin})
+			if len(us) == 0 {
+				continue
 			}
+			// The same users as the item before (a group's next message):
+			// listed once, which for a large group is most of the batch.
+			if n := len(batch.Items); n > 0 && slices.Equal(batch.Items[n-1].Users, us) {
+				last := &batch.Items[n-1]
+				last.Next = append(last.Next, event.PushFrame{Frame: it.Frame, Origin: it.Origin})
+				last.Next = append(last.Next, it.Next...)
+				continue
+			}
+			batch.Items = append(batch.Items, event.PushItem{Users: us, Frame: it.Frame, Origin: it.Origin, Next: it.Next})
 		}
 		if len(batch.Items) == 0 {
 			continue
