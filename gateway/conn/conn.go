@@ -150,23 +150,7 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // blocking. It reports false if the socket is closing or its queue was full,
 // in which case the client is dropped as too slow.
 func (c *Conn) Send(b []byte, t frame.Type) bool {
-	if c.dead.Load() {
-		return false
-	}
-	c.mu.Lock()
-	if c.dead.Load() {
-		c.mu.Unlock()
-		return false
-	}
-	if len(c.queue) >= c.opt.SendQueue {
-		c.mu.Unlock()
-		c.drop()
-		return false
-	}
-	c.queue = append(c.queue, out{b, t})
-	c.kickLocked()
-	c.mu.Unlock()
-	return true
+	return c.SendMany([][]byte{b}, t)
 }
 
 // SendMany queues encoded frames bs of type t, in order, with one wake-up of
