@@ -153,7 +153,24 @@ const maxSeqTries = 10000
 // remembered from earlier calls (a stale value costs a refused insert, which
 // is resolved by reading). Conversation documents are written when new and
 // then only as often as the hint rules above require.
+//
+// SaveChats is Append and then Settle.
 func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]Saved, error) {
+	out, err := s.Append(ctx, evs)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Settle(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Append is the part of SaveChats that makes the messages durable: once it
+// returns they are stored, sequenced and readable (history and sync read the
+// claims of a page not sealed yet). What it leaves to Settle only makes
+// reads cheaper, so a caller may push the messages while Settle runs.
+func (s *Store) Append(ctx context.Context, evs []event.Chat) ([]Saved, error) {
 	out := make([]Saved, len(evs))
 	firstOf := make(map[string]int, len(evs))
 	var todo []int // indexes into evs still to store, in order
@@ -190,7 +207,6 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]Saved, error
 
 	logs := s.db.Collection(ChatLog)
 	claims := s.claimsDB.Collection(SeqClaim)
-	var fresh []int   // stored by this call
 	var reclaim []int // claims to (re)write: missing or stale
 	tries := 0
 	for len(todo) > 0 {
@@ -226,7 +242,6 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]Saved, error
 			return nil, fmt.Errorf("inserting %d messages: %w", len(docs), res.err)
 		}
 		for _, i := range todo[:failed] {
-			fresh = append(fresh, i)
 			c := evs[i].ConversationID
 			top[c] = max(top[c], out[i].Seq)
 		}
@@ -284,20 +299,26 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]Saved, error
 	if err := s.writeClaims(ctx, out, reclaim); err != nil {
 		return nil, err
 	}
-	stored := make([]Message, 0, len(out))
-	for _, o := range out {
+	s.tops.remember(top)
+	return out, nil
+}
+
+// Settle writes what Append leaves for later: the pages saved completes and
+// the conversation documents' hints (see convDoc). Both only move forward,
+// so Settle calls of successive batches may overlap.
+func (s *Store) Settle(ctx context.Context, saved []Saved) error {
+	stored := make([]Message, 0, len(saved))
+	for _, o := range saved {
 		if !o.Repeat {
 			stored = append(stored, o.Message)
 		}
 	}
-	if err := s.sealPages(ctx, stored); err != nil {
-		return nil, err
-	}
-	if err := s.writeHints(ctx, out, fresh, tops); err != nil {
-		return nil, err
-	}
-	s.tops.remember(top)
-	return out, nil
+	var pagesErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { pagesErr = s.sealPages(ctx, stored) })
+	hintsErr := s.writeHints(ctx, saved)
+	wg.Wait()
+	return errors.Join(pagesErr, hintsErr)
 }
 
 func newMessage(ev event.Chat, seq int64) Message {
@@ -334,15 +355,19 @@ func (s *Store) writeClaims(ctx context.Context, out []Saved, reclaim []int) err
 
 // writeHints writes the conversation documents the hint rules call for: a
 // new conversation's at once (it lists the conversation), others when their
-// hint trails by hintMaxLag messages or hintMaxAge. Fields only move forward.
-func (s *Store) writeHints(ctx context.Context, out []Saved, fresh []int, tops map[string]topInfo) error {
+// hint trails by hintMaxLag messages or hintMaxAge; all in one command.
+// Fields only move forward.
+func (s *Store) writeHints(ctx context.Context, out []Saved) error {
 	type agg struct {
 		last *Message // highest seq stored by this call
 		sent map[string]int64
 	}
 	byConv := map[string]*agg{}
 	var order []string
-	for _, i := range fresh {
+	for i := range out {
+		if !out[i].Fresh {
+			continue
+		}
 		m := &out[i].Message
 		a := byConv[m.ConversationID]
 		if a == nil {
@@ -358,10 +383,11 @@ func (s *Store) writeHints(ctx context.Context, out []Saved, fresh []int, tops m
 		}
 	}
 	now := time.Now()
-	convs := s.db.Collection(Conversation)
+	var models []mongo.WriteModel
+	var written []*Message
 	for _, id := range order {
 		a := byConv[id]
-		t := tops[id]
+		t, _ := s.tops.get(id)
 		if t.hint > 0 && a.last.Seq-t.hint < hintMaxLag && now.Sub(t.hintAt) < hintAge(id) {
 			continue
 		}
@@ -374,16 +400,22 @@ func (s *Store) writeHints(ctx context.Context, out []Saved, fresh []int, tops m
 		if last.ChatType == frame.SingleChat {
 			onInsert = append(onInsert, bson.E{Key: "members", Value: []string{last.SendID, last.RecvID}})
 		}
-		s.writeMu.Lock()
-		_, err := convs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
-			bson.D{{Key: "$max", Value: maxes}, {Key: "$set", Value: bson.D{{Key: "lastMsg", Value: last}}},
-				{Key: "$setOnInsert", Value: onInsert}},
-			options.Update().SetUpsert(true))
-		s.writeMu.Unlock()
-		if err != nil {
-			return fmt.Errorf("updating conversation %s: %w", id, err)
-		}
-		s.tops.hinted(id, last.Seq, now)
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).
+			SetUpdate(bson.D{{Key: "$max", Value: maxes}, {Key: "$set", Value: bson.D{{Key: "lastMsg", Value: last}}},
+				{Key: "$setOnInsert", Value: onInsert}}).SetUpsert(true))
+		written = append(written, &last)
+	}
+	if len(models) == 0 {
+		return nil
+	}
+	s.writeMu.Lock()
+	_, err := s.db.Collection(Conversation).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	s.writeMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("updating %d conversation documents: %w", len(models), err)
+	}
+	for _, m := range written {
+		s.tops.hinted(m.ConversationID, m.Seq, now)
 	}
 	return nil
 }

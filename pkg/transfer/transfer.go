@@ -22,7 +22,10 @@ import (
 
 // Store is the persistence transfer needs (store.Store).
 type Store interface {
-	SaveChats(ctx context.Context, evs []event.Chat) ([]store.Saved, error)
+	// Append makes evs durable; Settle then writes what only makes reads
+	// cheaper (store.Store.SaveChats is both).
+	Append(ctx context.Context, evs []event.Chat) ([]store.Saved, error)
+	Settle(ctx context.Context, saved []store.Saved) error
 	Group(ctx context.Context, id string) (store.Group, error)
 }
 
@@ -96,10 +99,27 @@ func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
 			return err
 		}
 	}
-	saved, err := s.Store.SaveChats(ctx, evs)
+	saved, err := s.Store.Append(ctx, evs)
 	if err != nil {
 		return fmt.Errorf("storing %d messages: %w", len(evs), err)
 	}
+	// The messages are durable and readable: the pages and hints that make
+	// later reads cheaper are written while they are pushed. A failure
+	// there fails the call (the record comes again and finishes them).
+	settled := make(chan error, 1)
+	go func() { settled <- s.Store.Settle(ctx, saved) }()
+	if err := s.deliver(ctx, evs, saved, members); err != nil {
+		<-settled
+		return err
+	}
+	if err := <-settled; err != nil {
+		return fmt.Errorf("settling %d messages: %w", len(saved), err)
+	}
+	return nil
+}
+
+// deliver tells the conversation lists of saved and pushes them.
+func (s *Service) deliver(ctx context.Context, evs []event.Chat, saved []store.Saved, members map[string][]string) error {
 	if s.Lists != nil {
 		// Failing here fails the call: the record is delivered again, so
 		// the lists cannot miss a stored message for long.

@@ -26,7 +26,7 @@ type memStore struct {
 	groups map[string]store.Group
 }
 
-func (m *memStore) SaveChats(_ context.Context, evs []event.Chat) ([]store.Saved, error) {
+func (m *memStore) Append(_ context.Context, evs []event.Chat) ([]store.Saved, error) {
 	out := make([]store.Saved, len(evs))
 	inBatch := map[string]bool{}
 	for i, ev := range evs {
@@ -44,6 +44,8 @@ func (m *memStore) SaveChats(_ context.Context, evs []event.Chat) ([]store.Saved
 	}
 	return out, nil
 }
+
+func (m *memStore) Settle(context.Context, []store.Saved) error { return nil }
 
 func (m *memStore) Group(_ context.Context, id string) (store.Group, error) {
 	g, ok := m.groups[id]
