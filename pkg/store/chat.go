@@ -313,12 +313,10 @@ func (s *Store) Settle(ctx context.Context, saved []Saved) error {
 			stored = append(stored, o.Message)
 		}
 	}
-	var pagesErr error
-	var wg sync.WaitGroup
-	wg.Go(func() { pagesErr = s.sealPages(ctx, stored) })
-	hintsErr := s.writeHints(ctx, saved)
-	wg.Wait()
-	return errors.Join(pagesErr, hintsErr)
+	if err := s.sealPages(ctx, stored); err != nil {
+		return err
+	}
+	return s.writeHints(ctx, saved)
 }
 
 func newMessage(ev event.Chat, seq int64) Message {
@@ -355,8 +353,7 @@ func (s *Store) writeClaims(ctx context.Context, out []Saved, reclaim []int) err
 
 // writeHints writes the conversation documents the hint rules call for: a
 // new conversation's at once (it lists the conversation), others when their
-// hint trails by hintMaxLag messages or hintMaxAge; all in one command.
-// Fields only move forward.
+// hint trails by hintMaxLag messages or hintMaxAge. Fields only move forward.
 func (s *Store) writeHints(ctx context.Context, out []Saved) error {
 	type agg struct {
 		last *Message // highest seq stored by this call
@@ -383,8 +380,7 @@ func (s *Store) writeHints(ctx context.Context, out []Saved) error {
 		}
 	}
 	now := time.Now()
-	var models []mongo.WriteModel
-	var written []*Message
+	convs := s.db.Collection(Conversation)
 	for _, id := range order {
 		a := byConv[id]
 		t, _ := s.tops.get(id)
@@ -400,22 +396,18 @@ func (s *Store) writeHints(ctx context.Context, out []Saved) error {
 		if last.ChatType == frame.SingleChat {
 			onInsert = append(onInsert, bson.E{Key: "members", Value: []string{last.SendID, last.RecvID}})
 		}
-		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).
-			SetUpdate(bson.D{{Key: "$max", Value: maxes}, {Key: "$set", Value: bson.D{{Key: "lastMsg", Value: last}}},
-				{Key: "$setOnInsert", Value: onInsert}}).SetUpsert(true))
-		written = append(written, &last)
-	}
-	if len(models) == 0 {
-		return nil
-	}
-	s.writeMu.Lock()
-	_, err := s.db.Collection(Conversation).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	s.writeMu.Unlock()
-	if err != nil {
-		return fmt.Errorf("updating %d conversation documents: %w", len(models), err)
-	}
-	for _, m := range written {
-		s.tops.hinted(m.ConversationID, m.Seq, now)
+		// One update each: FerretDB 1.24 on PostgreSQL hangs on an update
+		// command of several upserts (a bulk write of them never returns).
+		s.writeMu.Lock()
+		_, err := convs.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+			bson.D{{Key: "$max", Value: maxes}, {Key: "$set", Value: bson.D{{Key: "lastMsg", Value: last}}},
+				{Key: "$setOnInsert", Value: onInsert}},
+			options.Update().SetUpsert(true))
+		s.writeMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("updating conversation %s: %w", id, err)
+		}
+		s.tops.hinted(id, last.Seq, now)
 	}
 	return nil
 }
