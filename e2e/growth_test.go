@@ -26,7 +26,7 @@ import (
 type readLog struct {
 	mu    sync.Mutex
 	on    bool
-	finds []bson.Raw
+	found []bson.Raw
 	other []string // commands other than find and the driver's own
 }
 
@@ -40,7 +40,7 @@ func (r *readLog) monitor() *mongoevent.CommandMonitor {
 		switch e.CommandName {
 		case "find":
 			f, _ := e.Command.Lookup("filter").DocumentOK()
-			r.finds = append(r.finds, f)
+			r.found = append(r.found, f)
 		case "endSessions", "ping", "hello", "isMaster", "killCursors":
 		default:
 			r.other = append(r.other, e.CommandName)
@@ -52,23 +52,47 @@ func (r *readLog) monitor() *mongoevent.CommandMonitor {
 // each is a point lookup by _id and nothing else was sent.
 func (r *readLog) measure(t *testing.T, what string, f func()) int {
 	t.Helper()
-	r.mu.Lock()
-	r.on, r.finds, r.other = true, nil, nil
-	r.mu.Unlock()
-	f()
+	n := r.finds(f)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.on = false
 	if len(r.other) > 0 {
 		t.Fatalf("%s sent %v besides its finds", what, r.other)
 	}
-	for _, filter := range r.finds {
+	for _, filter := range r.found {
 		elems, _ := filter.Elements()
 		if len(elems) != 1 || elems[0].Key() != "_id" || elems[0].Value().Type != bson.TypeString {
 			t.Fatalf("%s sent a find that is not a point lookup by _id: %v", what, filter)
 		}
 	}
-	return len(r.finds)
+	return n
+}
+
+// finds runs f and returns the number of finds it sent, whatever else it
+// sent (writes are not reads).
+func (r *readLog) finds(f func()) int {
+	r.mu.Lock()
+	r.on, r.found, r.other = true, nil, nil
+	r.mu.Unlock()
+	f()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.on = false
+	return len(r.found)
+}
+
+// openCounted opens the test store with every command it sends recorded.
+func openCounted(t *testing.T, ctx context.Context) (*store.Store, *readLog) {
+	t.Helper()
+	reads := &readLog{}
+	st, err := store.Open(ctx, testMongoURI(t), "e2e", options.Client().SetMonitor(reads.monitor()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	if err := st.EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st, reads
 }
 
 // fill stores n messages spread over convs conversations of strangers, in
@@ -95,15 +119,8 @@ func fill(t *testing.T, ctx context.Context, st *store.Store, tag string, convs,
 func TestReadsDoNotGrowWithTheStore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	reads := &readLog{}
-	st, err := store.Open(ctx, testMongoURI(t), "e2e", options.Client().SetMonitor(reads.monitor()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	if err := st.EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st, reads := openCounted(t, ctx)
+	var err error
 	tag := strings.ToLower(uid(t, "grow"))
 	me, peer := tag+"-me", tag+"-peer"
 	conv := frame.SingleConversationID(me, peer)
@@ -163,15 +180,7 @@ func TestReadsDoNotGrowWithTheStore(t *testing.T) {
 func TestListReadsDoNotGrowWithTheStore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	reads := &readLog{}
-	st, err := store.Open(ctx, testMongoURI(t), "e2e", options.Client().SetMonitor(reads.monitor()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	if err := st.EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st, reads := openCounted(t, ctx)
 	tag := strings.ToLower(uid(t, "l"))
 	me := tag + "-me"
 	const peers = 30
@@ -238,15 +247,7 @@ func TestListReadsDoNotGrowWithTheStore(t *testing.T) {
 func TestHotConversationBatchesWriteWithoutReads(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	reads := &readLog{}
-	st, err := store.Open(ctx, testMongoURI(t), "e2e", options.Client().SetMonitor(reads.monitor()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
-	if err := st.EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st, reads := openCounted(t, ctx)
 	tag := strings.ToLower(uid(t, "hot"))
 	me, peer := tag+"-me", tag+"-peer"
 	conv := frame.SingleConversationID(me, peer)
@@ -261,18 +262,11 @@ func TestHotConversationBatchesWriteWithoutReads(t *testing.T) {
 	if _, err := st.SaveChats(ctx, batch(0, 5)); err != nil { // learns the conversation's newest seq
 		t.Fatal(err)
 	}
-	// Writes are not reads: measure fails on anything but finds, so count
-	// the finds alone.
-	reads.mu.Lock()
-	reads.on, reads.finds, reads.other = true, nil, nil
-	reads.mu.Unlock()
-	if _, err := st.SaveChats(ctx, batch(5, 200)); err != nil {
+	var err error
+	finds := reads.finds(func() { _, err = st.SaveChats(ctx, batch(5, 200)) })
+	if err != nil {
 		t.Fatal(err)
 	}
-	reads.mu.Lock()
-	finds := len(reads.finds)
-	reads.on = false
-	reads.mu.Unlock()
 	if finds != 0 {
 		t.Fatalf("a batch of 200 messages of a known conversation sent %d finds, want 0", finds)
 	}
