@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -248,11 +249,30 @@ func (s *Stack) deploy(ctx context.Context) error {
 			return err
 		}
 	}
+	return s.faasDeploy(ctx, nil)
+}
+
+// Redeploy runs `faas-cli deploy` again for the named functions, with extra
+// environment for stack.yml's substitutions (e.g. ZERO_DURATION=2s) on top
+// of the stack's own. Unchanged sources are not rebuilt.
+func (s *Stack) Redeploy(ctx context.Context, env []string, functions ...string) error {
+	if len(functions) == 0 {
+		return errors.New("redeploy: no function named")
+	}
+	for _, f := range functions {
+		if !regexp.MustCompile(`^[a-z][a-z0-9-]*$`).MatchString(f) {
+			return fmt.Errorf("redeploy: bad function name %q", f)
+		}
+	}
+	return s.faasDeploy(ctx, env, "--regex", "^("+strings.Join(functions, "|")+")$")
+}
+
+func (s *Stack) faasDeploy(ctx context.Context, env []string, args ...string) error {
 	cli, err := FaasCLI(s.cfg.RepoRoot)
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, cli, "deploy", "-f", "stack.yml", "--gateway", s.FaasURL)
+	cmd := exec.CommandContext(ctx, cli, append([]string{"deploy", "-f", "stack.yml", "--gateway", s.FaasURL}, args...)...)
 	cmd.Dir = s.cfg.RepoRoot
 	cmd.Env = append(os.Environ(),
 		"OPENFAAS_URL="+s.FaasURL,
@@ -261,6 +281,7 @@ func (s *Stack) deploy(ctx context.Context) error {
 		"REDIS_URL="+s.RedisURL,
 	)
 	cmd.Env = append(cmd.Env, s.cfg.DeployEnv...)
+	cmd.Env = append(cmd.Env, env...)
 	// faas-cli reads credentials from its config; give it a private one.
 	cmd.Env = append(cmd.Env, "OPENFAAS_CONFIG="+filepath.Join(s.cfg.StateDir, "faas-cli"))
 	if err := s.login(ctx, cli, cmd.Env); err != nil {

@@ -173,7 +173,6 @@ func (p *Provider) deploy(ctx context.Context, req types.FunctionDeployment, mus
 		f.retry.Stop()
 		f.retry = nil
 	}
-	f.touch()
 	p.reconcileLocked(f)
 	p.log.Info("function deployed", "function", name, "created", created, "image", req.Image,
 		"replicas", f.desired, "source", src.Handler, "rebuilt", !res.Skipped)
@@ -281,8 +280,8 @@ func (p *Provider) Scale(name string, replicas int) error {
 		return fmt.Errorf("%w: %s", ErrNotDeployed, name)
 	}
 	n := f.scale.capped(replicas)
-	if f.desired == 0 && n > 0 {
-		f.touch() // a fresh scale-up is not idle yet
+	if n == 0 {
+		f.coldStart = time.Time{}
 	}
 	f.desired = n
 	f.crashes, f.restartAt = 0, time.Time{}

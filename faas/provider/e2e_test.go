@@ -188,6 +188,27 @@ func TestRuntimeWithFaasCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("without scale.zero the idler leaves it up", func(t *testing.T) {
+		// Wait until the idler itself has seen echo idle past its 2s
+		// zero-duration, then check that it left it alone.
+		age := `easychat_idler_last_invocation_age_seconds{function="echo"}`
+		deadline := time.Now().Add(15 * time.Second)
+		for e.metric(t, age) < 3 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s stayed at %v", age, e.metric(t, age))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		st, err := e.p.Function("echo")
+		must(t, err)
+		if st.Replicas != 1 || len(e.readyReplicas("echo")) != 1 {
+			t.Fatalf("echo without com.openfaas.scale.zero=true was scaled: %+v", st)
+		}
+		if n := e.metric(t, `easychat_idler_scaled_to_zero_total{function="echo"}`); n != 0 {
+			t.Fatalf("idler scaled echo down %v times", n)
+		}
+	})
+
 	t.Run("scale and restart after a crash", func(t *testing.T) {
 		e.api(t, http.MethodPost, "/system/scale-function/echo", `{"serviceName":"echo","replicas":2}`, http.StatusAccepted)
 		reps := e.waitReady(t, "echo", 2)
@@ -245,6 +266,9 @@ func TestRuntimeWithFaasCLI(t *testing.T) {
 		waitNoChildren(t)
 		for _, pid := range pids {
 			assertGone(t, pid)
+		}
+		if n := e.metric(t, `easychat_idler_scaled_to_zero_total{function="echo"}`); n != 1 {
+			t.Errorf("idler counted %v scale-downs of echo, want 1", n)
 		}
 		out, _ = e.faas(t, "", nil, "list", "--gateway", e.url)
 		if got := listRow(out, "echo"); got != "echo 3 0" {

@@ -234,7 +234,7 @@ func (p *Provider) handleNamespaces(w http.ResponseWriter, _ *http.Request) {
 // invocationHandler wraps the faas-provider proxy: it rejects unknown
 // functions with 404, waits for a ready replica with the caller's context
 // (a scale from zero happens here), and records invocation count and time
-// for `faas-cli list` and the idle scaler.
+// for `faas-cli list` and the idler.
 func (p *Provider) invocationHandler(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		raw := mux.Vars(r)["name"]
@@ -246,13 +246,9 @@ func (p *Provider) invocationHandler(next http.HandlerFunc) http.HandlerFunc {
 			http.Error(w, fmt.Sprintf("function %q is not deployed", raw), http.StatusNotFound)
 			return
 		}
-		f.inflight.Add(1)
-		f.touch()
-		defer func() {
-			f.touch()
-			f.invocations.Add(1)
-			f.inflight.Add(-1)
-		}()
+		// Counted as it starts, so the idler sees a call that is still
+		// running as activity.
+		f.invocations.Add(1)
 
 		ctx, cancel := context.WithTimeout(r.Context(), p.cfg.ColdStartTimeout)
 		_, err := p.await(ctx, name, false)

@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"easychat/idler/idle"
 )
 
 // metrics are the runtime's own series, served by bootstrap's /metrics from
@@ -17,6 +19,7 @@ type metrics struct {
 	replicaCrashes   *prometheus.CounterVec
 	builds           *prometheus.CounterVec
 	buildSeconds     *prometheus.HistogramVec
+	idle             *idle.Metrics
 }
 
 var (
@@ -50,6 +53,7 @@ func registerMetrics() *metrics {
 				Name: "build_seconds", Help: "Duration of function builds that ran the compiler.",
 				Buckets: []float64{.5, 1, 2, 5, 10, 20, 40, 80, 160}}, fn),
 		}
+		m.idle = idle.NewMetrics(prometheus.DefaultRegisterer)
 		prometheus.MustRegister(m.replicas, m.desired, m.coldStarts, m.coldStartSeconds,
 			m.replicaStarts, m.replicaCrashes, m.builds, m.buildSeconds)
 		theMetrics = m

@@ -17,14 +17,14 @@ import (
 
 	"easychat/faas/process"
 	"easychat/faas/stackfile"
+	"easychat/idler/idle"
 )
 
 // OpenFaaS scaling labels honoured by the runtime.
 const (
 	LabelScaleMin          = "com.openfaas.scale.min"
 	LabelScaleMax          = "com.openfaas.scale.max"
-	LabelScaleZero         = "com.openfaas.scale.zero"
-	LabelScaleZeroDuration = "com.openfaas.scale.zero-duration"
+	LabelScaleZeroDuration = idle.LabelZeroDuration
 )
 
 // ErrNotDeployed is returned for a function name the runtime does not know.
@@ -36,14 +36,12 @@ var errShuttingDown = errors.New("faas runtime is shutting down")
 const stableUptime = 30 * time.Second
 
 type scalePolicy struct {
-	min       int
-	max       int // 0: no upper bound
-	zero      bool
-	zeroAfter time.Duration
+	min int
+	max int // 0: no upper bound
 }
 
 func parseScalePolicy(labels map[string]string) (scalePolicy, error) {
-	sp := scalePolicy{min: 1, zeroAfter: 15 * time.Minute}
+	sp := scalePolicy{min: 1}
 	if v, ok := labels[LabelScaleMin]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 0 {
@@ -58,13 +56,13 @@ func parseScalePolicy(labels map[string]string) (scalePolicy, error) {
 		}
 		sp.max = n
 	}
-	sp.zero = strings.TrimSpace(labels[LabelScaleZero]) == "true"
+	// The idler (package idle) reads the zero-duration; a bad one is refused
+	// at deploy rather than leaving the function up without a word.
 	if v, ok := labels[LabelScaleZeroDuration]; ok && strings.TrimSpace(v) != "" {
 		d, err := time.ParseDuration(strings.TrimSpace(v))
 		if err != nil || d <= 0 {
 			return sp, fmt.Errorf("label %s=%q: want a positive Go duration such as 15m", LabelScaleZeroDuration, v)
 		}
-		sp.zeroAfter = d
 	}
 	return sp, nil
 }
@@ -101,9 +99,7 @@ type function struct {
 	retry     *time.Timer
 	coldStart time.Time // when a scale from zero was triggered, until a replica is ready
 
-	invocations atomic.Uint64
-	inflight    atomic.Int64
-	lastUsed    atomic.Int64 // unix nanoseconds of the last invocation start or end
+	invocations atomic.Uint64 // calls started, for the idler and `faas-cli list`
 }
 
 type replica struct {
@@ -114,12 +110,8 @@ type replica struct {
 }
 
 func newFunction(name string) *function {
-	f := &function{name: name, changed: make(chan struct{}), createdAt: time.Now()}
-	f.touch()
-	return f
+	return &function{name: name, changed: make(chan struct{}), createdAt: time.Now()}
 }
-
-func (f *function) touch() { f.lastUsed.Store(time.Now().UnixNano()) }
 
 // broadcastLocked wakes everyone waiting for a replica state change.
 func (f *function) broadcastLocked() {
@@ -439,7 +431,6 @@ func (p *Provider) await(ctx context.Context, name string, pick bool) (url.URL, 
 		if f.desired == 0 {
 			f.desired = f.scale.capped(max(1, f.scale.min))
 			f.coldStart = time.Now()
-			f.touch()
 			p.metrics.coldStarts.WithLabelValues(name).Inc()
 			p.log.Info("scaling from zero", "function", name, "replicas", f.desired)
 			p.reconcileLocked(f)
@@ -484,33 +475,18 @@ func trimNamespace(name string) (string, bool) {
 	return name, true
 }
 
-// idleLoop scales functions labelled com.openfaas.scale.zero=true to zero
-// after zero-duration without invocations.
+// idleLoop runs the idler (package idle) against this runtime's own REST
+// API, as it runs against any OpenFaaS provider: one implementation of scale
+// to zero. Scale from zero stays here, in the invocation handler.
 func (p *Provider) idleLoop() {
-	t := time.NewTicker(p.cfg.IdleCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case now := <-t.C:
-			p.mu.Lock()
-			for _, f := range p.functions {
-				if !f.scale.zero || f.desired == 0 || f.inflight.Load() > 0 {
-					continue
-				}
-				idle := now.Sub(time.Unix(0, f.lastUsed.Load()))
-				if idle < f.scale.zeroAfter {
-					continue
-				}
-				p.log.Info("scaling to zero", "function", f.name, "idle_seconds", idle.Seconds())
-				f.desired = 0
-				f.coldStart = time.Time{}
-				p.reconcileLocked(f)
-			}
-			p.mu.Unlock()
-		}
-	}
+	api := &idle.OpenFaaS{URL: p.url, User: p.cfg.User, Password: p.cfg.Password}
+	idle.New(idle.Config{
+		Lister:   api,
+		Scaler:   api,
+		Interval: p.cfg.IdleCheckInterval,
+		Metrics:  p.metrics.idle,
+		Logger:   p.log,
+	}).Run(p.ctx)
 }
 
 // Replica describes a running replica, for the dev stack and tests.

@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"easychat/pkg/frame"
+)
+
+// The idler scales chat and transfer to zero once idle past their
+// zero-duration; the first chat afterwards wakes both (the runtime holds the
+// calls) and is acked and delivered exactly once.
+func TestIdleFunctionsGoToZeroAndTheFirstChatIsDeliveredOnce(t *testing.T) {
+	s := system(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	fns := []string{"chat", "transfer"}
+	if err := s.Redeploy(ctx, []string{"ZERO_DURATION=2s"}, fns...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.Redeploy(ctx, nil, fns...); err != nil {
+			t.Errorf("restoring the default zero-duration: %v", err)
+		}
+	})
+
+	gw := s.Gateways()[0]
+	a, b := uid(t, "idle-a"), uid(t, "idle-b")
+	ca, cb := dial(t, s, gw, a), dial(t, s, gw, b)
+
+	deadline := time.Now().Add(wait)
+	for _, fn := range fns {
+		for {
+			st, err := s.Provider.Function(fn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Replicas == 0 && len(s.Provider.Replicas(fn)) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not scaled to zero: %+v", fn, st)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// user keeps its 15m default: the short duration was only for these two.
+	if st, err := s.Provider.Function("user"); err != nil || st.Replicas == 0 {
+		t.Fatalf("user scaled down with the default zero-duration: %+v %v", st, err)
+	}
+
+	start := time.Now()
+	ca.chat("z1", frame.SingleChat, b, "woke you")
+	ack := ackData(t, ca.next(wait, byID("z1")))
+	p := pushData(t, cb.next(wait, isPush))
+	if p.Msg.MsgID != ack.MsgID || p.Msg.Content != "woke you" || p.SendID != a {
+		t.Fatalf("push %+v for ack %+v", p, ack)
+	}
+	t.Logf("first chat after scale to zero: acked and pushed in %v", time.Since(start))
+
+	// Exactly once: no second ack, no second push, no push back to the sender.
+	quiet := time.After(2 * time.Second)
+	for done := false; !done; {
+		select {
+		case f, ok := <-ca.frames:
+			if ok {
+				t.Errorf("sender got another frame: %+v", f)
+			}
+		case f, ok := <-cb.frames:
+			if ok {
+				t.Errorf("recipient got another frame: %+v", f)
+			}
+		case <-quiet:
+			done = true
+		}
+	}
+}
