@@ -5,9 +5,13 @@ FAAS_CLI  := $(BIN)/faas-cli
 # faas-cli 0.13.14: the proxy serves this exact pseudo-version but no version
 # list, so it is pinned in tools/faas-cli and built with `go build`.
 FAAS_CLI_LDFLAGS := -X github.com/openfaas/faas-cli/version.Version=0.13.14
+HELM      := $(BIN)/helm
+# Helm v4.3.2, pinned in tools/helm and built from the module proxy; it
+# renders and lints deploy/chart (CI's fifth lane).
+HELM_LDFLAGS := -X helm.sh/helm/v4/internal/version.version=v4.3.2
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all run test test-real test-race fuzz test-browser faas-cli build shrinkwrap bench clean
+.PHONY: all run test test-real test-race fuzz test-browser faas-cli helm test-chart build shrinkwrap bench clean
 
 all: build
 
@@ -53,9 +57,18 @@ faas-cli: $(FAAS_CLI)
 $(FAAS_CLI): tools/faas-cli/go.mod tools/faas-cli/go.sum
 	cd tools/faas-cli && GOWORK=off $(GO) build -ldflags "$(FAAS_CLI_LDFLAGS)" -o $(FAAS_CLI) github.com/openfaas/faas-cli
 
+helm: $(HELM)
+$(HELM): tools/helm/go.mod tools/helm/go.sum
+	cd tools/helm && GOWORK=off $(GO) build -ldflags "$(HELM_LDFLAGS)" -o $(HELM) helm.sh/helm/v4/cmd/helm
+
+## test-chart: Helm lints and renders deploy/chart/easychat with each values
+## file; every object is decoded strictly into its Kubernetes type and checked
+test-chart: helm
+	cd deploy/chart && GOWORK=off HELM=$(HELM) $(GO) test -count=1 .
+
 ## build: the long-running programs
 build:
-	$(GO) build -o $(BIN)/ ./gateway ./connector ./faas/cmd/faas-local ./devstack
+	$(GO) build -o $(BIN)/ ./gateway ./connector ./idler ./faas/cmd/faas-local ./devstack
 
 ## shrinkwrap: faas-cli's build contexts, compiled as the Dockerfile does
 shrinkwrap: faas-cli
