@@ -23,7 +23,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "easychat.image" -}}
-{{- printf "%s/%s:%s" .ctx.Values.image.registry .name (default .ctx.Chart.AppVersion .ctx.Values.image.tag) -}}
+{{- printf "%s/%s:%s" .ctx.Values.image.registry .name (.tag | default .ctx.Values.image.tag | default .ctx.Chart.AppVersion | toString) -}}
 {{- end -}}
 
 {{- define "easychat.secretEnv" -}}
