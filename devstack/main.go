@@ -23,6 +23,9 @@
 //	INTERNAL_KEY             generated into $EASYCHAT_STATE_DIR/internal-key
 //	DEMO_USERS               alice,bob              users to print ready-made tokens for
 //	LOG_LEVEL                info
+//	CLUSTER                  (off)                  1: a deployment's shape on one machine: 3 gateway and
+//	                                                2 connector processes, chat and transfer at 3 replicas
+//	                                                (ports chosen freely and printed; logs in $EASYCHAT_STATE_DIR/logs)
 package main
 
 import (
@@ -85,12 +88,30 @@ func main() {
 		AckMode:             session.AckMode(os.Getenv("GATEWAY_ACK_MODE")),
 		Logger:              log,
 	}
+	if os.Getenv("CLUSTER") == "1" {
+		cfg.Cluster = &stack.Cluster{}
+	}
 	start := time.Now()
 	s, err := stack.Start(ctx, cfg)
 	if err != nil {
 		fatal(err)
 	}
 	user, pass := s.FaasCredentials()
+	if cfg.Cluster != nil {
+		fmt.Printf("\nEasy Chat is up as a cluster (%s).\n", time.Since(start).Round(time.Millisecond))
+		for _, p := range s.GatewayProcs() {
+			fmt.Printf("  %-12s %s   (pid %d, internal http://%s)\n", p.Name, p.URL(), p.PID(), p.Internal)
+		}
+		for _, p := range s.ConnectorProcs() {
+			fmt.Printf("  %-12s http://%s   (pid %d)\n", p.Name, p.Addr, p.PID())
+		}
+		fmt.Printf("  FaaS gateway %s   (faas-cli login -g %s -u %s -p %s)\n  kafka %s  mongo %s  redis %s\nCtrl-C stops everything.\n",
+			s.FaasURL, s.FaasURL, user, pass, s.Brokers, s.MongoURI, s.RedisURL)
+		<-ctx.Done()
+		log.Info("shutting down")
+		s.Close()
+		return
+	}
 	gw := s.Gateways()[0]
 	fmt.Printf(`
 Easy Chat is up (%s).

@@ -185,3 +185,14 @@ func (r *Redis) Close() {
 	close(r.stop)
 	r.m.Close()
 }
+
+// Restart drops every connection and all data and listens again on the same
+// address: a Redis without persistence coming back after a crash.
+func (r *Redis) Restart() error {
+	r.m.Close()
+	r.m.FlushAll()
+	if err := r.m.Restart(); err != nil {
+		return fmt.Errorf("restarting redis: %w", err)
+	}
+	return nil
+}

@@ -70,6 +70,12 @@ type Config struct {
 	// Gateway, when set, adjusts each gateway's configuration (tests).
 	Gateway func(*server.Config)
 
+	// Cluster, when set, runs gateways and connectors as processes instead
+	// of in this process (see Cluster); ClusterGatewayEnv is extra
+	// environment for those gateways.
+	Cluster           *Cluster
+	ClusterGatewayEnv []string
+
 	Logger *slog.Logger
 }
 
@@ -90,6 +96,9 @@ type Stack struct {
 
 	mu       sync.Mutex
 	gateways []*Gateway
+
+	gatewayProcs, connectorProcs []*Proc
+	redis                        *embedded.Redis // nil with an external Redis
 
 	closers []func()
 	runCtx  context.Context
@@ -186,11 +195,13 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	conn, err := s.AddConnector(runCtx, cfg.ConnectorHTTPAddr)
-	if err != nil {
-		return nil, err
+	if cfg.Cluster == nil {
+		conn, err := s.AddConnector(runCtx, cfg.ConnectorHTTPAddr)
+		if err != nil {
+			return nil, err
+		}
+		s.Connector = conn
 	}
-	s.Connector = conn
 
 	opt, err := redis.ParseURL(s.RedisURL)
 	if err != nil {
@@ -204,6 +215,12 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.Registry = route.NewRedis(s.rdb, ttl)
 	s.closers = append(s.closers, func() { _ = s.rdb.Close() })
 
+	if cfg.Cluster != nil {
+		if err := s.startCluster(ctx); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	if _, err := s.AddGateway(ctx, cfg.GatewayAddr, cfg.GatewayInternalAddr); err != nil {
 		return nil, err
 	}
@@ -236,7 +253,7 @@ func (s *Stack) startInfra(ctx context.Context) error {
 			return err
 		}
 		s.closers = append(s.closers, r.Close)
-		s.RedisURL = r.URL()
+		s.RedisURL, s.redis = r.URL(), r
 	}
 	return nil
 }
