@@ -19,20 +19,29 @@ all: build
 run: faas-cli
 	EASYCHAT_DEV=1 $(GO) run ./devstack
 
+# The cluster test (e2e/cluster) runs alone, after the others: it is a whole
+# deployment of processes under load, and it restarts Redis.
+NOT_CLUSTER = $$($(GO) list ./... | grep -v /e2e/cluster)
+
 ## test: every test, against embedded Kafka, FerretDB and Redis
 test: faas-cli
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./... easychat/pkg/...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(NOT_CLUSTER) easychat/pkg/...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/cluster
 
 ## test-real: the integration suites against this machine's Redis and
-## FerretDB on PostgreSQL (CI's second lane; see .ci/run)
+## FerretDB on PostgreSQL (CI's second lane; see .ci/run). The cluster test
+## restarts that Redis only when EASYCHAT_RESTART_REDIS=1 (CI sets it).
 test-real: faas-cli
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	FERRETDB_POSTGRESQL_URL=$${FERRETDB_POSTGRESQL_URL:-postgres://postgres@127.0.0.1:5432/easychat_ci} \
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/... ./gateway/...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./e2e/... | grep -v /e2e/cluster) ./gateway/...
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+	FERRETDB_POSTGRESQL_URL=$${FERRETDB_POSTGRESQL_URL:-postgres://postgres@127.0.0.1:5432/easychat_ci} \
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/cluster
 
 ## test-race: the concurrent code under the race detector (CI's fourth lane)
 test-race: faas-cli
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./gateway/... ./connector/... ./e2e/... easychat/pkg/...
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./gateway/... ./connector/... ./idler/... $$($(GO) list ./e2e/... | grep -v /e2e/cluster) easychat/pkg/...
 
 ## fuzz: every fuzz target for FUZZTIME each (decoders of outside input)
 FUZZTIME ?= 5s
