@@ -152,32 +152,23 @@ func decode(t *testing.T, out []byte) rendered {
 		var into any
 		switch meta.APIVersion + "/" + meta.Kind {
 		case "apps/v1/Deployment":
-			r.deployments = append(r.deployments, appsv1.Deployment{})
-			into = &r.deployments[len(r.deployments)-1]
+			into = grow(&r.deployments)
 		case "v1/Service":
-			r.services = append(r.services, corev1.Service{})
-			into = &r.services[len(r.services)-1]
+			into = grow(&r.services)
 		case "autoscaling/v2/HorizontalPodAutoscaler":
-			r.hpas = append(r.hpas, autoscalingv2.HorizontalPodAutoscaler{})
-			into = &r.hpas[len(r.hpas)-1]
+			into = grow(&r.hpas)
 		case "policy/v1/PodDisruptionBudget":
-			r.pdbs = append(r.pdbs, policyv1.PodDisruptionBudget{})
-			into = &r.pdbs[len(r.pdbs)-1]
+			into = grow(&r.pdbs)
 		case "networking.k8s.io/v1/NetworkPolicy":
-			r.policies = append(r.policies, networkingv1.NetworkPolicy{})
-			into = &r.policies[len(r.policies)-1]
+			into = grow(&r.policies)
 		case "v1/ServiceAccount":
-			r.serviceAccounts = append(r.serviceAccounts, corev1.ServiceAccount{})
-			into = &r.serviceAccounts[len(r.serviceAccounts)-1]
+			into = grow(&r.serviceAccounts)
 		case "rbac.authorization.k8s.io/v1/Role":
-			r.roles = append(r.roles, rbacv1.Role{})
-			into = &r.roles[len(r.roles)-1]
+			into = grow(&r.roles)
 		case "rbac.authorization.k8s.io/v1/RoleBinding":
-			r.roleBindings = append(r.roleBindings, rbacv1.RoleBinding{})
-			into = &r.roleBindings[len(r.roleBindings)-1]
+			into = grow(&r.roleBindings)
 		case "monitoring.coreos.com/v1/ServiceMonitor":
-			r.monitors = append(r.monitors, serviceMonitor{})
-			into = &r.monitors[len(r.monitors)-1]
+			into = grow(&r.monitors)
 		default:
 			t.Fatalf("unexpected object %s %s", meta.APIVersion, meta.Kind)
 		}
@@ -189,6 +180,12 @@ func decode(t *testing.T, out []byte) rendered {
 	}
 	sort.Strings(r.kinds)
 	return r
+}
+
+// grow appends a zero T to list and returns a pointer to it, to decode into.
+func grow[T any](list *[]T) any {
+	*list = append(*list, *new(T))
+	return &(*list)[len(*list)-1]
 }
 
 func onlyComments(doc string) bool {
