@@ -208,11 +208,11 @@ func (p *Provider) Start(ctx context.Context) error {
 	}
 	serving = true
 	go bootstrap.Serve(handlers, fcfg)
-	go p.idleLoop()
 
 	if err := p.waitAPI(ctx); err != nil {
 		return err
 	}
+	go p.idleLoop() // it talks to the API above
 	p.log.Info("faas runtime listening", "url", p.url, "state", p.cfg.StateDir,
 		"stacks", p.cfg.StackFiles, "templates", p.cfg.TemplateDir)
 	return nil
