@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/frame"
-	"easychat/pkg/store"
 )
 
 // Scenario 2, group fan-out: one group whose members are all online; a few
@@ -71,7 +71,7 @@ func (sys *system) groupScenario(ctx context.Context, prefix string, rates []flo
 		members[i] = fmt.Sprintf("%s%d-%s", prefix, i, sys.run)
 	}
 	gid := "g-bench-" + prefix + "-" + sys.run
-	if err := sys.store.CreateGroup(ctx, store.Group{ID: gid, Name: "bench", Owner: members[0], Members: members}); err != nil {
+	if err := sys.store.CreateGroup(ctx, domain.Group{ID: gid, Name: "bench", Owner: members[0], Members: members}); err != nil {
 		return fmt.Errorf("creating the group: %w", err)
 	}
 	tr := &groupTracker{}

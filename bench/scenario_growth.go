@@ -12,9 +12,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
-	"easychat/pkg/store"
 )
 
 // Scenario 6, data growth: reads must cost what they return, not what the
@@ -58,7 +58,7 @@ func (sys *system) growth(ctx context.Context) error {
 	g := &growth{sys: sys, lister: "lister-" + sys.run, member: "gmember-" + sys.run, group: "g-growth-" + sys.run,
 		seqs: map[string]int64{}, hc: &http.Client{Timeout: 30 * time.Second}}
 	g.small = frame.SingleConversationID(g.lister, fmt.Sprintf("lp0-%s", sys.run))
-	if err := sys.store.CreateGroup(ctx, store.Group{ID: g.group, Name: "growth", Owner: g.member, Members: []string{g.lister}}); err != nil {
+	if err := sys.store.CreateGroup(ctx, domain.Group{ID: g.group, Name: "growth", Owner: g.member, Members: []string{g.lister}}); err != nil {
 		return fmt.Errorf("creating the group: %w", err)
 	}
 	t := sys.rep.table("6. Data growth (reads through the HTTP API, p50 / p99 of "+fmt.Sprint(growthSamples)+" requests)",

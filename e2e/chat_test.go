@@ -13,9 +13,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"easychat/pkg/batch"
+	"easychat/pkg/domain"
 	"easychat/pkg/frame"
 	"easychat/pkg/sign"
-	"easychat/pkg/store"
 )
 
 const wait = 30 * time.Second
@@ -70,7 +70,7 @@ func TestGroupChatFansOutToFiftyMembers(t *testing.T) {
 		members[i] = uid(t, fmt.Sprintf("m%02d", i))
 	}
 	group := gid()
-	if err := st.CreateGroup(ctx, store.Group{ID: group, Name: "fifty", Owner: owner, Members: members}); err != nil {
+	if err := st.CreateGroup(ctx, domain.Group{ID: group, Name: "fifty", Owner: owner, Members: members}); err != nil {
 		t.Fatal(err)
 	}
 	co := dial(t, s, gw, owner)

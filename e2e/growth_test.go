@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"easychat/pkg/conversation"
+	"easychat/pkg/domain"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/listcache"
@@ -139,7 +140,7 @@ func TestReadsDoNotGrowWithTheStore(t *testing.T) {
 	type cost struct{ history, deep, syncAll, syncEnd int }
 	run := func() cost {
 		var c cost
-		var ms []store.Message
+		var ms []domain.Message
 		c.history = reads.measure(t, "history", func() { ms, err = st.History(ctx, conv, 0, 50) })
 		if err != nil || len(ms) != 50 || ms[0].Seq != n || ms[49].Seq != n-49 {
 			t.Fatalf("history: %d messages (%v)", len(ms), err)
@@ -196,16 +197,16 @@ func TestListReadsDoNotGrowWithTheStore(t *testing.T) {
 		}
 	}
 	for i := range 2 {
-		if err := st.CreateGroup(ctx, store.Group{ID: fmt.Sprintf("g-%s-%d", tag, i), Name: "team", Owner: me}); err != nil {
+		if err := st.CreateGroup(ctx, domain.Group{ID: fmt.Sprintf("g-%s-%d", tag, i), Name: "team", Owner: me}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	list := func(s *conversation.Service) []store.ConversationState {
+	list := func(s *conversation.Service) []domain.ConversationState {
 		res, err := s.Handle(ctx, me, "", []byte(`{"action":"list"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
-		cs := res.(map[string]any)["conversations"].([]store.ConversationState)
+		cs := res.(map[string]any)["conversations"].([]domain.ConversationState)
 		if len(cs) != peers+2 {
 			t.Fatalf("listed %d conversations, want %d", len(cs), peers+2)
 		}

@@ -32,11 +32,11 @@ import (
 	"easychat/devstack/stack"
 	"easychat/gateway/server"
 	"easychat/gateway/session"
+	"easychat/pkg/domain"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/secret"
 	"easychat/pkg/sign"
-	"easychat/pkg/store"
 )
 
 // hostileGateway starts a gateway of the shared system with the default
@@ -69,7 +69,7 @@ func registered(t *testing.T, names ...string) []string {
 	ids := make([]string, len(names))
 	for i, n := range names {
 		ids[i] = uid(t, n)
-		if err := st.CreateUser(ctx, store.User{ID: ids[i], Nickname: n}); err != nil {
+		if err := st.CreateUser(ctx, domain.User{ID: ids[i], Nickname: n}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/listcache"
-	"easychat/pkg/store"
 )
 
 // The list cache only moves forward: a late or repeated write never undoes
@@ -15,17 +15,17 @@ func TestListCacheMovesForwardOnly(t *testing.T) {
 	ctx := context.Background()
 	c := listcache.New(testRedis(t))
 	conv := uid(t, "a") + "_" + uid(t, "z")
-	msg := func(seq int64) *store.Message { return &store.Message{MsgID: "m", Seq: seq, SendID: "ann"} }
+	msg := func(seq int64) *domain.Message { return &domain.Message{MsgID: "m", Seq: seq, SendID: "ann"} }
 
 	// A writer alone knows only its batch: not a complete summary yet.
-	if err := c.Advance(ctx, map[string]store.Summary{conv: {Seq: 5, LastMsg: msg(5), UpdatedAt: 50, Sent: map[string]int64{"ann": 5}}}); err != nil {
+	if err := c.Advance(ctx, map[string]domain.Summary{conv: {Seq: 5, LastMsg: msg(5), UpdatedAt: 50, Sent: map[string]int64{"ann": 5}}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := c.Summaries(ctx, []string{conv}); err != nil || len(got) != 0 {
 		t.Fatalf("an advanced but unfilled summary counted: %+v, %v", got, err)
 	}
 	// A reader fills it from the store, with older data than the writer's.
-	if err := c.Fill(ctx, map[string]store.Summary{conv: {Seq: 4, LastMsg: msg(4), UpdatedAt: 40, Sent: map[string]int64{"ann": 3, "ben": 4}}}); err != nil {
+	if err := c.Fill(ctx, map[string]domain.Summary{conv: {Seq: 4, LastMsg: msg(4), UpdatedAt: 40, Sent: map[string]int64{"ann": 3, "ben": 4}}}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := c.Summaries(ctx, []string{conv})
@@ -34,21 +34,21 @@ func TestListCacheMovesForwardOnly(t *testing.T) {
 		t.Fatalf("summary %+v, %v", s, err)
 	}
 	// A redelivered older batch changes nothing.
-	if err := c.Advance(ctx, map[string]store.Summary{conv: {Seq: 2, LastMsg: msg(2), UpdatedAt: 20, Sent: map[string]int64{"ben": 1}}}); err != nil {
+	if err := c.Advance(ctx, map[string]domain.Summary{conv: {Seq: 2, LastMsg: msg(2), UpdatedAt: 20, Sent: map[string]int64{"ben": 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := c.Summaries(ctx, []string{conv}); got[conv].Seq != 5 || got[conv].Sent["ben"] != 4 || got[conv].LastMsg.Seq != 5 {
 		t.Fatalf("an older batch moved the summary back: %+v", got[conv])
 	}
 
-	k := store.PositionKey{User: uid(t, "bob"), Conversation: conv}
-	for _, p := range []store.Position{{Read: 3, Delivered: 4}, {Read: 2, Delivered: 6}, {Read: 5, Delivered: 5}} {
-		if err := c.PutPositions(ctx, map[store.PositionKey]store.Position{k: p}); err != nil {
+	k := domain.PositionKey{User: uid(t, "bob"), Conversation: conv}
+	for _, p := range []domain.Position{{Read: 3, Delivered: 4}, {Read: 2, Delivered: 6}, {Read: 5, Delivered: 5}} {
+		if err := c.PutPositions(ctx, map[domain.PositionKey]domain.Position{k: p}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	pos, err := c.Positions(ctx, []store.PositionKey{k, {User: k.User, Conversation: "other_conv"}})
-	if err != nil || len(pos) != 1 || pos[k] != (store.Position{Read: 5, Delivered: 6}) {
+	pos, err := c.Positions(ctx, []domain.PositionKey{k, {User: k.User, Conversation: "other_conv"}})
+	if err != nil || len(pos) != 1 || pos[k] != (domain.Position{Read: 5, Delivered: 6}) {
 		t.Fatalf("positions %+v, %v", pos, err)
 	}
 }

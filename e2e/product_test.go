@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/frame"
-	"easychat/pkg/store"
 )
 
 // api POSTs body to the gateway's HTTP API as token's user ("" anonymous).
@@ -179,7 +179,7 @@ func TestGroupBurstSurvivesTransferKillInOrder(t *testing.T) {
 	owner := uid(t, "owner")
 	members := []string{uid(t, "m1"), uid(t, "m2"), uid(t, "m3")}
 	group := gid()
-	if err := st.CreateGroup(ctx, store.Group{ID: group, Name: "burst", Owner: owner, Members: members}); err != nil {
+	if err := st.CreateGroup(ctx, domain.Group{ID: group, Name: "burst", Owner: owner, Members: members}); err != nil {
 		t.Fatal(err)
 	}
 	co := dial(t, s, gw, owner)

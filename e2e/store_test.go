@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
+	"easychat/pkg/reject"
 	"easychat/pkg/store"
 )
 
@@ -86,10 +88,10 @@ func TestStoreGroups(t *testing.T) {
 	defer cancel()
 	st := openStore(t, ctx)
 	id := fmt.Sprintf("g%d", time.Now().UnixNano())
-	if err := st.CreateGroup(ctx, store.Group{ID: id, Name: "team", Owner: "alice", Members: []string{"bob", "bob", "carol"}}); err != nil {
+	if err := st.CreateGroup(ctx, domain.Group{ID: id, Name: "team", Owner: "alice", Members: []string{"bob", "bob", "carol"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreateGroup(ctx, store.Group{ID: id, Owner: "x"}); err != store.ErrExists {
+	if err := st.CreateGroup(ctx, domain.Group{ID: id, Owner: "x"}); err != reject.ErrConflict {
 		t.Fatalf("second create: %v, want ErrExists", err)
 	}
 	if err := st.AddMembers(ctx, id, "dave", "alice"); err != nil {
@@ -111,13 +113,13 @@ func TestStoreGroups(t *testing.T) {
 			t.Fatalf("IsMember(%s) = %v, %v", user, ok, err)
 		}
 	}
-	if _, err := st.Group(ctx, "no-such-group"); err != store.ErrNotFound {
+	if _, err := st.Group(ctx, "no-such-group"); err != reject.ErrNotFound {
 		t.Fatalf("missing group: %v", err)
 	}
-	if _, err := st.IsMember(ctx, "no-such-group", "bob"); err != store.ErrNotFound {
+	if _, err := st.IsMember(ctx, "no-such-group", "bob"); err != reject.ErrNotFound {
 		t.Fatalf("IsMember of a missing group: %v", err)
 	}
-	if err := st.AddMembers(ctx, "no-such-group", "bob"); err != store.ErrNotFound {
+	if err := st.AddMembers(ctx, "no-such-group", "bob"); err != reject.ErrNotFound {
 		t.Fatalf("AddMembers to a missing group: %v", err)
 	}
 }
@@ -134,7 +136,7 @@ func TestStoreGroupMembershipUnderConcurrentChanges(t *testing.T) {
 	for i := range 10 {
 		start = append(start, fmt.Sprintf("old%d", i))
 	}
-	if err := st.CreateGroup(ctx, store.Group{ID: id, Name: "race", Owner: "owner", Members: start}); err != nil {
+	if err := st.CreateGroup(ctx, domain.Group{ID: id, Name: "race", Owner: "owner", Members: start}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -211,11 +213,11 @@ func TestStoreMigratesListsOfEarlierVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	gs, err := st.GroupsOf(ctx, "bob")
-	if err != nil || !slices.ContainsFunc(gs, func(g store.Group) bool { return g.ID == id }) {
+	if err != nil || !slices.ContainsFunc(gs, func(g domain.Group) bool { return g.ID == id }) {
 		t.Fatalf("bob's groups after the migration: %+v, %v", gs, err)
 	}
 	list, err := st.ListOf(ctx, "zed")
-	if err != nil || !slices.ContainsFunc(list, func(e store.ListEntry) bool { return e.ConversationID == conv }) {
+	if err != nil || !slices.ContainsFunc(list, func(e domain.ListEntry) bool { return e.ConversationID == conv }) {
 		t.Fatalf("zed's list after the migration: %+v, %v", list, err)
 	}
 	// Changes after the migration keep the members it found.

@@ -13,18 +13,18 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/ident"
 	"easychat/pkg/limit"
 	"easychat/pkg/reject"
-	"easychat/pkg/store"
 	"easychat/pkg/token"
 )
 
 // Store is the persistence accounts need.
 type Store interface {
-	CreateUser(ctx context.Context, u store.User) error
-	User(ctx context.Context, id string) (store.User, error)
-	UsersByID(ctx context.Context, ids []string) ([]store.User, error)
+	CreateUser(ctx context.Context, u domain.User) error
+	User(ctx context.Context, id string) (domain.User, error)
+	UsersByID(ctx context.Context, ids []string) ([]domain.User, error)
 }
 
 // MaxProfiles bounds the userIds of one profiles request.
@@ -145,8 +145,8 @@ func (s *Service) register(ctx context.Context, client string, req Request) (Ses
 	if err != nil {
 		return Session{}, fmt.Errorf("hashing password: %w", err)
 	}
-	err = s.Store.CreateUser(ctx, store.User{ID: req.UserID, Nickname: req.Nickname, PasswordHash: hash})
-	if errors.Is(err, store.ErrExists) {
+	err = s.Store.CreateUser(ctx, domain.User{ID: req.UserID, Nickname: req.Nickname, PasswordHash: hash})
+	if errors.Is(err, reject.ErrConflict) {
 		return Session{}, reject.Conflict("userId %s is taken", req.UserID)
 	}
 	if err != nil {
@@ -168,7 +168,7 @@ func (s *Service) login(ctx context.Context, client string, req Request) (Sessio
 		return Session{}, err
 	}
 	u, err := s.Store.User(ctx, req.UserID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, reject.ErrNotFound) {
 		return Session{}, reject.Unauthorized("wrong userId or password")
 	}
 	if err != nil {

@@ -10,43 +10,43 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/limit"
 	"easychat/pkg/reject"
-	"easychat/pkg/store"
 	"easychat/pkg/token"
 )
 
 type memUsers struct {
 	mu    sync.Mutex
-	users map[string]store.User
+	users map[string]domain.User
 	reads int // lookups, i.e. logins that got as far as the password check
 }
 
-func (m *memUsers) CreateUser(_ context.Context, u store.User) error {
+func (m *memUsers) CreateUser(_ context.Context, u domain.User) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.users[u.ID]; ok {
-		return store.ErrExists
+		return reject.ErrConflict
 	}
 	m.users[u.ID] = u
 	return nil
 }
 
-func (m *memUsers) User(_ context.Context, id string) (store.User, error) {
+func (m *memUsers) User(_ context.Context, id string) (domain.User, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.reads++
 	u, ok := m.users[id]
 	if !ok {
-		return u, store.ErrNotFound
+		return u, reject.ErrNotFound
 	}
 	return u, nil
 }
 
-func (m *memUsers) UsersByID(context.Context, []string) ([]store.User, error) { return nil, nil }
+func (m *memUsers) UsersByID(context.Context, []string) ([]domain.User, error) { return nil, nil }
 
 func service() (*Service, *memUsers) {
-	st := &memUsers{users: map[string]store.User{}}
+	st := &memUsers{users: map[string]domain.User{}}
 	return &Service{Store: st, Tokens: token.New("test-secret-0123456789", time.Hour), Cost: bcrypt.MinCost,
 		Limiter:         limit.NewMemory(),
 		LoginPerUser:    limit.Rule{N: 3, Per: time.Minute},

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"easychat/pkg/domain"
 )
 
 // Producer writes keyed records to any topic.
@@ -34,15 +36,8 @@ func NewProducer(brokers string) *Producer {
 	}}
 }
 
-// Record is one message to publish.
-type Record struct {
-	Topic string
-	Key   string
-	Value []byte
-}
-
 // Publish writes records and returns once the brokers acknowledged them all.
-func (p *Producer) Publish(ctx context.Context, recs ...Record) error {
+func (p *Producer) Publish(ctx context.Context, recs ...domain.Record) error {
 	msgs := make([]kafka.Message, len(recs))
 	for i, r := range recs {
 		msgs[i] = kafka.Message{Topic: r.Topic, Key: []byte(r.Key), Value: r.Value}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"easychat/pkg/batch"
-	"easychat/pkg/bus"
+	"easychat/pkg/domain"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/ident"
@@ -23,7 +23,7 @@ import (
 
 // Publisher is where accepted chats go (Kafka in production).
 type Publisher interface {
-	Publish(ctx context.Context, recs ...bus.Record) error
+	Publish(ctx context.Context, recs ...domain.Record) error
 }
 
 // Membership answers whether a user may post to a group.
@@ -60,7 +60,7 @@ func (s *Service) Accept(ctx context.Context, it batch.Item) (frame.ChatAck, err
 // harmless).
 func (s *Service) AcceptBatch(ctx context.Context, items []batch.Item) ([]batch.Result, error) {
 	out := make([]batch.Result, len(items))
-	recs := make([]bus.Record, 0, len(items))
+	recs := make([]domain.Record, 0, len(items))
 	// A busy group sends many of a batch's chats: ask once per member.
 	groups := &memberMemo{m: s.Groups, seen: map[[2]string]memberAnswer{}}
 	for i, it := range items {
@@ -111,32 +111,32 @@ func (c *memberMemo) IsMember(ctx context.Context, group, user string) (bool, er
 }
 
 // prepare validates one chat and builds its record and its ack.
-func (s *Service) prepare(ctx context.Context, groups Membership, it batch.Item) (frame.ChatAck, bus.Record, error) {
+func (s *Service) prepare(ctx context.Context, groups Membership, it batch.Item) (frame.ChatAck, domain.Record, error) {
 	user, frameID := it.User, it.FrameID
 	if !ident.IsUser(user) {
-		return frame.ChatAck{}, bus.Record{}, reject.Unauthorized("no authenticated user")
+		return frame.ChatAck{}, domain.Record{}, reject.Unauthorized("no authenticated user")
 	}
 	if frameID != "" && !ident.IsFrameID(frameID) {
-		return frame.ChatAck{}, bus.Record{}, reject.Invalid("frame id must be 1-%d printable ASCII characters", ident.MaxFrameID)
+		return frame.ChatAck{}, domain.Record{}, reject.Invalid("frame id must be 1-%d printable ASCII characters", ident.MaxFrameID)
 	}
 	var c frame.Chat
 	if err := json.Unmarshal(it.Data, &c); err != nil {
-		return frame.ChatAck{}, bus.Record{}, reject.Invalid("invalid chat data: %v", err)
+		return frame.ChatAck{}, domain.Record{}, reject.Invalid("invalid chat data: %v", err)
 	}
 	conv, err := c.Validate(user)
 	if err != nil {
-		return frame.ChatAck{}, bus.Record{}, reject.Invalid("%v", err)
+		return frame.ChatAck{}, domain.Record{}, reject.Invalid("%v", err)
 	}
 	if c.ChatType == frame.GroupChat {
 		ok, err := groups.IsMember(ctx, c.RecvID, user)
 		if errors.Is(err, reject.ErrNotFound) {
-			return frame.ChatAck{}, bus.Record{}, reject.NotFound("no group %s", c.RecvID)
+			return frame.ChatAck{}, domain.Record{}, reject.NotFound("no group %s", c.RecvID)
 		}
 		if err != nil {
-			return frame.ChatAck{}, bus.Record{}, fmt.Errorf("checking membership of %s: %w", c.RecvID, err)
+			return frame.ChatAck{}, domain.Record{}, fmt.Errorf("checking membership of %s: %w", c.RecvID, err)
 		}
 		if !ok {
-			return frame.ChatAck{}, bus.Record{}, reject.Forbidden("not a member of group %s", c.RecvID)
+			return frame.ChatAck{}, domain.Record{}, reject.Forbidden("not a member of group %s", c.RecvID)
 		}
 	}
 	msgID := event.MsgID(user, conv, frameID, c.Msg.Content)
@@ -151,9 +151,9 @@ func (s *Service) prepare(ctx context.Context, groups Membership, it batch.Item)
 	}
 	b, err := json.Marshal(ev)
 	if err != nil {
-		return frame.ChatAck{}, bus.Record{}, fmt.Errorf("encoding chat: %w", err)
+		return frame.ChatAck{}, domain.Record{}, fmt.Errorf("encoding chat: %w", err)
 	}
-	return frame.ChatAck{MsgID: msgID, ConversationID: conv}, bus.Record{Topic: event.TopicChat, Key: conv, Value: b}, nil
+	return frame.ChatAck{MsgID: msgID, ConversationID: conv}, domain.Record{Topic: event.TopicChat, Key: conv, Value: b}, nil
 }
 
 func randomID() string {

@@ -9,18 +9,18 @@ import (
 	"time"
 
 	"easychat/pkg/batch"
-	"easychat/pkg/bus"
+	"easychat/pkg/domain"
 	"easychat/pkg/event"
 	"easychat/pkg/reject"
 )
 
 type recorder struct {
-	recs  []bus.Record
+	recs  []domain.Record
 	calls int
 	err   error
 }
 
-func (r *recorder) Publish(_ context.Context, recs ...bus.Record) error {
+func (r *recorder) Publish(_ context.Context, recs ...domain.Record) error {
 	r.calls++
 	if r.err != nil {
 		return r.err

@@ -9,19 +9,19 @@ import (
 	"errors"
 	"log/slog"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/frame"
 	"easychat/pkg/ident"
 	"easychat/pkg/reject"
-	"easychat/pkg/store"
 )
 
 // Store is the persistence conversations need.
 type Store interface {
-	ListOf(ctx context.Context, user string) ([]store.ListEntry, error)
-	Summaries(ctx context.Context, convs []string) (map[string]store.Summary, error)
-	Positions(ctx context.Context, keys []store.PositionKey) (map[store.PositionKey]store.Position, error)
-	History(ctx context.Context, conv string, before, limit int64) ([]store.Message, error)
-	Messages(ctx context.Context, conv string, after, limit int64) ([]store.Message, error)
+	ListOf(ctx context.Context, user string) ([]domain.ListEntry, error)
+	Summaries(ctx context.Context, convs []string) (map[string]domain.Summary, error)
+	Positions(ctx context.Context, keys []domain.PositionKey) (map[domain.PositionKey]domain.Position, error)
+	History(ctx context.Context, conv string, before, limit int64) ([]domain.Message, error)
+	Messages(ctx context.Context, conv string, after, limit int64) ([]domain.Message, error)
 	IsMember(ctx context.Context, group, user string) (bool, error)
 }
 
@@ -89,7 +89,7 @@ func (s *Service) Handle(ctx context.Context, caller, action string, body []byte
 			return nil, err
 		}
 		if cs == nil {
-			cs = []store.ConversationState{}
+			cs = []domain.ConversationState{}
 		}
 		return map[string]any{"conversations": cs}, nil
 	case "history":

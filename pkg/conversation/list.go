@@ -4,17 +4,17 @@ import (
 	"context"
 	"sort"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/frame"
-	"easychat/pkg/store"
 )
 
 // Cache holds what lists show, in front of the store (listcache.Redis);
 // see package listcache. Summaries and Positions return what it holds.
 type Cache interface {
-	Summaries(ctx context.Context, convs []string) (map[string]store.Summary, error)
-	Fill(ctx context.Context, sums map[string]store.Summary) error
-	Positions(ctx context.Context, keys []store.PositionKey) (map[store.PositionKey]store.Position, error)
-	PutPositions(ctx context.Context, pos map[store.PositionKey]store.Position) error
+	Summaries(ctx context.Context, convs []string) (map[string]domain.Summary, error)
+	Fill(ctx context.Context, sums map[string]domain.Summary) error
+	Positions(ctx context.Context, keys []domain.PositionKey) (map[domain.PositionKey]domain.Position, error)
+	PutPositions(ctx context.Context, pos map[domain.PositionKey]domain.Position) error
 }
 
 // list returns user's conversations, most recently active first: every
@@ -23,22 +23,22 @@ type Cache interface {
 // returns: the user's list (read by _id), then each conversation's summary
 // and the positions it shows, from the cache, the rest from the store by
 // _id (and cached).
-func (s *Service) list(ctx context.Context, user string, withPositions bool) ([]store.ConversationState, error) {
+func (s *Service) list(ctx context.Context, user string, withPositions bool) ([]domain.ConversationState, error) {
 	entries, err := s.Store.ListOf(ctx, user)
 	if err != nil {
 		return nil, err
 	}
 	convs := make([]string, len(entries))
-	var keys []store.PositionKey
+	var keys []domain.PositionKey
 	for i, e := range entries {
 		convs[i] = e.ConversationID
-		keys = append(keys, store.PositionKey{User: user, Conversation: e.ConversationID})
+		keys = append(keys, domain.PositionKey{User: user, Conversation: e.ConversationID})
 		if peer, ok := frame.SinglePeer(e.ConversationID, user); ok && e.ChatType == frame.SingleChat {
-			keys = append(keys, store.PositionKey{User: peer, Conversation: e.ConversationID})
+			keys = append(keys, domain.PositionKey{User: peer, Conversation: e.ConversationID})
 		}
 	}
 	// Summaries and positions are read at once: neither needs the other.
-	pos := map[store.PositionKey]store.Position{}
+	pos := map[domain.PositionKey]domain.Position{}
 	posErr := make(chan error, 1)
 	if withPositions {
 		go func() {
@@ -56,10 +56,10 @@ func (s *Service) list(ctx context.Context, user string, withPositions bool) ([]
 	if err != nil {
 		return nil, err
 	}
-	out := make([]store.ConversationState, 0, len(entries))
+	out := make([]domain.ConversationState, 0, len(entries))
 	for _, e := range entries {
 		sum := sums[e.ConversationID]
-		st := store.ConversationState{ConversationID: e.ConversationID, ChatType: e.ChatType, Seq: sum.Seq,
+		st := domain.ConversationState{ConversationID: e.ConversationID, ChatType: e.ChatType, Seq: sum.Seq,
 			LastMsg: sum.LastMsg, UpdatedAt: sum.UpdatedAt}
 		if e.ChatType == frame.SingleChat {
 			peer, ok := frame.SinglePeer(e.ConversationID, user)
@@ -67,7 +67,7 @@ func (s *Service) list(ctx context.Context, user string, withPositions bool) ([]
 				continue // listed by its first message, which is not stored (yet)
 			}
 			st.PeerID = peer
-			p := pos[store.PositionKey{User: peer, Conversation: e.ConversationID}]
+			p := pos[domain.PositionKey{User: peer, Conversation: e.ConversationID}]
 			// Having sent a message, the peer has read everything before it.
 			st.PeerReadSeq = max(p.Read, sum.Sent[peer])
 			st.PeerDeliveredSeq = max(p.Delivered, st.PeerReadSeq)
@@ -78,7 +78,7 @@ func (s *Service) list(ctx context.Context, user string, withPositions bool) ([]
 			}
 		}
 		// Having sent a message, the user has read everything before it.
-		st.ReadSeq = max(pos[store.PositionKey{User: user, Conversation: e.ConversationID}].Read, sum.Sent[user])
+		st.ReadSeq = max(pos[domain.PositionKey{User: user, Conversation: e.ConversationID}].Read, sum.Sent[user])
 		st.Unread = max(st.Seq-st.ReadSeq, 0)
 		out = append(out, st)
 	}
@@ -88,13 +88,13 @@ func (s *Service) list(ctx context.Context, user string, withPositions bool) ([]
 
 // summaries returns the summaries of convs: the cache's, then the store's
 // for the rest, which are cached.
-func (s *Service) summaries(ctx context.Context, convs []string) (map[string]store.Summary, error) {
-	have := map[string]store.Summary{}
+func (s *Service) summaries(ctx context.Context, convs []string) (map[string]domain.Summary, error) {
+	have := map[string]domain.Summary{}
 	if s.Cache != nil {
 		var err error
 		if have, err = s.Cache.Summaries(ctx, convs); err != nil {
 			s.warn("reading cached summaries; reading the store", err)
-			have = map[string]store.Summary{}
+			have = map[string]domain.Summary{}
 		}
 	}
 	var missing []string
@@ -123,16 +123,16 @@ func (s *Service) summaries(ctx context.Context, convs []string) (map[string]sto
 
 // positions returns the positions named by keys: the cache's, then the
 // store's for the rest, which are cached.
-func (s *Service) positions(ctx context.Context, keys []store.PositionKey) (map[store.PositionKey]store.Position, error) {
-	have := map[store.PositionKey]store.Position{}
+func (s *Service) positions(ctx context.Context, keys []domain.PositionKey) (map[domain.PositionKey]domain.Position, error) {
+	have := map[domain.PositionKey]domain.Position{}
 	if s.Cache != nil {
 		var err error
 		if have, err = s.Cache.Positions(ctx, keys); err != nil {
 			s.warn("reading cached positions; reading the store", err)
-			have = map[store.PositionKey]store.Position{}
+			have = map[domain.PositionKey]domain.Position{}
 		}
 	}
-	var missing []store.PositionKey
+	var missing []domain.PositionKey
 	for _, k := range keys {
 		if _, ok := have[k]; !ok {
 			missing = append(missing, k)

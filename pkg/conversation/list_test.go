@@ -7,48 +7,48 @@ import (
 	"fmt"
 	"testing"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/frame"
-	"easychat/pkg/store"
 )
 
 // memStore answers from maps and counts what it is asked.
 type memStore struct {
-	lists     map[string][]store.ListEntry
-	sums      map[string]store.Summary
-	pos       map[store.PositionKey]store.Position
+	lists     map[string][]domain.ListEntry
+	sums      map[string]domain.Summary
+	pos       map[domain.PositionKey]domain.Position
 	sumReads  int
 	posReads  int
-	msgs      map[string][]store.Message
+	msgs      map[string][]domain.Message
 	fail      error
 	members   map[string][]string
 	histories int
 }
 
-func (m *memStore) ListOf(_ context.Context, user string) ([]store.ListEntry, error) {
+func (m *memStore) ListOf(_ context.Context, user string) ([]domain.ListEntry, error) {
 	return m.lists[user], m.fail
 }
-func (m *memStore) Summaries(_ context.Context, convs []string) (map[string]store.Summary, error) {
+func (m *memStore) Summaries(_ context.Context, convs []string) (map[string]domain.Summary, error) {
 	m.sumReads += len(convs)
-	out := map[string]store.Summary{}
+	out := map[string]domain.Summary{}
 	for _, c := range convs {
 		out[c] = m.sums[c]
 	}
 	return out, m.fail
 }
-func (m *memStore) Positions(_ context.Context, keys []store.PositionKey) (map[store.PositionKey]store.Position, error) {
+func (m *memStore) Positions(_ context.Context, keys []domain.PositionKey) (map[domain.PositionKey]domain.Position, error) {
 	m.posReads += len(keys)
-	out := map[store.PositionKey]store.Position{}
+	out := map[domain.PositionKey]domain.Position{}
 	for _, k := range keys {
 		out[k] = m.pos[k]
 	}
 	return out, m.fail
 }
-func (m *memStore) History(context.Context, string, int64, int64) ([]store.Message, error) {
+func (m *memStore) History(context.Context, string, int64, int64) ([]domain.Message, error) {
 	m.histories++
 	return nil, nil
 }
-func (m *memStore) Messages(_ context.Context, conv string, after, limit int64) ([]store.Message, error) {
-	var out []store.Message
+func (m *memStore) Messages(_ context.Context, conv string, after, limit int64) ([]domain.Message, error) {
+	var out []domain.Message
 	for _, x := range m.msgs[conv] {
 		if x.Seq > after && int64(len(out)) < limit {
 			out = append(out, x)
@@ -67,16 +67,16 @@ func (m *memStore) IsMember(_ context.Context, g, u string) (bool, error) {
 
 // memCache is a cache in memory: complete summaries and exact positions.
 type memCache struct {
-	sums map[string]store.Summary
-	pos  map[store.PositionKey]store.Position
+	sums map[string]domain.Summary
+	pos  map[domain.PositionKey]domain.Position
 	down bool
 }
 
-func (c *memCache) Summaries(_ context.Context, convs []string) (map[string]store.Summary, error) {
+func (c *memCache) Summaries(_ context.Context, convs []string) (map[string]domain.Summary, error) {
 	if c.down {
 		return nil, errors.New("redis down")
 	}
-	out := map[string]store.Summary{}
+	out := map[string]domain.Summary{}
 	for _, conv := range convs {
 		if s, ok := c.sums[conv]; ok {
 			out[conv] = s
@@ -84,7 +84,7 @@ func (c *memCache) Summaries(_ context.Context, convs []string) (map[string]stor
 	}
 	return out, nil
 }
-func (c *memCache) Fill(_ context.Context, sums map[string]store.Summary) error {
+func (c *memCache) Fill(_ context.Context, sums map[string]domain.Summary) error {
 	if c.down {
 		return errors.New("redis down")
 	}
@@ -93,11 +93,11 @@ func (c *memCache) Fill(_ context.Context, sums map[string]store.Summary) error 
 	}
 	return nil
 }
-func (c *memCache) Positions(_ context.Context, keys []store.PositionKey) (map[store.PositionKey]store.Position, error) {
+func (c *memCache) Positions(_ context.Context, keys []domain.PositionKey) (map[domain.PositionKey]domain.Position, error) {
 	if c.down {
 		return nil, errors.New("redis down")
 	}
-	out := map[store.PositionKey]store.Position{}
+	out := map[domain.PositionKey]domain.Position{}
 	for _, k := range keys {
 		if p, ok := c.pos[k]; ok {
 			out[k] = p
@@ -105,7 +105,7 @@ func (c *memCache) Positions(_ context.Context, keys []store.PositionKey) (map[s
 	}
 	return out, nil
 }
-func (c *memCache) PutPositions(_ context.Context, pos map[store.PositionKey]store.Position) error {
+func (c *memCache) PutPositions(_ context.Context, pos map[domain.PositionKey]domain.Position) error {
 	if c.down {
 		return errors.New("redis down")
 	}
@@ -116,29 +116,29 @@ func (c *memCache) PutPositions(_ context.Context, pos map[store.PositionKey]sto
 }
 
 func fixture() *memStore {
-	last := func(seq int64, from string) *store.Message {
-		return &store.Message{MsgID: fmt.Sprint(seq), Seq: seq, SendID: from, Msg: frame.Msg{Content: "hi"}}
+	last := func(seq int64, from string) *domain.Message {
+		return &domain.Message{MsgID: fmt.Sprint(seq), Seq: seq, SendID: from, Msg: frame.Msg{Content: "hi"}}
 	}
-	pk := func(u, c string) store.PositionKey { return store.PositionKey{User: u, Conversation: c} }
+	pk := func(u, c string) domain.PositionKey { return domain.PositionKey{User: u, Conversation: c} }
 	return &memStore{
-		lists: map[string][]store.ListEntry{"ann": {
+		lists: map[string][]domain.ListEntry{"ann": {
 			{ConversationID: "ann_ben", ChatType: frame.SingleChat},
 			{ConversationID: "g-team", ChatType: frame.GroupChat, Name: "team", At: 5},
 			{ConversationID: "ann_cat", ChatType: frame.SingleChat}, // listed, no message stored yet
 			{ConversationID: "g-quiet", ChatType: frame.GroupChat, Name: "quiet", At: 7},
 		}},
-		sums: map[string]store.Summary{
+		sums: map[string]domain.Summary{
 			"ann_ben": {Seq: 10, LastMsg: last(10, "ben"), UpdatedAt: 100, Sent: map[string]int64{"ann": 6, "ben": 10}},
 			"g-team":  {Seq: 4, LastMsg: last(4, "ann"), UpdatedAt: 200, Sent: map[string]int64{"ann": 4}},
 		},
-		pos: map[store.PositionKey]store.Position{
+		pos: map[domain.PositionKey]domain.Position{
 			pk("ann", "ann_ben"): {Read: 8, Delivered: 9},
 			pk("ben", "ann_ben"): {Read: 2, Delivered: 5},
 		},
 	}
 }
 
-func listOf(t *testing.T, s *Service, user string) []store.ConversationState {
+func listOf(t *testing.T, s *Service, user string) []domain.ConversationState {
 	t.Helper()
 	res, err := s.Handle(context.Background(), user, "", []byte(`{"action":"list"}`))
 	if err != nil {
@@ -146,7 +146,7 @@ func listOf(t *testing.T, s *Service, user string) []store.ConversationState {
 	}
 	b, _ := json.Marshal(res)
 	var out struct {
-		Conversations []store.ConversationState `json:"conversations"`
+		Conversations []domain.ConversationState `json:"conversations"`
 	}
 	_ = json.Unmarshal(b, &out)
 	return out.Conversations
@@ -184,7 +184,7 @@ func TestListAssemblesStateFromSummariesAndPositions(t *testing.T) {
 // which is cached; a cache that is down costs speed, not the answer.
 func TestListReadsTheStoreOnlyForWhatTheCacheLacks(t *testing.T) {
 	st := fixture()
-	c := &memCache{sums: map[string]store.Summary{}, pos: map[store.PositionKey]store.Position{}}
+	c := &memCache{sums: map[string]domain.Summary{}, pos: map[domain.PositionKey]domain.Position{}}
 	s := &Service{Store: st, Cache: c}
 	first := listOf(t, s, "ann")
 	if st.sumReads != 4 || st.posReads != 6 {
@@ -208,7 +208,7 @@ func TestListReadsTheStoreOnlyForWhatTheCacheLacks(t *testing.T) {
 // the client knows, and does not read positions.
 func TestSyncUsesSeqsOnly(t *testing.T) {
 	st := fixture()
-	st.msgs = map[string][]store.Message{"ann_ben": {{Seq: 9, MsgID: "9"}, {Seq: 10, MsgID: "10"}}}
+	st.msgs = map[string][]domain.Message{"ann_ben": {{Seq: 9, MsgID: "9"}, {Seq: 10, MsgID: "10"}}}
 	res, err := (&Service{Store: st}).Handle(context.Background(), "ann", "sync", []byte(`{"seqs":{"ann_ben":8,"g-team":4}}`))
 	if err != nil {
 		t.Fatal(err)

@@ -19,22 +19,22 @@ import (
 	"strings"
 	"time"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/ident"
 	"easychat/pkg/limit"
 	"easychat/pkg/push"
 	"easychat/pkg/reject"
-	"easychat/pkg/store"
 )
 
 // Store is the persistence groups need.
 type Store interface {
-	CreateGroup(ctx context.Context, g store.Group) error
-	Group(ctx context.Context, id string) (store.Group, error)
-	ChangeMembers(ctx context.Context, id string, change func(store.Group) ([]string, error)) (before, after store.Group, err error)
-	GroupsOf(ctx context.Context, user string) ([]store.Group, error)
-	UsersByID(ctx context.Context, ids []string) ([]store.User, error)
+	CreateGroup(ctx context.Context, g domain.Group) error
+	Group(ctx context.Context, id string) (domain.Group, error)
+	ChangeMembers(ctx context.Context, id string, change func(domain.Group) ([]string, error)) (before, after domain.Group, err error)
+	GroupsOf(ctx context.Context, user string) ([]domain.Group, error)
+	UsersByID(ctx context.Context, ids []string) ([]domain.User, error)
 }
 
 // Service answers the group function's actions. Routes and Push, when set,
@@ -100,7 +100,7 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 			return nil, err
 		}
 		if gs == nil {
-			gs = []store.Group{}
+			gs = []domain.Group{}
 		}
 		return map[string]any{"groups": gs}, nil
 	case "members", "add", "remove":
@@ -127,44 +127,44 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 	}
 }
 
-func (s *Service) create(ctx context.Context, caller string, req Request) (store.Group, error) {
+func (s *Service) create(ctx context.Context, caller string, req Request) (domain.Group, error) {
 	if err := ident.Name("name", req.Name, MaxName); err != nil {
-		return store.Group{}, err
+		return domain.Group{}, err
 	}
 	members := others(req.Members, caller)
 	if len(members)+1 > s.maxMembers() {
-		return store.Group{}, reject.Invalid("at most %d members", s.maxMembers())
+		return domain.Group{}, reject.Invalid("at most %d members", s.maxMembers())
 	}
 	if err := s.registered(ctx, members); err != nil {
-		return store.Group{}, err
+		return domain.Group{}, err
 	}
 	if err := limit.Check(ctx, s.Limiter, "group-create:"+caller, s.CreateLimit, "groups created"); err != nil {
-		return store.Group{}, err
+		return domain.Group{}, err
 	}
 	if err := limit.CheckN(ctx, s.Limiter, "group-add:"+caller, len(members), s.AddLimit, "members added"); err != nil {
-		return store.Group{}, err
+		return domain.Group{}, err
 	}
-	g := store.Group{ID: ident.NewGroup(), Name: req.Name, Owner: caller, Members: members}
+	g := domain.Group{ID: ident.NewGroup(), Name: req.Name, Owner: caller, Members: members}
 	if err := s.Store.CreateGroup(ctx, g); err != nil {
-		return store.Group{}, err
+		return domain.Group{}, err
 	}
 	created, err := s.Store.Group(ctx, g.ID)
 	if err != nil {
-		return store.Group{}, err
+		return domain.Group{}, err
 	}
 	s.announce(ctx, created, frame.GroupChange{By: caller, Added: others(created.Members, caller)}, nil)
 	return created, nil
 }
 
-func (s *Service) add(ctx context.Context, caller string, req Request) (store.Group, error) {
+func (s *Service) add(ctx context.Context, caller string, req Request) (domain.Group, error) {
 	if len(req.Members) == 0 {
-		return store.Group{}, reject.Invalid("members is required")
+		return domain.Group{}, reject.Invalid("members is required")
 	}
 	if err := s.registered(ctx, req.Members); err != nil {
-		return store.Group{}, err
+		return domain.Group{}, err
 	}
 	var added []string
-	before, after, err := s.Store.ChangeMembers(ctx, req.GroupID, func(g store.Group) ([]string, error) {
+	before, after, err := s.Store.ChangeMembers(ctx, req.GroupID, func(g domain.Group) ([]string, error) {
 		if !g.Has(caller) {
 			return nil, reject.Forbidden("not a member of group %s", g.ID)
 		}
@@ -184,7 +184,7 @@ func (s *Service) add(ctx context.Context, caller string, req Request) (store.Gr
 		return append(slices.Clone(g.Members), added...), nil
 	})
 	if err != nil {
-		return store.Group{}, notFound(err, req.GroupID)
+		return domain.Group{}, notFound(err, req.GroupID)
 	}
 	if len(added) > 0 && len(after.Members) > len(before.Members) {
 		s.announce(ctx, after, frame.GroupChange{By: caller, Added: added}, nil)
@@ -192,12 +192,12 @@ func (s *Service) add(ctx context.Context, caller string, req Request) (store.Gr
 	return after, nil
 }
 
-func (s *Service) remove(ctx context.Context, caller string, req Request) (store.Group, error) {
+func (s *Service) remove(ctx context.Context, caller string, req Request) (domain.Group, error) {
 	if len(req.Members) == 0 {
-		return store.Group{}, reject.Invalid("members is required")
+		return domain.Group{}, reject.Invalid("members is required")
 	}
 	var removed []string
-	_, after, err := s.Store.ChangeMembers(ctx, req.GroupID, func(g store.Group) ([]string, error) {
+	_, after, err := s.Store.ChangeMembers(ctx, req.GroupID, func(g domain.Group) ([]string, error) {
 		if !g.Has(caller) {
 			return nil, reject.Forbidden("not a member of group %s", g.ID)
 		}
@@ -216,7 +216,7 @@ func (s *Service) remove(ctx context.Context, caller string, req Request) (store
 		return slices.DeleteFunc(slices.Clone(g.Members), func(m string) bool { return slices.Contains(removed, m) }), nil
 	})
 	if err != nil {
-		return store.Group{}, notFound(err, req.GroupID)
+		return domain.Group{}, notFound(err, req.GroupID)
 	}
 	if len(removed) > 0 {
 		s.announce(ctx, after, frame.GroupChange{By: caller, Removed: removed}, removed)
@@ -275,7 +275,7 @@ func others(users []string, user string) []string {
 const announceTimeout = 2 * time.Second
 
 // announce pushes c to g's members and to also (removed members).
-func (s *Service) announce(ctx context.Context, g store.Group, c frame.GroupChange, also []string) {
+func (s *Service) announce(ctx context.Context, g domain.Group, c frame.GroupChange, also []string) {
 	if s.Routes == nil || s.Push == nil {
 		return
 	}

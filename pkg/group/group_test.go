@@ -10,42 +10,42 @@ import (
 	"testing"
 	"time"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/limit"
 	"easychat/pkg/push"
 	"easychat/pkg/reject"
-	"easychat/pkg/store"
 )
 
 // memStore keeps groups and registered users in memory.
 type memStore struct {
-	groups map[string]store.Group
+	groups map[string]domain.Group
 	users  map[string]bool
 }
 
 func newMemStore(users ...string) *memStore {
-	m := &memStore{groups: map[string]store.Group{}, users: map[string]bool{}}
+	m := &memStore{groups: map[string]domain.Group{}, users: map[string]bool{}}
 	for _, u := range users {
 		m.users[u] = true
 	}
 	return m
 }
 
-func (m *memStore) CreateGroup(_ context.Context, g store.Group) error {
+func (m *memStore) CreateGroup(_ context.Context, g domain.Group) error {
 	g.Members = append([]string{g.Owner}, g.Members...)
 	m.groups[g.ID] = g
 	return nil
 }
-func (m *memStore) Group(_ context.Context, id string) (store.Group, error) {
+func (m *memStore) Group(_ context.Context, id string) (domain.Group, error) {
 	g, ok := m.groups[id]
 	if !ok {
-		return g, store.ErrNotFound
+		return g, reject.ErrNotFound
 	}
 	g.Members = slices.Clone(g.Members)
 	return g, nil
 }
-func (m *memStore) ChangeMembers(ctx context.Context, id string, change func(store.Group) ([]string, error)) (store.Group, store.Group, error) {
+func (m *memStore) ChangeMembers(ctx context.Context, id string, change func(domain.Group) ([]string, error)) (domain.Group, domain.Group, error) {
 	before, err := m.Group(ctx, id)
 	if err != nil {
 		return before, before, err
@@ -59,12 +59,12 @@ func (m *memStore) ChangeMembers(ctx context.Context, id string, change func(sto
 	m.groups[id] = after
 	return before, after, nil
 }
-func (m *memStore) GroupsOf(context.Context, string) ([]store.Group, error) { return nil, nil }
-func (m *memStore) UsersByID(_ context.Context, ids []string) ([]store.User, error) {
-	var out []store.User
+func (m *memStore) GroupsOf(context.Context, string) ([]domain.Group, error) { return nil, nil }
+func (m *memStore) UsersByID(_ context.Context, ids []string) ([]domain.User, error) {
+	var out []domain.User
 	for _, id := range ids {
 		if m.users[id] {
-			out = append(out, store.User{ID: id})
+			out = append(out, domain.User{ID: id})
 		}
 	}
 	return out, nil
@@ -107,13 +107,13 @@ func TestMembershipChangesAreAnnounced(t *testing.T) {
 	ctx := context.Background()
 	out := &sent{}
 	s := &Service{Store: newMemStore("alice", "bob", "carol"), Routes: everyoneHere{}, Push: out}
-	do := func(caller, body string) store.Group {
+	do := func(caller, body string) domain.Group {
 		t.Helper()
 		res, err := s.Handle(ctx, caller, []byte(body))
 		if err != nil {
 			t.Fatalf("%s: %v", body, err)
 		}
-		return res.(store.Group)
+		return res.(domain.Group)
 	}
 
 	g := do("alice", `{"action":"create","name":"team","members":["bob"]}`)
@@ -169,7 +169,7 @@ func TestHostileRequestsAreRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := res.(store.Group)
+	g := res.(domain.Group)
 	// A stranger can neither read, add to nor remove from it.
 	want(reject.ErrForbidden, "mallory", `{"action":"members","groupId":"`+g.ID+`"}`)
 	want(reject.ErrForbidden, "mallory", `{"action":"add","groupId":"`+g.ID+`","members":["mallory"]}`)

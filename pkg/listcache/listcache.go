@@ -27,7 +27,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"easychat/pkg/store"
+	"easychat/pkg/domain"
 )
 
 // TTL is how long an entry lives without writes.
@@ -54,8 +54,8 @@ func positionKey(user string) string { return "ec:pos:" + user }
 const fieldBase = 1 << 52
 
 // Summaries returns the complete summaries the cache holds among convs.
-func (c *Redis) Summaries(ctx context.Context, convs []string) (map[string]store.Summary, error) {
-	out := make(map[string]store.Summary, len(convs))
+func (c *Redis) Summaries(ctx context.Context, convs []string) (map[string]domain.Summary, error) {
+	out := make(map[string]domain.Summary, len(convs))
 	if len(convs) == 0 {
 		return out, nil
 	}
@@ -68,7 +68,7 @@ func (c *Redis) Summaries(ctx context.Context, convs []string) (map[string]store
 		return nil, fmt.Errorf("reading %d summaries: %w", len(convs), err)
 	}
 	for i, conv := range convs {
-		sum, full, lastSeq := store.Summary{Sent: map[string]int64{}}, false, int64(-1)
+		sum, full, lastSeq := domain.Summary{Sent: map[string]int64{}}, false, int64(-1)
 		var last string
 		for _, z := range cmds[i].Val() {
 			name, _ := z.Member.(string)
@@ -94,7 +94,7 @@ func (c *Redis) Summaries(ctx context.Context, convs []string) (map[string]store
 			continue
 		}
 		if lastSeq == sum.Seq && sum.Seq > 0 {
-			var m store.Message
+			var m domain.Message
 			if json.Unmarshal([]byte(last), &m) == nil && m.MsgID != "" {
 				sum.LastMsg = &m
 			}
@@ -108,17 +108,17 @@ func (c *Redis) Summaries(ctx context.Context, convs []string) (map[string]store
 }
 
 // Fill records complete summaries read from the store.
-func (c *Redis) Fill(ctx context.Context, sums map[string]store.Summary) error {
+func (c *Redis) Fill(ctx context.Context, sums map[string]domain.Summary) error {
 	return c.merge(ctx, sums, true)
 }
 
 // Advance records what stored messages changed of their conversations'
 // summaries (a summary no reader has filled stays incomplete).
-func (c *Redis) Advance(ctx context.Context, sums map[string]store.Summary) error {
+func (c *Redis) Advance(ctx context.Context, sums map[string]domain.Summary) error {
 	return c.merge(ctx, sums, false)
 }
 
-func (c *Redis) merge(ctx context.Context, sums map[string]store.Summary, full bool) error {
+func (c *Redis) merge(ctx context.Context, sums map[string]domain.Summary, full bool) error {
 	if len(sums) == 0 {
 		return nil
 	}
@@ -157,8 +157,8 @@ func (c *Redis) merge(ctx context.Context, sums map[string]store.Summary, full b
 
 // Positions returns the positions the cache holds among keys. A user named
 // by several keys (the one whose list it is) is read whole, in one command.
-func (c *Redis) Positions(ctx context.Context, keys []store.PositionKey) (map[store.PositionKey]store.Position, error) {
-	out := make(map[store.PositionKey]store.Position, len(keys))
+func (c *Redis) Positions(ctx context.Context, keys []domain.PositionKey) (map[domain.PositionKey]domain.Position, error) {
+	out := make(map[domain.PositionKey]domain.Position, len(keys))
 	if len(keys) == 0 {
 		return out, nil
 	}
@@ -204,13 +204,13 @@ func (c *Redis) Positions(ctx context.Context, keys []store.PositionKey) (map[st
 		if r < 1 || d < 1 {
 			continue // not cached
 		}
-		out[k] = store.Position{Read: int64(r) - 1, Delivered: int64(d) - 1}
+		out[k] = domain.Position{Read: int64(r) - 1, Delivered: int64(d) - 1}
 	}
 	return out, nil
 }
 
 // PutPositions records positions read from (or just written to) the store.
-func (c *Redis) PutPositions(ctx context.Context, pos map[store.PositionKey]store.Position) error {
+func (c *Redis) PutPositions(ctx context.Context, pos map[domain.PositionKey]domain.Position) error {
 	if len(pos) == 0 {
 		return nil
 	}

@@ -13,13 +13,12 @@ import (
 	"log/slog"
 	"time"
 
-	"easychat/pkg/bus"
+	"easychat/pkg/domain"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/ident"
 	"easychat/pkg/push"
 	"easychat/pkg/reject"
-	"easychat/pkg/store"
 )
 
 // MarkChat is the data of a conversation.markChat frame (seed field names).
@@ -47,7 +46,7 @@ type Membership interface {
 
 // Publisher is where accepted receipts go (Kafka).
 type Publisher interface {
-	Publish(ctx context.Context, recs ...bus.Record) error
+	Publish(ctx context.Context, recs ...domain.Record) error
 }
 
 // Acceptor validates and publishes markChat frames (the mark function).
@@ -148,7 +147,7 @@ func (a *Acceptor) publish(ctx context.Context, ev event.Read) (map[string]strin
 	if err != nil {
 		return nil, fmt.Errorf("encoding receipt: %w", err)
 	}
-	if err := a.Pub.Publish(ctx, bus.Record{Topic: event.TopicRead, Key: ev.ConversationID, Value: b}); err != nil {
+	if err := a.Pub.Publish(ctx, domain.Record{Topic: event.TopicRead, Key: ev.ConversationID, Value: b}); err != nil {
 		return nil, err
 	}
 	return map[string]string{"conversationId": ev.ConversationID}, nil
@@ -177,17 +176,17 @@ func singleConversation(reader, recv, conv string) (string, error) {
 
 // Store is the persistence receipts need.
 type Store interface {
-	MessagesByID(ctx context.Context, ids []string) ([]store.Message, error)
+	MessagesByID(ctx context.Context, ids []string) ([]domain.Message, error)
 	MarkRead(ctx context.Context, user, conv string, seq int64) (int64, error)
 	MarkDelivered(ctx context.Context, user, conv string, seq int64) (int64, error)
 	ConversationSeq(ctx context.Context, conv string) (int64, error)
-	Position(ctx context.Context, user, conv string) (store.Position, error)
+	Position(ctx context.Context, user, conv string) (domain.Position, error)
 }
 
 // Positions is where recorded positions update what conversation lists
 // show (listcache.Redis).
 type Positions interface {
-	PutPositions(ctx context.Context, pos map[store.PositionKey]store.Position) error
+	PutPositions(ctx context.Context, pos map[domain.PositionKey]domain.Position) error
 }
 
 // Transfer records receipts and notifies senders (the read-transfer
@@ -236,7 +235,7 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 	}
 
 	var notices []item
-	moved := map[store.PositionKey]bool{} // positions recorded, for the lists
+	moved := map[domain.PositionKey]bool{} // positions recorded, for the lists
 	for _, k := range order {
 		ev := merged[k]
 		if ev.ReadSeq > 0 || ev.DeliveredSeq > 0 {
@@ -254,7 +253,7 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 			if err != nil {
 				return err
 			}
-			moved[store.PositionKey{User: ev.ReaderID, Conversation: ev.ConversationID}] = true
+			moved[domain.PositionKey{User: ev.ReaderID, Conversation: ev.ConversationID}] = true
 			if peer, ok := frame.SinglePeer(ev.ConversationID, ev.ReaderID); ok {
 				notices = append(notices, item{[]string{peer}, frame.MethodDelivered, ev.ReaderID, frame.Delivery{
 					ConversationID: ev.ConversationID, ChatType: ev.ChatType, UserID: ev.ReaderID, DeliveredSeq: pos}})
@@ -289,7 +288,7 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 		if err != nil {
 			return err
 		}
-		moved[store.PositionKey{User: ev.ReaderID, Conversation: ev.ConversationID}] = true
+		moved[domain.PositionKey{User: ev.ReaderID, Conversation: ev.ConversationID}] = true
 		if ev.ChatType == frame.SingleChat {
 			if peer, ok := frame.SinglePeer(ev.ConversationID, ev.ReaderID); ok {
 				senders[peer] = true
@@ -314,11 +313,11 @@ func (t *Transfer) Handle(ctx context.Context, evs []event.Read) error {
 // cachePositions tells the lists the positions just recorded, as the store
 // has them now (both fields, whichever moved). Failing fails the call: the
 // receipt is delivered again, so lists do not show a stale position long.
-func (t *Transfer) cachePositions(ctx context.Context, moved map[store.PositionKey]bool) error {
+func (t *Transfer) cachePositions(ctx context.Context, moved map[domain.PositionKey]bool) error {
 	if t.Lists == nil || len(moved) == 0 {
 		return nil
 	}
-	pos := make(map[store.PositionKey]store.Position, len(moved))
+	pos := make(map[domain.PositionKey]domain.Position, len(moved))
 	for k := range moved {
 		p, err := t.Store.Position(ctx, k.User, k.Conversation)
 		if err != nil {

@@ -10,24 +10,23 @@ import (
 	"testing"
 	"time"
 
-	"easychat/pkg/bus"
+	"easychat/pkg/domain"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/push"
 	"easychat/pkg/reject"
-	"easychat/pkg/store"
 )
 
 type memStore struct {
-	msgs      map[string]store.Message
+	msgs      map[string]domain.Message
 	read      map[string]int64
 	delivered map[string]int64
 	tops      map[string]int64 // conversation → newest seq
 	marks     int
 }
 
-func (m *memStore) MessagesByID(_ context.Context, ids []string) ([]store.Message, error) {
-	var out []store.Message
+func (m *memStore) MessagesByID(_ context.Context, ids []string) ([]domain.Message, error) {
+	var out []domain.Message
 	for _, id := range ids {
 		if x, ok := m.msgs[id]; ok {
 			out = append(out, x)
@@ -55,17 +54,17 @@ func (m *memStore) ConversationSeq(_ context.Context, conv string) (int64, error
 	return m.tops[conv], nil
 }
 
-func (m *memStore) Position(_ context.Context, user, conv string) (store.Position, error) {
+func (m *memStore) Position(_ context.Context, user, conv string) (domain.Position, error) {
 	k := user + "#" + conv
-	return store.Position{Read: m.read[k], Delivered: m.delivered[k]}, nil
+	return domain.Position{Read: m.read[k], Delivered: m.delivered[k]}, nil
 }
 
 // lists records what the lists are told.
 type lists struct {
-	pos map[store.PositionKey]store.Position
+	pos map[domain.PositionKey]domain.Position
 }
 
-func (l *lists) PutPositions(_ context.Context, pos map[store.PositionKey]store.Position) error {
+func (l *lists) PutPositions(_ context.Context, pos map[domain.PositionKey]domain.Position) error {
 	for k, p := range pos {
 		l.pos[k] = p
 	}
@@ -92,7 +91,7 @@ func (p *pusher) Send(_ context.Context, _ string, b event.Push) (push.Result, e
 }
 
 func TestTransferMergesPerReaderAndNotifiesSenders(t *testing.T) {
-	st := &memStore{read: map[string]int64{}, tops: map[string]int64{"g-1": 3}, msgs: map[string]store.Message{
+	st := &memStore{read: map[string]int64{}, tops: map[string]int64{"g-1": 3}, msgs: map[string]domain.Message{
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1": {MsgID: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1", ConversationID: "g-1", ChatType: 1, SendID: "alice", Seq: 1},
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2": {MsgID: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2", ConversationID: "g-1", ChatType: 1, SendID: "carol", Seq: 2},
 		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3": {MsgID: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3", ConversationID: "g-1", ChatType: 1, SendID: "bob", Seq: 3},
@@ -129,9 +128,9 @@ func TestTransferMergesPerReaderAndNotifiesSenders(t *testing.T) {
 
 }
 
-type recorder struct{ recs []bus.Record }
+type recorder struct{ recs []domain.Record }
 
-func (r *recorder) Publish(_ context.Context, recs ...bus.Record) error {
+func (r *recorder) Publish(_ context.Context, recs ...domain.Record) error {
 	r.recs = append(r.recs, recs...)
 	return nil
 }
@@ -281,8 +280,8 @@ func FuzzDecode(f *testing.F) {
 // them, so that a list shows the new unread count and ticks.
 func TestPositionsReachTheLists(t *testing.T) {
 	st := &memStore{read: map[string]int64{"bob#alice_bob": 1}, delivered: map[string]int64{},
-		tops: map[string]int64{"alice_bob": 5}, msgs: map[string]store.Message{}}
-	l := &lists{pos: map[store.PositionKey]store.Position{}}
+		tops: map[string]int64{"alice_bob": 5}, msgs: map[string]domain.Message{}}
+	l := &lists{pos: map[domain.PositionKey]domain.Position{}}
 	tr := &Transfer{Store: st, Lists: l, Routes: everyoneOn("gw"), Push: &pusher{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if err := tr.Handle(context.Background(), []event.Read{
 		{ConversationID: "alice_bob", ChatType: 2, ReaderID: "bob", DeliveredSeq: 4},
@@ -290,7 +289,7 @@ func TestPositionsReachTheLists(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if p := l.pos[store.PositionKey{User: "bob", Conversation: "alice_bob"}]; p.Read != 3 || p.Delivered != 4 {
+	if p := l.pos[domain.PositionKey{User: "bob", Conversation: "alice_bob"}]; p.Read != 3 || p.Delivered != 4 {
 		t.Fatalf("lists told %+v", l.pos)
 	}
 }

@@ -14,24 +14,10 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 )
-
-// Message is a stored chat message.
-type Message struct {
-	MsgID          string    `bson:"_id" json:"msgId"`
-	ConversationID string    `bson:"conversationId" json:"conversationId"`
-	ChatType       int       `bson:"chatType" json:"chatType"`
-	SendID         string    `bson:"sendId" json:"sendId"`
-	RecvID         string    `bson:"recvId" json:"recvId"`
-	SendTime       int64     `bson:"sendTime" json:"sendTime"`
-	Seq            int64     `bson:"seq" json:"seq"`
-	Msg            frame.Msg `bson:"msg" json:"msg"`
-	ClientFrameID  string    `bson:"clientFrameId,omitempty" json:"-"`
-	// Read is set on a single-chat message once its recipient read it.
-	Read bool `bson:"read,omitempty" json:"read,omitempty"`
-}
 
 // logDoc is a chat_log document: what makes a message stored once (its _id
 // is the msgId) and a seq go to one message (the unique index on
@@ -45,23 +31,8 @@ type logDoc struct {
 	Seq            int64  `bson:"seq"`
 }
 
-func logOf(m Message) logDoc {
+func logOf(m domain.Message) logDoc {
 	return logDoc{MsgID: m.MsgID, ConversationID: m.ConversationID, ChatType: m.ChatType, SendID: m.SendID, Seq: m.Seq}
-}
-
-// PushFrame is the data of the push frame for this message.
-func (m Message) PushFrame() frame.Push {
-	msg := m.Msg
-	msg.MsgID = m.MsgID
-	return frame.Push{
-		ConversationID: m.ConversationID,
-		ChatType:       m.ChatType,
-		SendID:         m.SendID,
-		RecvID:         m.RecvID,
-		SendTime:       m.SendTime,
-		Seq:            m.Seq,
-		Msg:            msg,
-	}
 }
 
 // convDoc is a conversation document. Its id, type and members are written
@@ -71,11 +42,11 @@ func (m Message) PushFrame() frame.Push {
 // write transaction per message, which FerretDB on SQLite cannot sustain).
 // Readers bring it up to date with catchUp.
 type convDoc struct {
-	ID       string   `bson:"_id"`
-	ChatType int      `bson:"chatType"`
-	Members  []string `bson:"members,omitempty"`
-	Seq      int64    `bson:"seq"`
-	LastMsg  *Message `bson:"lastMsg,omitempty"`
+	ID       string          `bson:"_id"`
+	ChatType int             `bson:"chatType"`
+	Members  []string        `bson:"members,omitempty"`
+	Seq      int64           `bson:"seq"`
+	LastMsg  *domain.Message `bson:"lastMsg,omitempty"`
 	// Sent is each sender's latest seq here: sending implies having read
 	// what came before, so it counts as a read position at no extra write.
 	Sent      map[string]int64 `bson:"sent,omitempty"`
@@ -114,22 +85,12 @@ type claimDoc struct {
 
 func claimID(conv string, seq int64) string { return conv + "#" + strconv.FormatInt(seq, 10) }
 
-// Saved is one message as SaveChats stored or found it.
-type Saved struct {
-	Message
-	// Fresh is true when this call stored the message, false for a
-	// redelivery of one stored before (or a repeat within the batch).
-	Fresh bool
-	// Repeat is true for a msgId that came earlier in the same batch.
-	Repeat bool
-}
-
 // SaveChat stores ev exactly once and returns it with its sequence number.
 // fresh is false when ev's msgId was already stored (a redelivery).
-func (s *Store) SaveChat(ctx context.Context, ev event.Chat) (Message, bool, error) {
+func (s *Store) SaveChat(ctx context.Context, ev event.Chat) (domain.Message, bool, error) {
 	out, err := s.SaveChats(ctx, []event.Chat{ev})
 	if err != nil {
-		return Message{}, false, err
+		return domain.Message{}, false, err
 	}
 	return out[0].Message, out[0].Fresh, nil
 }
@@ -139,7 +100,7 @@ const maxSeqTries = 10000
 
 // SaveChats stores a batch of chats (one connector batch, in partition order)
 // exactly once each, giving every new message the next seq of its
-// conversation, and returns one Saved per ev (a redelivered message as it
+// conversation, and returns one domain.Saved per ev (a redelivered message as it
 // was stored, with its seq).
 //
 // A message is its chat_log document: its _id (the msgId) and the unique
@@ -155,7 +116,7 @@ const maxSeqTries = 10000
 // then only as often as the hint rules above require.
 //
 // SaveChats is Append and then Settle.
-func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]Saved, error) {
+func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]domain.Saved, error) {
 	out, err := s.Append(ctx, evs)
 	if err != nil {
 		return nil, err
@@ -170,8 +131,8 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]Saved, error
 // returns they are stored, sequenced and readable (history and sync read the
 // claims of a page not sealed yet). What it leaves to Settle only makes
 // reads cheaper, so a caller may push the messages while Settle runs.
-func (s *Store) Append(ctx context.Context, evs []event.Chat) ([]Saved, error) {
-	out := make([]Saved, len(evs))
+func (s *Store) Append(ctx context.Context, evs []event.Chat) ([]domain.Saved, error) {
+	out := make([]domain.Saved, len(evs))
 	firstOf := make(map[string]int, len(evs))
 	var todo []int // indexes into evs still to store, in order
 	for i, ev := range evs {
@@ -220,7 +181,7 @@ func (s *Store) Append(ctx context.Context, evs []event.Chat) ([]Saved, error) {
 				seq[ev.ConversationID] = top[ev.ConversationID]
 			}
 			seq[ev.ConversationID]++
-			out[i] = Saved{Message: newMessage(ev, seq[ev.ConversationID]), Fresh: true}
+			out[i] = domain.Saved{Message: newMessage(ev, seq[ev.ConversationID]), Fresh: true}
 			docs[k] = logOf(out[i].Message)
 			claimDocs[k] = claimOf(out[i].Message, now)
 		}
@@ -269,7 +230,7 @@ func (s *Store) Append(ctx context.Context, evs []event.Chat) ([]Saved, error) {
 			// The same msgId is the same record (the same sender, frame and
 			// content, and the time the chat function gave it): the message
 			// is the event's, with the seq it got.
-			out[i] = Saved{Message: newMessage(ev, existing.Seq)}
+			out[i] = domain.Saved{Message: newMessage(ev, existing.Seq)}
 			if cl.MsgID == "" {
 				reclaim = append(reclaim, i) // an interrupted attempt stored the message, not its claim
 			}
@@ -293,7 +254,7 @@ func (s *Store) Append(ctx context.Context, evs []event.Chat) ([]Saved, error) {
 	}
 	for i, ev := range evs {
 		if j := firstOf[ev.MsgID]; j != i {
-			out[i] = Saved{Message: out[j].Message, Repeat: true}
+			out[i] = domain.Saved{Message: out[j].Message, Repeat: true}
 		}
 	}
 	if err := s.writeClaims(ctx, out, reclaim); err != nil {
@@ -306,8 +267,8 @@ func (s *Store) Append(ctx context.Context, evs []event.Chat) ([]Saved, error) {
 // Settle writes what Append leaves for later: the pages saved completes and
 // the conversation documents' hints (see convDoc). Both only move forward,
 // so Settle calls of successive batches may overlap.
-func (s *Store) Settle(ctx context.Context, saved []Saved) error {
-	stored := make([]Message, 0, len(saved))
+func (s *Store) Settle(ctx context.Context, saved []domain.Saved) error {
+	stored := make([]domain.Message, 0, len(saved))
 	for _, o := range saved {
 		if !o.Repeat {
 			stored = append(stored, o.Message)
@@ -319,22 +280,22 @@ func (s *Store) Settle(ctx context.Context, saved []Saved) error {
 	return s.writeHints(ctx, saved)
 }
 
-func newMessage(ev event.Chat, seq int64) Message {
-	return Message{
+func newMessage(ev event.Chat, seq int64) domain.Message {
+	return domain.Message{
 		MsgID: ev.MsgID, ConversationID: ev.ConversationID, ChatType: ev.ChatType,
 		SendID: ev.SendID, RecvID: ev.RecvID, SendTime: ev.SendTime, Seq: seq,
 		Msg: frame.Msg{MType: ev.Msg.MType, Content: ev.Msg.Content}, ClientFrameID: ev.ClientFrameID,
 	}
 }
 
-func claimOf(m Message, now int64) claimDoc {
+func claimOf(m domain.Message, now int64) claimDoc {
 	return claimDoc{ID: claimID(m.ConversationID, m.Seq), MsgID: m.MsgID, SendID: m.SendID, At: now, M: (*compact)(&m)}
 }
 
 // writeClaims writes the missing seq_claim entries of redelivered messages
 // and replaces stale ones (reclaim); the claims of stored messages are
 // written with them (groupWriter).
-func (s *Store) writeClaims(ctx context.Context, out []Saved, reclaim []int) error {
+func (s *Store) writeClaims(ctx context.Context, out []domain.Saved, reclaim []int) error {
 	claims := s.claimsDB.Collection(SeqClaim)
 	now := time.Now().UnixMilli()
 	for _, i := range reclaim {
@@ -354,9 +315,9 @@ func (s *Store) writeClaims(ctx context.Context, out []Saved, reclaim []int) err
 // writeHints writes the conversation documents the hint rules call for: a
 // new conversation's at once (it lists the conversation), others when their
 // hint trails by hintMaxLag messages or hintMaxAge. Fields only move forward.
-func (s *Store) writeHints(ctx context.Context, out []Saved) error {
+func (s *Store) writeHints(ctx context.Context, out []domain.Saved) error {
 	type agg struct {
-		last *Message // highest seq stored by this call
+		last *domain.Message // highest seq stored by this call
 		sent map[string]int64
 	}
 	byConv := map[string]*agg{}
@@ -442,7 +403,7 @@ func (s *Store) catchUp(ctx context.Context, d *convDoc, withLast bool) (bool, e
 		return last != nil, nil
 	}
 	if last != nil && last.M != nil {
-		d.LastMsg = (*Message)(last.M)
+		d.LastMsg = (*domain.Message)(last.M)
 		return true, nil
 	}
 	id := ""
@@ -456,12 +417,12 @@ func (s *Store) catchUp(ctx context.Context, d *convDoc, withLast bool) (bool, e
 			return false, nil // no claim to follow (older data): keep the hint
 		}
 		if c.M != nil {
-			d.LastMsg = (*Message)(c.M)
+			d.LastMsg = (*domain.Message)(c.M)
 			return true, nil
 		}
 		id = c.MsgID
 	}
-	var m Message
+	var m domain.Message
 	if err := s.db.Collection(ChatLog).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&m); err != nil {
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			return last != nil, nil

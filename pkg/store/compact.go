@@ -8,16 +8,17 @@ import (
 	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/frame"
 )
 
-// compact is a Message as seq claims and sealed pages carry it: one string
+// compact is a domain.Message as seq claims and sealed pages carry it: one string
 // of JSON with short keys. FerretDB keeps each document as JSON with every
 // field's type written beside it, so a nested message costs about four
 // times its JSON; a string costs its length. Claims and pages are most of
 // what a stored message writes, so this is most of its bytes on disk.
 // A nested document (written by earlier versions) still decodes.
-type compact Message
+type compact domain.Message
 
 type compactJSON struct {
 	ID       string            `json:"i"`
@@ -50,7 +51,7 @@ func (c compact) MarshalBSONValue() (bsontype.Type, []byte, error) {
 func (c *compact) UnmarshalBSONValue(t bsontype.Type, data []byte) error {
 	switch t {
 	case bsontype.EmbeddedDocument:
-		return bson.Unmarshal(data, (*Message)(c))
+		return bson.Unmarshal(data, (*domain.Message)(c))
 	case bsontype.String:
 	default:
 		return fmt.Errorf("decoding a stored message: unexpected BSON type %s", t)

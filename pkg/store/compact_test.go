@@ -6,11 +6,12 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/frame"
 )
 
 func TestCompactRoundTrip(t *testing.T) {
-	m := Message{
+	m := domain.Message{
 		MsgID: "m1", ConversationID: "a_b", ChatType: 1, SendID: "a", RecvID: "b", SendTime: 1700000000000, Seq: 42,
 		Msg:           frame.Msg{MsgID: "m1", MType: 3, Content: "héllo \"quoted\" \u2028", ReadRecords: map[string]string{"b": "1"}},
 		ClientFrameID: "f1", Read: true,
@@ -26,13 +27,13 @@ func TestCompactRoundTrip(t *testing.T) {
 	if err := bson.Unmarshal(raw, &back); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(Message(*back.M), m) {
-		t.Fatalf("round trip:\n got %+v\nwant %+v", Message(*back.M), m)
+	if !reflect.DeepEqual(domain.Message(*back.M), m) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", domain.Message(*back.M), m)
 	}
 }
 
 func TestCompactReadsNestedMessages(t *testing.T) {
-	m := Message{MsgID: "m1", ConversationID: "a_b", ChatType: 1, SendID: "a", RecvID: "b", Seq: 7, Msg: frame.Msg{Content: "x"}}
+	m := domain.Message{MsgID: "m1", ConversationID: "a_b", ChatType: 1, SendID: "a", RecvID: "b", Seq: 7, Msg: frame.Msg{Content: "x"}}
 	raw, err := bson.Marshal(bson.D{{Key: "_id", Value: "a_b#7"}, {Key: "m", Value: m}})
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +42,7 @@ func TestCompactReadsNestedMessages(t *testing.T) {
 	if err := bson.Unmarshal(raw, &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.M == nil || !reflect.DeepEqual(Message(*back.M), m) {
+	if back.M == nil || !reflect.DeepEqual(domain.Message(*back.M), m) {
 		t.Fatalf("nested message decoded as %+v, want %+v", back.M, m)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/frame"
 	"easychat/pkg/reject"
 )
@@ -32,19 +33,6 @@ const GroupMember = "group_member"
 // the first version kept only the array.
 const membersVersion = 2
 
-// Group is a chat group; its id is also its conversation id.
-type Group struct {
-	ID        string   `bson:"_id" json:"groupId"`
-	Name      string   `bson:"name" json:"name"`
-	Owner     string   `bson:"owner" json:"owner"`
-	Members   []string `bson:"members" json:"members"`
-	CreatedAt int64    `bson:"createdAt" json:"createdAt"`
-	Version   int      `bson:"v" json:"-"`
-}
-
-// Has reports whether user is a member.
-func (g Group) Has(user string) bool { return slices.Contains(g.Members, user) }
-
 type memberDoc struct {
 	ID       string `bson:"_id"`
 	GroupID  string `bson:"groupId"`
@@ -59,13 +47,13 @@ func memberID(group, user string) string { return group + "#" + user }
 var ErrExists = reject.ErrConflict
 
 // CreateGroup stores a new group; the owner is always a member.
-func (s *Store) CreateGroup(ctx context.Context, g Group) error {
+func (s *Store) CreateGroup(ctx context.Context, g domain.Group) error {
 	g.Members = uniq(append([]string{g.Owner}, g.Members...))
 	g.CreatedAt = time.Now().UnixMilli()
 	g.Version = membersVersion
 	// Lists first: a crash in between leaves entries for a group that does
 	// not exist, which GroupsOf skips.
-	if err := s.AddToLists(ctx, g.Members, ListEntry{ConversationID: g.ID, ChatType: frame.GroupChat, Name: g.Name}); err != nil {
+	if err := s.AddToLists(ctx, g.Members, domain.ListEntry{ConversationID: g.ID, ChatType: frame.GroupChat, Name: g.Name}); err != nil {
 		return err
 	}
 	if _, err := s.db.Collection(Groups).InsertOne(ctx, g); err != nil {
@@ -77,9 +65,9 @@ func (s *Store) CreateGroup(ctx context.Context, g Group) error {
 	return nil
 }
 
-// Group returns group id with its members, in the order they joined.
-func (s *Store) Group(ctx context.Context, id string) (Group, error) {
-	return findByID[Group](ctx, s.db.Collection(Groups), id, "group")
+// domain.Group returns group id with its members, in the order they joined.
+func (s *Store) Group(ctx context.Context, id string) (domain.Group, error) {
+	return findByID[domain.Group](ctx, s.db.Collection(Groups), id, "group")
 }
 
 // IsMember reports whether user belongs to group id (ErrNotFound if there is
@@ -96,15 +84,15 @@ func (s *Store) IsMember(ctx context.Context, id, user string) (bool, error) {
 // group as it is and returns its new members (or an error, which cancels
 // the change); no other change of the group runs in between. It returns the
 // group before and after.
-func (s *Store) ChangeMembers(ctx context.Context, id string, change func(Group) ([]string, error)) (before, after Group, err error) {
+func (s *Store) ChangeMembers(ctx context.Context, id string, change func(domain.Group) ([]string, error)) (before, after domain.Group, err error) {
 	release, err := s.lock(ctx, "group:"+id)
 	if err != nil {
-		return Group{}, Group{}, err
+		return domain.Group{}, domain.Group{}, err
 	}
 	defer release()
 	before, err = s.Group(ctx, id)
 	if err != nil {
-		return Group{}, Group{}, err
+		return domain.Group{}, domain.Group{}, err
 	}
 	members, err := change(before)
 	if err != nil {
@@ -127,7 +115,7 @@ func (s *Store) ChangeMembers(ctx context.Context, id string, change func(Group)
 	if len(added)+len(removed) == 0 {
 		return before, after, nil
 	}
-	if err := s.AddToLists(ctx, added, ListEntry{ConversationID: id, ChatType: frame.GroupChat, Name: before.Name}); err != nil {
+	if err := s.AddToLists(ctx, added, domain.ListEntry{ConversationID: id, ChatType: frame.GroupChat, Name: before.Name}); err != nil {
 		return before, before, err
 	}
 	if _, err := s.db.Collection(Groups).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
@@ -146,7 +134,7 @@ func (s *Store) ChangeMembers(ctx context.Context, id string, change func(Group)
 
 // AddMembers adds users to group id.
 func (s *Store) AddMembers(ctx context.Context, id string, users ...string) error {
-	_, _, err := s.ChangeMembers(ctx, id, func(g Group) ([]string, error) {
+	_, _, err := s.ChangeMembers(ctx, id, func(g domain.Group) ([]string, error) {
 		return append(slices.Clone(g.Members), users...), nil
 	})
 	return err
@@ -154,7 +142,7 @@ func (s *Store) AddMembers(ctx context.Context, id string, users ...string) erro
 
 // RemoveMembers removes users from group id.
 func (s *Store) RemoveMembers(ctx context.Context, id string, users ...string) error {
-	_, _, err := s.ChangeMembers(ctx, id, func(g Group) ([]string, error) {
+	_, _, err := s.ChangeMembers(ctx, id, func(g domain.Group) ([]string, error) {
 		return slices.DeleteFunc(slices.Clone(g.Members), func(m string) bool { return slices.Contains(users, m) }), nil
 	})
 	return err
@@ -162,7 +150,7 @@ func (s *Store) RemoveMembers(ctx context.Context, id string, users ...string) e
 
 // GroupsOf returns the groups user belongs to, from the user's list (by
 // _id), each checked against its group.
-func (s *Store) GroupsOf(ctx context.Context, user string) ([]Group, error) {
+func (s *Store) GroupsOf(ctx context.Context, user string) ([]domain.Group, error) {
 	entries, err := s.ListOf(ctx, user)
 	if err != nil {
 		return nil, err
@@ -173,7 +161,7 @@ func (s *Store) GroupsOf(ctx context.Context, user string) ([]Group, error) {
 			ids = append(ids, e.ConversationID)
 		}
 	}
-	found := make([]*Group, len(ids))
+	found := make([]*domain.Group, len(ids))
 	err = parallel(len(ids), func(k int) error {
 		g, err := s.Group(ctx, ids[k])
 		if errors.Is(err, ErrNotFound) {
@@ -190,7 +178,7 @@ func (s *Store) GroupsOf(ctx context.Context, user string) ([]Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Group
+	var out []domain.Group
 	for _, g := range found {
 		if g != nil {
 			out = append(out, *g)

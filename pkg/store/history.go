@@ -9,6 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"easychat/pkg/domain"
 )
 
 // Reads of a conversation's messages by seq (history, sync) cost what they
@@ -23,7 +25,7 @@ import (
 
 // History returns up to limit messages of conv with seq < before (before <= 0:
 // from the newest), newest first.
-func (s *Store) History(ctx context.Context, conv string, before, limit int64) ([]Message, error) {
+func (s *Store) History(ctx context.Context, conv string, before, limit int64) ([]domain.Message, error) {
 	top, err := s.topSeq(ctx, conv)
 	if err != nil {
 		return nil, err
@@ -40,7 +42,7 @@ func (s *Store) History(ctx context.Context, conv string, before, limit int64) (
 }
 
 // Messages returns up to limit messages of conv with seq > after, oldest first.
-func (s *Store) Messages(ctx context.Context, conv string, after int64, limit int64) ([]Message, error) {
+func (s *Store) Messages(ctx context.Context, conv string, after int64, limit int64) ([]domain.Message, error) {
 	top, err := s.topSeq(ctx, conv)
 	if err != nil {
 		return nil, err
@@ -101,8 +103,8 @@ func (s *Store) claimed(ctx context.Context, conv string, seq int64) (bool, erro
 // own) are read a page at a time, the others from their claims, all
 // concurrently. A seq that has neither (an attempt that stored the message
 // and stopped before its claim, until redelivery repairs it) is skipped.
-func (s *Store) bySeq(ctx context.Context, conv string, seqs []int64, top int64) ([]Message, error) {
-	found := make(map[int64]*Message, len(seqs))
+func (s *Store) bySeq(ctx context.Context, conv string, seqs []int64, top int64) ([]domain.Message, error) {
+	found := make(map[int64]*domain.Message, len(seqs))
 	var mu sync.Mutex
 	sealed := pageOf(top+1) * PageSize // seqs up to here are in complete pages
 	var pages []int64
@@ -164,7 +166,7 @@ func (s *Store) bySeq(ctx context.Context, conv string, seqs []int64, top int64)
 	for j, m := range got {
 		found[loose[j]] = m
 	}
-	out := make([]Message, 0, len(seqs))
+	out := make([]domain.Message, 0, len(seqs))
 	for _, seq := range seqs {
 		if m := found[seq]; m != nil {
 			out = append(out, *m)
@@ -176,8 +178,8 @@ func (s *Store) bySeq(ctx context.Context, conv string, seqs []int64, top int64)
 // claimsOf returns the messages at seqs of conv from their claims (nil for a
 // seq without one), read concurrently. A claim of an earlier version,
 // without its message, leads to the message by msgId.
-func (s *Store) claimsOf(ctx context.Context, conv string, seqs []int64) ([]*Message, error) {
-	found := make([]*Message, len(seqs))
+func (s *Store) claimsOf(ctx context.Context, conv string, seqs []int64) ([]*domain.Message, error) {
+	found := make([]*domain.Message, len(seqs))
 	claims := s.claimsDB.Collection(SeqClaim)
 	err := parallelN(len(seqs), readParallelism, func(k int) error {
 		var c claimDoc
@@ -188,10 +190,10 @@ func (s *Store) claimsOf(ctx context.Context, conv string, seqs []int64) ([]*Mes
 		case err != nil:
 			return fmt.Errorf("reading %s#%d: %w", conv, seqs[k], err)
 		case c.M != nil:
-			found[k] = (*Message)(c.M)
+			found[k] = (*domain.Message)(c.M)
 			return nil
 		}
-		m, err := findByID[Message](ctx, s.db.Collection(ChatLog), c.MsgID, "message")
+		m, err := findByID[domain.Message](ctx, s.db.Collection(ChatLog), c.MsgID, "message")
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}

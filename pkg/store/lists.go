@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/frame"
 )
 
@@ -29,26 +30,15 @@ const (
 	ListHint = "user_list"
 )
 
-// ListEntry is one conversation of a user's list.
-type ListEntry struct {
-	ConversationID string `bson:"c" json:"conversationId"`
-	ChatType       int    `bson:"t" json:"chatType"`
-	Name           string `bson:"n,omitempty" json:"name,omitempty"` // a group's name
-	Left           bool   `bson:"l,omitempty" json:"-"`              // a log entry: the user left (or was removed)
-	// At is when the user joined (unix ms): a group without messages sorts
-	// by it.
-	At int64 `bson:"a,omitempty" json:"-"`
-}
-
 type listLogDoc struct {
-	ID        string `bson:"_id"`
-	ListEntry `bson:",inline"`
+	ID               string `bson:"_id"`
+	domain.ListEntry `bson:",inline"`
 }
 
 type hintDoc struct {
-	ID      string      `bson:"_id"`
-	N       int64       `bson:"n"`
-	Entries []ListEntry `bson:"e"`
+	ID      string             `bson:"_id"`
+	N       int64              `bson:"n"`
+	Entries []domain.ListEntry `bson:"e"`
 }
 
 func listLogID(user string, n int64) string { return user + "#" + strconv.FormatInt(n, 10) }
@@ -59,7 +49,7 @@ const listRewriteLag = 8
 
 // AddToLists puts e on the list of each of users (joined a group, or a
 // single chat's first message); it is a no-op for a user who has it.
-func (s *Store) AddToLists(ctx context.Context, users []string, e ListEntry) error {
+func (s *Store) AddToLists(ctx context.Context, users []string, e domain.ListEntry) error {
 	e.Left = false
 	return parallel(len(users), func(k int) error { return s.appendList(ctx, users[k], e) })
 }
@@ -68,12 +58,12 @@ func (s *Store) AddToLists(ctx context.Context, users []string, e ListEntry) err
 // removed from a group).
 func (s *Store) RemoveFromLists(ctx context.Context, users []string, conv string) error {
 	return parallel(len(users), func(k int) error {
-		return s.appendList(ctx, users[k], ListEntry{ConversationID: conv, Left: true})
+		return s.appendList(ctx, users[k], domain.ListEntry{ConversationID: conv, Left: true})
 	})
 }
 
 // appendList appends e to user's log at the first free n.
-func (s *Store) appendList(ctx context.Context, user string, e ListEntry) error {
+func (s *Store) appendList(ctx context.Context, user string, e domain.ListEntry) error {
 	var h hintDoc
 	err := s.db.Collection(ListHint).FindOne(ctx, bson.D{{Key: "_id", Value: user}},
 		options.FindOne().SetProjection(bson.D{{Key: "n", Value: 1}})).Decode(&h)
@@ -120,7 +110,7 @@ func (s *Store) gallopList(ctx context.Context, user string, known int64) (int64
 
 // ListOf returns user's conversations: the entries the log amounts to, in
 // the order the user joined them.
-func (s *Store) ListOf(ctx context.Context, user string) ([]ListEntry, error) {
+func (s *Store) ListOf(ctx context.Context, user string) ([]domain.ListEntry, error) {
 	var h hintDoc
 	err := s.db.Collection(ListHint).FindOne(ctx, bson.D{{Key: "_id", Value: user}}).Decode(&h)
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
@@ -169,7 +159,7 @@ func (s *Store) ListOf(ctx context.Context, user string) ([]ListEntry, error) {
 
 // applyList applies a log entry to a list: a join adds the conversation
 // (once), a leave removes it.
-func applyList(list []ListEntry, e ListEntry) []ListEntry {
+func applyList(list []domain.ListEntry, e domain.ListEntry) []domain.ListEntry {
 	for i, have := range list {
 		if have.ConversationID != e.ConversationID {
 			continue
@@ -221,8 +211,8 @@ func gallop(known int64, exists func(int64) (bool, error)) (int64, error) {
 }
 
 // singleEntry is a single chat's list entry.
-func singleEntry(conv string) ListEntry {
-	return ListEntry{ConversationID: conv, ChatType: frame.SingleChat}
+func singleEntry(conv string) domain.ListEntry {
+	return domain.ListEntry{ConversationID: conv, ChatType: frame.SingleChat}
 }
 
 // Meta holds one document per migration done, so that each runs once.
@@ -249,12 +239,12 @@ func (s *Store) migrateLists(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing groups to migrate: %w", err)
 	}
-	var groups []Group
+	var groups []domain.Group
 	if err := cur.All(ctx, &groups); err != nil {
 		return fmt.Errorf("decoding groups to migrate: %w", err)
 	}
 	for _, g := range groups {
-		if err := s.AddToLists(ctx, g.Members, ListEntry{ConversationID: g.ID, ChatType: frame.GroupChat, Name: g.Name}); err != nil {
+		if err := s.AddToLists(ctx, g.Members, domain.ListEntry{ConversationID: g.ID, ChatType: frame.GroupChat, Name: g.Name}); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"easychat/pkg/domain"
 )
 
 // SeqPage holds sealed pages of conversations: once a conversation has
@@ -40,16 +42,16 @@ func pageOf(seq int64) int64 { return (seq - 1) / PageSize }
 // what the same process just wrote.
 type recentCache struct {
 	mu sync.Mutex
-	m  map[string][]Message // conversation → messages in seq order, the newest PageSize
+	m  map[string][]domain.Message // conversation → messages in seq order, the newest PageSize
 }
 
 const recentMaxConvs = 10_000
 
-func (r *recentCache) add(msgs []Message) {
+func (r *recentCache) add(msgs []domain.Message) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil || len(r.m) > recentMaxConvs {
-		r.m = map[string][]Message{}
+		r.m = map[string][]domain.Message{}
 	}
 	for _, m := range msgs {
 		l := r.m[m.ConversationID]
@@ -58,13 +60,13 @@ func (r *recentCache) add(msgs []Message) {
 		}
 		l = append(l, m)
 		if len(l) > PageSize {
-			l = append([]Message(nil), l[len(l)-PageSize:]...)
+			l = append([]domain.Message(nil), l[len(l)-PageSize:]...)
 		}
 		r.m[m.ConversationID] = l
 	}
 }
 
-func (r *recentCache) get(conv string, seq int64) (Message, bool) {
+func (r *recentCache) get(conv string, seq int64) (domain.Message, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, m := range r.m[conv] {
@@ -72,22 +74,22 @@ func (r *recentCache) get(conv string, seq int64) (Message, bool) {
 			return m, true
 		}
 	}
-	return Message{}, false
+	return domain.Message{}, false
 }
 
 // sealPages inserts the pages that stored messages completed: for each
 // conversation, the pages whose last seq is among them.
-func (s *Store) sealPages(ctx context.Context, stored []Message) error {
+func (s *Store) sealPages(ctx context.Context, stored []domain.Message) error {
 	// A page's messages come from this batch (which may hold many pages),
 	// then from the newest ones stored before it.
 	type key struct {
 		conv string
 		seq  int64
 	}
-	var batch map[key]Message
+	var batch map[key]domain.Message
 	for _, m := range stored {
 		if m.Seq%PageSize == 0 {
-			batch = make(map[key]Message, len(stored))
+			batch = make(map[key]domain.Message, len(stored))
 			break
 		}
 	}
@@ -103,7 +105,7 @@ func (s *Store) sealPages(ctx context.Context, stored []Message) error {
 			continue
 		}
 		k := pageOf(m.Seq)
-		msgs := make([]Message, PageSize)
+		msgs := make([]domain.Message, PageSize)
 		var missing []int
 		for i := range msgs {
 			seq := k*PageSize + int64(i) + 1
@@ -165,7 +167,7 @@ func (s *Store) sealPages(ctx context.Context, stored []Message) error {
 
 // page returns the messages of sealed page k of conv, or nil if it is not
 // sealed.
-func (s *Store) page(ctx context.Context, conv string, k int64) ([]Message, error) {
+func (s *Store) page(ctx context.Context, conv string, k int64) ([]domain.Message, error) {
 	var d pageDoc
 	err := s.claimsDB.Collection(SeqPage).FindOne(ctx, bson.D{{Key: "_id", Value: pageID(conv, k)}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -177,9 +179,9 @@ func (s *Store) page(ctx context.Context, conv string, k int64) ([]Message, erro
 	if len(d.Msgs) != PageSize {
 		return nil, nil // not a page of this size: read the claims
 	}
-	msgs := make([]Message, len(d.Msgs))
+	msgs := make([]domain.Message, len(d.Msgs))
 	for i := range d.Msgs {
-		msgs[i] = Message(d.Msgs[i])
+		msgs[i] = domain.Message(d.Msgs[i])
 	}
 	return msgs, nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
+
+	"easychat/pkg/domain"
 )
 
 // UserConversation is the user_conversation collection: one document per
@@ -26,12 +28,6 @@ type readDoc struct {
 }
 
 func readID(user, conv string) string { return user + "#" + conv }
-
-// Position is how far a user has got in a conversation.
-type Position struct {
-	Read      int64 // everything up to here is read
-	Delivered int64 // everything up to here reached one of the user's devices
-}
 
 // MarkRead advances user's read position in conv to seq (never backwards)
 // and returns the position after the call.
@@ -99,17 +95,17 @@ func (s *Store) advance(ctx context.Context, field, user, conv string, seq int64
 	return 0, fmt.Errorf("advancing %s of %s in %s: contended", field, user, conv)
 }
 
-// Position returns how far user has read and received conv.
-func (s *Store) Position(ctx context.Context, user, conv string) (Position, error) {
+// domain.Position returns how far user has read and received conv.
+func (s *Store) Position(ctx context.Context, user, conv string) (domain.Position, error) {
 	var d readDoc
 	err := s.db.Collection(UserConversation).FindOne(ctx, bson.D{{Key: "_id", Value: readID(user, conv)}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return Position{}, nil
+		return domain.Position{}, nil
 	}
 	if err != nil {
-		return Position{}, fmt.Errorf("reading position of %s in %s: %w", user, conv, err)
+		return domain.Position{}, fmt.Errorf("reading position of %s in %s: %w", user, conv, err)
 	}
-	return Position{Read: d.ReadSeq, Delivered: d.DeliveredSeq}, nil
+	return domain.Position{Read: d.ReadSeq, Delivered: d.DeliveredSeq}, nil
 }
 
 // ConversationSeq returns the seq of conv's newest stored message (0: none).
@@ -120,11 +116,11 @@ func (s *Store) ConversationSeq(ctx context.Context, conv string) (int64, error)
 // MessagesByID returns the chat_log entries of ids (missing ids are
 // skipped), each read by _id: id, conversation, chat type, sender and seq.
 // The content is not there (it lives in the seq claim); receipts need none.
-func (s *Store) MessagesByID(ctx context.Context, ids []string) ([]Message, error) {
-	found := make([]*Message, len(ids))
+func (s *Store) MessagesByID(ctx context.Context, ids []string) ([]domain.Message, error) {
+	found := make([]*domain.Message, len(ids))
 	logs := s.db.Collection(ChatLog)
 	err := parallel(len(ids), func(k int) error {
-		m, err := findByID[Message](ctx, logs, ids[k], "message")
+		m, err := findByID[domain.Message](ctx, logs, ids[k], "message")
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
@@ -137,7 +133,7 @@ func (s *Store) MessagesByID(ctx context.Context, ids []string) ([]Message, erro
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Message, 0, len(ids))
+	out := make([]domain.Message, 0, len(ids))
 	for _, m := range found {
 		if m != nil {
 			out = append(out, *m)

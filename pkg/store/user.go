@@ -9,21 +9,15 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"easychat/pkg/domain"
 )
 
 // Users is the users collection.
 const Users = "users"
 
-// User is an account. PasswordHash is a bcrypt hash, never the password.
-type User struct {
-	ID           string `bson:"_id" json:"userId"`
-	Nickname     string `bson:"nickname" json:"nickname"`
-	PasswordHash []byte `bson:"passwordHash" json:"-"`
-	CreatedAt    int64  `bson:"createdAt" json:"createdAt"`
-}
-
 // CreateUser stores a new user; ErrExists if the id is taken.
-func (s *Store) CreateUser(ctx context.Context, u User) error {
+func (s *Store) CreateUser(ctx context.Context, u domain.User) error {
 	u.CreatedAt = time.Now().UnixMilli()
 	if _, err := s.db.Collection(Users).InsertOne(ctx, u); err != nil {
 		if isDup(err) {
@@ -37,11 +31,11 @@ func (s *Store) CreateUser(ctx context.Context, u User) error {
 // UsersByID returns the users among ids that exist, without their password
 // hashes, in no particular order. Each is read by _id (a filter on a set of
 // ids would read every user on FerretDB's SQLite backend).
-func (s *Store) UsersByID(ctx context.Context, ids []string) ([]User, error) {
-	found := make([]*User, len(ids))
+func (s *Store) UsersByID(ctx context.Context, ids []string) ([]domain.User, error) {
+	found := make([]*domain.User, len(ids))
 	users := s.db.Collection(Users)
 	err := parallel(len(ids), func(k int) error {
-		var u User
+		var u domain.User
 		err := users.FindOne(ctx, bson.D{{Key: "_id", Value: ids[k]}},
 			options.FindOne().SetProjection(bson.D{{Key: "passwordHash", Value: 0}})).Decode(&u)
 		if errors.Is(err, mongo.ErrNoDocuments) {
@@ -56,7 +50,7 @@ func (s *Store) UsersByID(ctx context.Context, ids []string) ([]User, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []User
+	var out []domain.User
 	for _, u := range found {
 		if u != nil {
 			out = append(out, *u)
@@ -65,7 +59,7 @@ func (s *Store) UsersByID(ctx context.Context, ids []string) ([]User, error) {
 	return out, nil
 }
 
-// User returns user id.
-func (s *Store) User(ctx context.Context, id string) (User, error) {
-	return findByID[User](ctx, s.db.Collection(Users), id, "user")
+// domain.User returns user id.
+func (s *Store) User(ctx context.Context, id string) (domain.User, error) {
+	return findByID[domain.User](ctx, s.db.Collection(Users), id, "user")
 }

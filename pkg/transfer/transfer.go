@@ -12,27 +12,27 @@ import (
 	"log/slog"
 	"time"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/ident"
 	"easychat/pkg/push"
 	"easychat/pkg/reject"
-	"easychat/pkg/store"
 )
 
 // Store is the persistence transfer needs (store.Store).
 type Store interface {
 	// Append makes evs durable; Settle then writes what only makes reads
 	// cheaper (store.Store.SaveChats is both).
-	Append(ctx context.Context, evs []event.Chat) ([]store.Saved, error)
-	Settle(ctx context.Context, saved []store.Saved) error
-	Group(ctx context.Context, id string) (store.Group, error)
+	Append(ctx context.Context, evs []event.Chat) ([]domain.Saved, error)
+	Settle(ctx context.Context, saved []domain.Saved) error
+	Group(ctx context.Context, id string) (domain.Group, error)
 }
 
 // Lists is where stored messages update what conversation lists show
 // (listcache.Redis).
 type Lists interface {
-	Advance(ctx context.Context, sums map[string]store.Summary) error
+	Advance(ctx context.Context, sums map[string]domain.Summary) error
 }
 
 // Service processes chat records. Lists, when set, hears of every stored
@@ -119,7 +119,7 @@ func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
 }
 
 // deliver tells the conversation lists of saved and pushes them.
-func (s *Service) deliver(ctx context.Context, evs []event.Chat, saved []store.Saved, members map[string][]string) error {
+func (s *Service) deliver(ctx context.Context, evs []event.Chat, saved []domain.Saved, members map[string][]string) error {
 	if s.Lists != nil {
 		// Failing here fails the call: the record is delivered again, so
 		// the lists cannot miss a stored message for long.
@@ -179,8 +179,8 @@ func (s *Service) recipients(ctx context.Context, chatType int, send, recv strin
 }
 
 // summaries is what saved changes of its conversations' summaries.
-func summaries(saved []store.Saved, now time.Time) map[string]store.Summary {
-	out := map[string]store.Summary{}
+func summaries(saved []domain.Saved, now time.Time) map[string]domain.Summary {
+	out := map[string]domain.Summary{}
 	for _, m := range saved {
 		sum := out[m.ConversationID]
 		if sum.Sent == nil {

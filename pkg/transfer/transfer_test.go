@@ -11,46 +11,46 @@ import (
 	"sync"
 	"testing"
 
+	"easychat/pkg/domain"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/push"
 	"easychat/pkg/reject"
-	"easychat/pkg/store"
 )
 
 // memStore is a fake of the store's transfer methods (pure logic only; the
 // real store is tested against a Mongo-compatible server in e2e).
 type memStore struct {
-	msgs   map[string]store.Message
+	msgs   map[string]domain.Message
 	seq    map[string]int64
-	groups map[string]store.Group
+	groups map[string]domain.Group
 }
 
-func (m *memStore) Append(_ context.Context, evs []event.Chat) ([]store.Saved, error) {
-	out := make([]store.Saved, len(evs))
+func (m *memStore) Append(_ context.Context, evs []event.Chat) ([]domain.Saved, error) {
+	out := make([]domain.Saved, len(evs))
 	inBatch := map[string]bool{}
 	for i, ev := range evs {
 		if x, ok := m.msgs[ev.MsgID]; ok {
-			out[i] = store.Saved{Message: x, Repeat: inBatch[ev.MsgID]}
+			out[i] = domain.Saved{Message: x, Repeat: inBatch[ev.MsgID]}
 			inBatch[ev.MsgID] = true
 			continue
 		}
 		m.seq[ev.ConversationID]++
-		x := store.Message{MsgID: ev.MsgID, ConversationID: ev.ConversationID, ChatType: ev.ChatType, SendID: ev.SendID,
+		x := domain.Message{MsgID: ev.MsgID, ConversationID: ev.ConversationID, ChatType: ev.ChatType, SendID: ev.SendID,
 			RecvID: ev.RecvID, Seq: m.seq[ev.ConversationID], Msg: ev.Msg}
 		m.msgs[ev.MsgID] = x
 		inBatch[ev.MsgID] = true
-		out[i] = store.Saved{Message: x, Fresh: true}
+		out[i] = domain.Saved{Message: x, Fresh: true}
 	}
 	return out, nil
 }
 
-func (m *memStore) Settle(context.Context, []store.Saved) error { return nil }
+func (m *memStore) Settle(context.Context, []domain.Saved) error { return nil }
 
-func (m *memStore) Group(_ context.Context, id string) (store.Group, error) {
+func (m *memStore) Group(_ context.Context, id string) (domain.Group, error) {
 	g, ok := m.groups[id]
 	if !ok {
-		return g, store.ErrNotFound
+		return g, reject.ErrNotFound
 	}
 	return g, nil
 }
@@ -81,8 +81,8 @@ func (p *pusher) Send(_ context.Context, addr string, b event.Push) (push.Result
 }
 
 func TestHandleStoresOncePushesRecipientsBatchedPerGateway(t *testing.T) {
-	st := &memStore{msgs: map[string]store.Message{}, seq: map[string]int64{},
-		groups: map[string]store.Group{"g-1": {ID: "g-1", Members: []string{"ann", "ben", "cat", "dan"}}}}
+	st := &memStore{msgs: map[string]domain.Message{}, seq: map[string]int64{},
+		groups: map[string]domain.Group{"g-1": {ID: "g-1", Members: []string{"ann", "ben", "cat", "dan"}}}}
 	p := &pusher{sent: map[string][]event.Push{}}
 	s := &Service{Store: st, Routes: routes{"ann": "gw1", "ben": "gw1", "cat": "gw2"}, Push: p,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -180,7 +180,7 @@ func TestDecodeRejectsRecordsThatCanNeverBeProcessed(t *testing.T) {
 // A record for a group that does not exist can never succeed: it is refused
 // as invalid (the connector dead-letters it at once) and nothing is stored.
 func TestMissingGroupIsRefusedBeforeStoring(t *testing.T) {
-	st := &memStore{msgs: map[string]store.Message{}, seq: map[string]int64{}, groups: map[string]store.Group{}}
+	st := &memStore{msgs: map[string]domain.Message{}, seq: map[string]int64{}, groups: map[string]domain.Group{}}
 	s := &Service{Store: st, Routes: routes{}, Push: &pusher{sent: map[string][]event.Push{}},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	evs, err := Decode([]byte(`{"msgId":"00000000000000000000000000000009","conversationId":"g-gone","chatType":1,"sendId":"ann","recvId":"g-gone","msg":{"content":"x"}}`))
@@ -217,11 +217,11 @@ func FuzzDecode(f *testing.F) {
 }
 
 type advanced struct {
-	sums map[string]store.Summary
+	sums map[string]domain.Summary
 	fail error
 }
 
-func (a *advanced) Advance(_ context.Context, sums map[string]store.Summary) error {
+func (a *advanced) Advance(_ context.Context, sums map[string]domain.Summary) error {
 	a.sums = sums
 	return a.fail
 }
@@ -229,7 +229,7 @@ func (a *advanced) Advance(_ context.Context, sums map[string]store.Summary) err
 // The lists hear of stored messages (newest seq, last message, each
 // sender's seq); if they cannot, the call fails and is delivered again.
 func TestStoredMessagesReachTheLists(t *testing.T) {
-	st := &memStore{msgs: map[string]store.Message{}, seq: map[string]int64{}, groups: map[string]store.Group{}}
+	st := &memStore{msgs: map[string]domain.Message{}, seq: map[string]int64{}, groups: map[string]domain.Group{}}
 	l := &advanced{}
 	s := &Service{Store: st, Lists: l, Routes: routes{}, Push: &pusher{sent: map[string][]event.Push{}},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
