@@ -16,8 +16,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"easychat/connector/invoke"
 	"easychat/connector/topicmap"
+	"easychat/connector/trigger"
 	"easychat/pkg/secret"
 	"easychat/pkg/sign"
 )
@@ -66,7 +66,7 @@ func New(cfg Config, logger *slog.Logger) (*Connector, error) {
 		cfg:     cfg,
 		logger:  logger,
 		topics:  topicmap.New(cfg.GatewayURL, cfg.GatewayUser, cfg.GatewayPassword, cfg.RebuildInterval, cfg.UpstreamTimeout, logger),
-		client:  invoke.NewClient(cfg.UpstreamTimeout),
+		client:  trigger.NewClient(cfg.UpstreamTimeout),
 		signer:  sign.New(cfg.InternalKey),
 		metrics: newMetrics(),
 		dead: &kafka.Writer{

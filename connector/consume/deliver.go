@@ -11,7 +11,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"easychat/connector/invoke"
+	"easychat/connector/trigger"
 )
 
 // round is one call of a unit: every subscribed function that has not taken
@@ -19,8 +19,8 @@ import (
 // path can stop waiting for it; its fields are set before done closes.
 type round struct {
 	done   chan struct{}
-	took   map[string]bool // functions that answered 2xx, in this round or before
-	failed []invoke.Result // this round's failures
+	took   map[string]bool  // functions that answered 2xx, in this round or before
+	failed []trigger.Result // this round's failures
 }
 
 // ok reports whether every function has taken the unit (after done).
@@ -37,7 +37,7 @@ func (w *worker) call(stop, work context.Context, u unit, took map[string]bool) 
 	if err != nil {
 		return nil, err
 	}
-	var caller *invoke.Caller
+	var caller *trigger.Caller
 	select {
 	case caller = <-w.callers:
 	case <-stop.Done():
@@ -209,7 +209,7 @@ func (w *worker) deliverHeld(stop, work context.Context, msgs []kafka.Message, b
 // answer, except those that say nothing about the input (401: our key is
 // wrong, an outage to wait out; 407 and 408: a proxy or the clock; 425 and
 // 429: try later).
-func permanent(failed []invoke.Result) bool {
+func permanent(failed []trigger.Result) bool {
 	for _, r := range failed {
 		if r.Status < 400 || r.Status > 499 {
 			return false
@@ -254,7 +254,7 @@ func (w *worker) outage(t time.Time, key string) bool {
 	return false
 }
 
-func (w *worker) observe(r invoke.Result) {
+func (w *worker) observe(r trigger.Result) {
 	status := "error"
 	if r.Status != 0 {
 		status = strconv.Itoa(r.Status)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"easychat/connector/invoke"
+	"easychat/connector/trigger"
 )
 
 func TestOffsetsCommitOnlyEndedPrefix(t *testing.T) {
@@ -39,10 +39,10 @@ func TestOffsetsCommitOnlyEndedPrefix(t *testing.T) {
 }
 
 func TestPermanent(t *testing.T) {
-	res := func(statuses ...int) []invoke.Result {
-		var out []invoke.Result
+	res := func(statuses ...int) []trigger.Result {
+		var out []trigger.Result
 		for _, s := range statuses {
-			out = append(out, invoke.Result{Status: s})
+			out = append(out, trigger.Result{Status: s})
 		}
 		return out
 	}

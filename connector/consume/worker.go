@@ -15,7 +15,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"easychat/connector/invoke"
+	"easychat/connector/trigger"
 )
 
 // Headers sent with every invocation, besides the pkg/sign ones.
@@ -62,7 +62,7 @@ type worker struct {
 	log    *slog.Logger
 	// callers holds the idle Callers (a Caller serves one call at a time);
 	// taking one is the right to make a call, which bounds them to maxCalls.
-	callers chan *invoke.Caller
+	callers chan *trigger.Caller
 	// room is signalled whenever held messages end, for a dispatcher that
 	// waits for the held count to fall below QueueSize.
 	room    chan struct{}
@@ -91,14 +91,14 @@ func (c *Connector) newWorker(key partitionKey, reader *kafka.Reader) *worker {
 		queue:    make(chan kafka.Message, c.cfg.QueueSize),
 		reader:   reader,
 		log:      c.logger.With("topic", key.topic, "partition", key.partition),
-		callers:  make(chan *invoke.Caller, maxCalls),
+		callers:  make(chan *trigger.Caller, maxCalls),
 		room:     make(chan struct{}, 1),
 		lanes:    map[string]*lane{},
 		failedAt: map[string]time.Time{},
 		offsets:  newOffsets(),
 	}
 	for range maxCalls {
-		w.callers <- invoke.NewCaller(c.cfg.GatewayURL, c.client, c.signer)
+		w.callers <- trigger.NewCaller(c.cfg.GatewayURL, c.client, c.signer)
 	}
 	return w
 }

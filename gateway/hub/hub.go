@@ -11,8 +11,8 @@ import (
 	"easychat/pkg/frame"
 )
 
-// Conn is what the hub needs of a socket.
-type Conn interface {
+// Socket is what the hub needs of a websocket connection (conn.Conn).
+type Socket interface {
 	User() string
 	// Send queues an encoded frame without blocking.
 	Send(b []byte, t frame.Type) bool
@@ -41,11 +41,11 @@ type Hub struct {
 // New returns an empty hub.
 func New() *Hub { return &Hub{users: map[string][]*socket{}} }
 
-// socket is a Conn and the highest message seq it was sent per
+// socket is a Socket and the highest message seq it was sent per
 // conversation. Pushes are sent in seq order, so one at or below it is a
 // redelivery (a function retried after a crash) and is not sent again.
 type socket struct {
-	c    Conn
+	c    Socket
 	mu   sync.Mutex
 	last []convSeq        // a socket sees few conversations at a time
 	more map[string]int64 // the rest, once last is full
@@ -92,7 +92,7 @@ func (s *socket) advance(conv string, seq int64) bool {
 
 // Add indexes c, unless its user holds max sockets here already (max 0:
 // no bound); first reports whether it is its user's first socket here.
-func (h *Hub) Add(c Conn, max int) (first bool, err error) {
+func (h *Hub) Add(c Socket, max int) (first bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -120,7 +120,7 @@ func (h *Hub) Count(user string) int {
 }
 
 // Remove drops c; last reports whether its user has no socket here any more.
-func (h *Hub) Remove(c Conn) (last bool) {
+func (h *Hub) Remove(c Socket) (last bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	set := h.users[c.User()]
@@ -297,10 +297,10 @@ func (h *Hub) DeliverMessage(users []string, b []byte, t frame.Type, m Message) 
 
 // CloseAll refuses further sockets and starts a graceful close of every
 // socket. It returns the sockets it closed.
-func (h *Hub) CloseAll(code int, text string) []Conn {
+func (h *Hub) CloseAll(code int, text string) []Socket {
 	h.mu.Lock()
 	h.closed = true
-	all := make([]Conn, 0, h.conns)
+	all := make([]Socket, 0, h.conns)
 	for _, set := range h.users {
 		for _, s := range set {
 			all = append(all, s.c)

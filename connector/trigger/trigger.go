@@ -1,6 +1,6 @@
-// Package invoke calls one OpenFaaS function with a signed request through
+// Package trigger calls one OpenFaaS function with a signed request through
 // the connector-sdk Invoker and reports whether it answered 2xx.
-package invoke
+package trigger
 
 import (
 	"context"
