@@ -91,40 +91,64 @@ func (s *Service) Handle(ctx context.Context, caller string, body []byte) (any, 
 	if err := ident.Users("members", req.Members); err != nil {
 		return nil, err
 	}
-	switch req.Action {
-	case "create":
-		return s.create(ctx, caller, req)
-	case "mine":
-		gs, err := s.Store.GroupsOf(ctx, caller)
+	a, ok := actions[req.Action]
+	if !ok {
+		return nil, reject.Invalid("unknown action %q (create, add, remove, members, mine)", req.Action)
+	}
+	if a.onGroup {
+		if err := ident.Group("groupId", req.GroupID); err != nil {
+			return nil, err
+		}
+	}
+	return a.run(s, ctx, caller, req)
+}
+
+// action is one of the function's actions; those onGroup name a group
+// whose id Handle has checked.
+type action struct {
+	onGroup bool
+	run     func(s *Service, ctx context.Context, caller string, req Request) (any, error)
+}
+
+// result adapts an action that answers a value of type T.
+func result[T any](f func(s *Service, ctx context.Context, caller string, req Request) (T, error)) func(*Service, context.Context, string, Request) (any, error) {
+	return func(s *Service, ctx context.Context, caller string, req Request) (any, error) {
+		v, err := f(s, ctx, caller, req)
 		if err != nil {
 			return nil, err
 		}
-		if gs == nil {
-			gs = []domain.Group{}
-		}
-		return map[string]any{"groups": gs}, nil
-	case "members", "add", "remove":
-	default:
-		return nil, reject.Invalid("unknown action %q (create, add, remove, members, mine)", req.Action)
+		return v, nil
 	}
-	if err := ident.Group("groupId", req.GroupID); err != nil {
+}
+
+var actions = map[string]action{
+	"create":  {run: result((*Service).create)},
+	"mine":    {run: result((*Service).mine)},
+	"members": {onGroup: true, run: result((*Service).members)},
+	"add":     {onGroup: true, run: result((*Service).add)},
+	"remove":  {onGroup: true, run: result((*Service).remove)},
+}
+
+func (s *Service) mine(ctx context.Context, caller string, _ Request) (map[string]any, error) {
+	gs, err := s.Store.GroupsOf(ctx, caller)
+	if err != nil {
 		return nil, err
 	}
-	switch req.Action {
-	case "members":
-		g, err := s.Store.Group(ctx, req.GroupID)
-		if err != nil {
-			return nil, notFound(err, req.GroupID)
-		}
-		if !g.Has(caller) {
-			return nil, reject.Forbidden("not a member of group %s", req.GroupID)
-		}
-		return g, nil
-	case "add":
-		return s.add(ctx, caller, req)
-	default:
-		return s.remove(ctx, caller, req)
+	if gs == nil {
+		gs = []domain.Group{}
 	}
+	return map[string]any{"groups": gs}, nil
+}
+
+func (s *Service) members(ctx context.Context, caller string, req Request) (domain.Group, error) {
+	g, err := s.Store.Group(ctx, req.GroupID)
+	if err != nil {
+		return domain.Group{}, notFound(err, req.GroupID)
+	}
+	if !g.Has(caller) {
+		return domain.Group{}, reject.Forbidden("not a member of group %s", req.GroupID)
+	}
+	return g, nil
 }
 
 func (s *Service) create(ctx context.Context, caller string, req Request) (domain.Group, error) {
