@@ -84,49 +84,23 @@ type Server struct {
 // registry (see NewRedisRegistry). Call Run to serve, or Close to release the
 // listeners without serving.
 func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
-	cfg = cfg.withDefaults()
 	if reg == nil {
 		return nil, errors.New("gateway: a route registry is required")
 	}
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if !strings.HasPrefix(cfg.Path, "/") {
-		return nil, fmt.Errorf("gateway: path %q must start with /", cfg.Path)
-	}
-	if _, err := session.ParseAckMode(string(cfg.AckMode)); err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	var err error
-	if cfg.JWTSecret, err = secret.Check(secret.JWT, "JWT_SECRET", cfg.JWTSecret, token.DevSecret); err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	if cfg.InternalKey, err = secret.Check(secret.Internal, "INTERNAL_KEY", cfg.InternalKey, sign.DevKey); err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	if cfg.InstanceID == "" {
-		cfg.InstanceID = randomID()
+	cfg, err := checked(cfg)
+	if err != nil {
+		return nil, err
 	}
 	log := logger.With("instance", cfg.InstanceID)
 	if cfg.JWTSecret == token.DevSecret || cfg.InternalKey == sign.DevKey {
 		log.Warn("running on the published development secrets (" + secret.DevSwitch + "=1): never do this in production")
 	}
-
-	pubLn, err := net.Listen("tcp", cfg.Addr)
+	pubLn, intLn, pushURL, err := listen(cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("gateway: listening on %s: %w", cfg.Addr, err)
-	}
-	intLn, err := net.Listen("tcp", cfg.InternalAddr)
-	if err != nil {
-		pubLn.Close()
-		return nil, fmt.Errorf("gateway: listening on internal %s: %w", cfg.InternalAddr, err)
-	}
-	pushURL := strings.TrimRight(cfg.PushURL, "/")
-	if pushURL == "" {
-		pushURL = "http://" + intLn.Addr().String()
-		if ip := intLn.Addr().(*net.TCPAddr).IP; ip.IsUnspecified() {
-			log.Warn("internal listener binds all interfaces but GATEWAY_PUSH_URL is unset; other hosts cannot use the derived push URL", "push_url", pushURL)
-		}
+		return nil, err
 	}
 
 	m := metrics.New()
@@ -162,20 +136,6 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 	for _, fn := range cfg.APIFunctions {
 		s.apiFunctions[fn] = true
 	}
-	client := invoke.New(cfg.FaasURL, signer, nil, func(fn, outcome string, d time.Duration) {
-		m.FunctionSeconds.WithLabelValues(fn, outcome).Observe(d.Seconds())
-	})
-	var caller session.Caller = client
-	if fn := cfg.Methods[frame.MethodChat]; fn != "" && cfg.ChatBatch > 1 {
-		caller = invoke.Batching{B: invoke.NewBatcher(client, fn, invoke.BatchOptions{
-			Max:      cfg.ChatBatch,
-			MaxBytes: cfg.ChatBatchBytes,
-			Inflight: cfg.ChatInflight,
-			Timeout:  cfg.CallTimeout,
-			Ctx:      callCtx,
-			Sizes:    func(n int) { m.BatchSize.Observe(float64(n)) },
-		})}
-	}
 	s.env = &session.Env{
 		Config: session.Config{
 			Methods:        cfg.Methods,
@@ -191,7 +151,7 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 			FrameRate:      cfg.FrameRate,
 			FrameBurst:     cfg.FrameBurst,
 		},
-		Caller:   caller,
+		Caller:   s.caller(callCtx),
 		Presence: reg,
 		Tracker:  &session.Tracker{},
 		Metrics:  m,
@@ -208,31 +168,103 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 		ReadBufferSize:  cfg.ReadBuffer,
 		WriteBufferPool: conn.WriteBufferPool,
 	}
+	s.pub, s.internal = s.httpServers()
+	return s, nil
+}
 
-	pub := http.NewServeMux()
-	pub.HandleFunc(cfg.Path, s.serveWS)
-	pub.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	pub.HandleFunc("/readyz", s.serveReady)
-	pub.HandleFunc(APIPrefix, s.serveAPI)
+// checked fills in cfg's defaults and refuses what cannot run.
+func checked(cfg Config) (Config, error) {
+	cfg = cfg.withDefaults()
+	if !strings.HasPrefix(cfg.Path, "/") {
+		return cfg, fmt.Errorf("gateway: path %q must start with /", cfg.Path)
+	}
+	if _, err := session.ParseAckMode(string(cfg.AckMode)); err != nil {
+		return cfg, fmt.Errorf("gateway: %w", err)
+	}
+	var err error
+	if cfg.JWTSecret, err = secret.Check(secret.JWT, "JWT_SECRET", cfg.JWTSecret, token.DevSecret); err != nil {
+		return cfg, fmt.Errorf("gateway: %w", err)
+	}
+	if cfg.InternalKey, err = secret.Check(secret.Internal, "INTERNAL_KEY", cfg.InternalKey, sign.DevKey); err != nil {
+		return cfg, fmt.Errorf("gateway: %w", err)
+	}
+	if cfg.InstanceID == "" {
+		cfg.InstanceID = randomID()
+	}
+	return cfg, nil
+}
+
+// listen binds the public and internal listeners and works out the URL
+// other components push to.
+func listen(cfg Config, log *slog.Logger) (pub, internal net.Listener, pushURL string, err error) {
+	pub, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("gateway: listening on %s: %w", cfg.Addr, err)
+	}
+	internal, err = net.Listen("tcp", cfg.InternalAddr)
+	if err != nil {
+		pub.Close()
+		return nil, nil, "", fmt.Errorf("gateway: listening on internal %s: %w", cfg.InternalAddr, err)
+	}
+	pushURL = strings.TrimRight(cfg.PushURL, "/")
+	if pushURL == "" {
+		pushURL = "http://" + internal.Addr().String()
+		if ip := internal.Addr().(*net.TCPAddr).IP; ip.IsUnspecified() {
+			log.Warn("internal listener binds all interfaces but GATEWAY_PUSH_URL is unset; other hosts cannot use the derived push URL", "push_url", pushURL)
+		}
+	}
+	return pub, internal, pushURL, nil
+}
+
+// caller is how sessions call functions: signed calls, and the chat
+// method's frames batched across sockets.
+func (s *Server) caller(callCtx context.Context) session.Caller {
+	cfg, m := s.cfg, s.metrics
+	client := invoke.New(cfg.FaasURL, s.signer, nil, func(fn, outcome string, d time.Duration) {
+		m.FunctionSeconds.WithLabelValues(fn, outcome).Observe(d.Seconds())
+	})
+	fn := cfg.Methods[frame.MethodChat]
+	if fn == "" || cfg.ChatBatch <= 1 {
+		return client
+	}
+	return invoke.Batching{B: invoke.NewBatcher(client, fn, invoke.BatchOptions{
+		Max:      cfg.ChatBatch,
+		MaxBytes: cfg.ChatBatchBytes,
+		Inflight: cfg.ChatInflight,
+		Timeout:  cfg.CallTimeout,
+		Ctx:      callCtx,
+		Sizes:    func(n int) { m.BatchSize.Observe(float64(n)) },
+	})}
+}
+
+// httpServers are the public server (websocket, API, health, the browser
+// client) and the internal one (push, metrics).
+func (s *Server) httpServers() (pub, internal *http.Server) {
+	cfg, m, log := s.cfg, s.metrics, s.log
+	mux := http.NewServeMux()
+	mux.HandleFunc(cfg.Path, s.serveWS)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", s.serveReady)
+	mux.HandleFunc(APIPrefix, s.serveAPI)
 	// The browser client; the patterns above are more specific and win.
-	pub.Handle("/", web.Handler())
+	mux.Handle("/", web.Handler())
 	// Slow clients are cut: headers within 5 s, the whole request (an API
 	// body) within ReadTimeout, and idle keep-alive connections after
 	// IdleTimeout; connections not yet upgraded are bounded (conns.go).
 	// No WriteTimeout: it would also bound the hijacked websocket; the API
 	// handler sets its own write deadline.
 	pending := newPendingConns(cfg.MaxPendingConns, cfg.MaxPendingPerIP, func() { m.Rejected.WithLabelValues("too_many_connections").Inc() })
-	s.pub = &http.Server{Handler: pub, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: cfg.ReadTimeout,
+	pub = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: cfg.ReadTimeout,
 		IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 16 << 10, ConnState: pending.track,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
-	internal := http.NewServeMux()
-	internal.HandleFunc(PushPath, s.servePush)
-	internal.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
-	internal.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	s.internal = &http.Server{Handler: internal, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+	in := http.NewServeMux()
+	in.HandleFunc(PushPath, s.servePush)
+	in.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
+	in.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	internal = &http.Server{Handler: in, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	return s, nil
+	return pub, internal
 }
 
 // Addr is the bound public (websocket) address, e.g. "127.0.0.1:10090".
