@@ -133,15 +133,7 @@ func (s *Store) SaveChats(ctx context.Context, evs []event.Chat) ([]domain.Saved
 // reads cheaper, so a caller may push the messages while Settle runs.
 func (s *Store) Append(ctx context.Context, evs []event.Chat) ([]domain.Saved, error) {
 	out := make([]domain.Saved, len(evs))
-	firstOf := make(map[string]int, len(evs))
-	var todo []int // indexes into evs still to store, in order
-	for i, ev := range evs {
-		if _, ok := firstOf[ev.MsgID]; ok {
-			continue // a repeat within the batch: answered from its first below
-		}
-		firstOf[ev.MsgID] = i
-		todo = append(todo, i)
-	}
+	firstOf, todo := firstOfEach(evs)
 	tops, err := s.knownTops(ctx, evs, todo)
 	if err != nil {
 		return nil, err
@@ -150,24 +142,10 @@ func (s *Store) Append(ctx context.Context, evs []event.Chat) ([]domain.Saved, e
 	for c, t := range tops {
 		top[c] = t.seq
 	}
-	// A single chat's first message puts it on both users' lists, before
-	// it is stored: a crash in between leaves a listed conversation without
-	// messages (the list shows it once it has some), never a conversation
-	// missing from a list.
-	listed := map[string]bool{}
-	for _, i := range todo {
-		ev := evs[i]
-		if ev.ChatType != frame.SingleChat || top[ev.ConversationID] != 0 || listed[ev.ConversationID] {
-			continue
-		}
-		listed[ev.ConversationID] = true
-		if err := s.AddToLists(ctx, []string{ev.SendID, ev.RecvID}, singleEntry(ev.ConversationID)); err != nil {
-			return nil, err
-		}
+	if err := s.listNewSingles(ctx, evs, todo, top); err != nil {
+		return nil, err
 	}
 
-	logs := s.db.Collection(ChatLog)
-	claims := s.claimsDB.Collection(SeqClaim)
 	var reclaim []int // claims to (re)write: missing or stale
 	tries := 0
 	for len(todo) > 0 {
@@ -217,24 +195,17 @@ func (s *Store) Append(ctx context.Context, evs []event.Chat) ([]domain.Saved, e
 		// redelivery) or its seq is taken (top was stale).
 		i := todo[failed]
 		ev := evs[i]
-		var existing logDoc
-		err = logs.FindOne(ctx, bson.D{{Key: "_id", Value: ev.MsgID}},
-			options.FindOne().SetProjection(bson.D{{Key: "conversationId", Value: 1}, {Key: "seq", Value: 1}})).Decode(&existing)
+		storedAt, claimed, err := s.stored(ctx, ev.MsgID)
 		switch {
 		case err == nil:
-			var cl claimDoc
-			err := claims.FindOne(ctx, bson.D{{Key: "_id", Value: claimID(existing.ConversationID, existing.Seq)}}).Decode(&cl)
-			if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-				return nil, fmt.Errorf("reading claim of %s: %w", ev.MsgID, err)
-			}
 			// The same msgId is the same record (the same sender, frame and
 			// content, and the time the chat function gave it): the message
 			// is the event's, with the seq it got.
-			out[i] = domain.Saved{Message: newMessage(ev, existing.Seq)}
-			if cl.MsgID == "" {
+			out[i] = domain.Saved{Message: newMessage(ev, storedAt)}
+			if !claimed {
 				reclaim = append(reclaim, i) // an interrupted attempt stored the message, not its claim
 			}
-			top[ev.ConversationID] = max(top[ev.ConversationID], existing.Seq)
+			top[ev.ConversationID] = max(top[ev.ConversationID], storedAt)
 			todo = todo[failed+1:]
 		case errors.Is(err, mongo.ErrNoDocuments):
 			if tries++; tries > maxSeqTries {
@@ -262,6 +233,57 @@ func (s *Store) Append(ctx context.Context, evs []event.Chat) ([]domain.Saved, e
 	}
 	s.tops.remember(top)
 	return out, nil
+}
+
+// firstOfEach returns the index of each msgId's first event, and the
+// indexes of those first events in order: a repeat within a batch is
+// answered from its first.
+func firstOfEach(evs []event.Chat) (map[string]int, []int) {
+	firstOf := make(map[string]int, len(evs))
+	var todo []int
+	for i, ev := range evs {
+		if _, ok := firstOf[ev.MsgID]; !ok {
+			firstOf[ev.MsgID] = i
+			todo = append(todo, i)
+		}
+	}
+	return firstOf, todo
+}
+
+// listNewSingles puts a single chat's first message on both users' lists
+// before it is stored: a crash in between leaves a listed conversation
+// without messages (the list shows it once it has some), never a
+// conversation missing from a list.
+func (s *Store) listNewSingles(ctx context.Context, evs []event.Chat, todo []int, top map[string]int64) error {
+	listed := map[string]bool{}
+	for _, i := range todo {
+		ev := evs[i]
+		if ev.ChatType != frame.SingleChat || top[ev.ConversationID] != 0 || listed[ev.ConversationID] {
+			continue
+		}
+		listed[ev.ConversationID] = true
+		if err := s.AddToLists(ctx, []string{ev.SendID, ev.RecvID}, singleEntry(ev.ConversationID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stored returns the seq of a message already in chat_log, and whether its
+// seq claim exists; mongo.ErrNoDocuments when the message is not stored.
+func (s *Store) stored(ctx context.Context, msgID string) (seq int64, claimed bool, err error) {
+	var existing logDoc
+	err = s.db.Collection(ChatLog).FindOne(ctx, bson.D{{Key: "_id", Value: msgID}},
+		options.FindOne().SetProjection(bson.D{{Key: "conversationId", Value: 1}, {Key: "seq", Value: 1}})).Decode(&existing)
+	if err != nil {
+		return 0, false, err
+	}
+	var cl claimDoc
+	err = s.claimsDB.Collection(SeqClaim).FindOne(ctx, bson.D{{Key: "_id", Value: claimID(existing.ConversationID, existing.Seq)}}).Decode(&cl)
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, false, fmt.Errorf("reading claim of %s: %w", msgID, err)
+	}
+	return existing.Seq, cl.MsgID != "", nil
 }
 
 // Settle writes what Append leaves for later: the pages saved completes and
