@@ -14,14 +14,15 @@ import (
 	"syscall"
 
 	"easychat/connector/consume"
+	"easychat/pkg/logging"
 )
 
 func main() {
-	level := slog.LevelInfo
-	if strings.EqualFold(os.Getenv("LOG_LEVEL"), "debug") {
-		level = slog.LevelDebug
+	logger, err := logging.JSON("LOG_LEVEL")
+	if err != nil {
+		slog.Error("connector cannot start", "err", err)
+		os.Exit(2)
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger)
 	// The connector-sdk logs every invocation through the standard logger;
 	// keep that at debug level rather than one info line per message.

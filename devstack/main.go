@@ -22,7 +22,7 @@
 //	JWT_SECRET               generated into $EASYCHAT_STATE_DIR/jwt-secret
 //	INTERNAL_KEY             generated into $EASYCHAT_STATE_DIR/internal-key
 //	DEMO_USERS               alice,bob              users to print ready-made tokens for
-//	LOG_LEVEL                info
+//	LOG_LEVEL                info                   debug | info | warn | error
 //	CLUSTER                  (off)                  1: a deployment's shape on one machine: 3 gateway and
 //	                                                2 connector processes, chat and transfer at 3 replicas
 //	                                                (ports chosen freely and printed; logs in $EASYCHAT_STATE_DIR/logs)
@@ -42,12 +42,15 @@ import (
 	"easychat/devstack/stack"
 	"easychat/gateway/session"
 	"easychat/pkg/ident"
+	"easychat/pkg/logging"
 	"easychat/pkg/token"
 )
 
 func main() {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(env("LOG_LEVEL", "info")))
+	level, err := logging.Level("LOG_LEVEL")
+	if err != nil {
+		fatal(err)
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 	// faas-provider and connector-sdk log every call through the standard

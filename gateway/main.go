@@ -10,15 +10,19 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"easychat/gateway/server"
+	"easychat/pkg/logging"
 	"easychat/pkg/nonce"
 )
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(os.Getenv("GATEWAY_LOG_LEVEL"))}))
+	logger, err := logging.JSON("GATEWAY_LOG_LEVEL")
+	if err != nil {
+		slog.Error("gateway cannot start", "err", err)
+		os.Exit(2)
+	}
 	if err := run(logger); err != nil {
 		logger.Error("gateway failed", "err", err)
 		os.Exit(1)
@@ -47,16 +51,4 @@ func run(logger *slog.Logger) error {
 		stop() // a second signal kills the process instead of waiting for the drain
 	}()
 	return s.Run(ctx)
-}
-
-func logLevel(s string) slog.Level {
-	switch strings.ToLower(s) {
-	case "debug":
-		return slog.LevelDebug
-	case "warn":
-		return slog.LevelWarn
-	case "error":
-		return slog.LevelError
-	}
-	return slog.LevelInfo
 }

@@ -34,16 +34,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"easychat/idler/idle"
+	"easychat/pkg/logging"
 	"easychat/pkg/secret"
 )
 
 func main() {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(envOr("LOG_LEVEL", "info"))); err != nil {
-		fmt.Fprintf(os.Stderr, "LOG_LEVEL: %v\n", err)
+	logger, err := logging.JSON("LOG_LEVEL")
+	if err != nil {
+		slog.Error("idler cannot start", "err", err)
 		os.Exit(2)
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger)
 	if err := run(logger); err != nil {
 		logger.Error("idler stopped", "err", err)

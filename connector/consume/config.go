@@ -129,7 +129,8 @@ const (
 //	KAFKA_MAX_WAIT           fetch wait, incl. network slack     (2s)
 //	CONNECTOR_HTTP_ADDR      /metrics /healthz /readyz           (127.0.0.1:8099)
 //
-// The command also reads LOG_LEVEL (debug; default info).
+// The command also reads LOG_LEVEL (debug, info, warn or error; default info;
+// anything else stops it at start).
 // Secret files live under SECRET_MOUNT_PATH (default /var/openfaas/secrets).
 // Durations use Go syntax (250ms, 5s).
 func ConfigFromEnv() (Config, error) {
