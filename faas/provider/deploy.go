@@ -64,28 +64,9 @@ func (p *Provider) Deploy(ctx context.Context, req types.FunctionDeployment) err
 
 func (p *Provider) deploy(ctx context.Context, req types.FunctionDeployment, mustExist bool) error {
 	name := req.Service
-	if !validFunctionName.MatchString(name) {
-		return withStatus(http.StatusBadRequest, fmt.Errorf("invalid function name %q", name))
-	}
-	if err := checkNamespace(req.Namespace); err != nil {
-		return err
-	}
-	labels := map[string]string{}
-	if req.Labels != nil && *req.Labels != nil {
-		labels = copyMap(*req.Labels)
-	}
-	annotations := map[string]string{}
-	if req.Annotations != nil && *req.Annotations != nil {
-		annotations = copyMap(*req.Annotations)
-	}
-	policy, err := parseScalePolicy(labels)
+	spec, policy, err := checkDeployment(req)
 	if err != nil {
-		return withStatus(http.StatusBadRequest, fmt.Errorf("deploying %s: %w", name, err))
-	}
-	for _, s := range req.Secrets {
-		if err := secrets.ValidateName(s); err != nil {
-			return withStatus(http.StatusBadRequest, fmt.Errorf("deploying %s: %w", name, err))
-		}
+		return err
 	}
 
 	p.deployMu.Lock()
@@ -119,20 +100,9 @@ func (p *Provider) deploy(ctx context.Context, req types.FunctionDeployment, mus
 		}
 	}
 
-	res, err := p.build(ctx, src)
-	var buildErr *build.Error
-	switch {
-	case errors.As(err, &buildErr):
-		p.metrics.builds.WithLabelValues(name, "failed").Inc()
-		return withStatus(http.StatusBadRequest, err)
-	case err != nil:
-		p.metrics.builds.WithLabelValues(name, "failed").Inc()
+	res, err := p.buildCounted(ctx, name, src)
+	if err != nil {
 		return err
-	case res.Skipped:
-		p.metrics.builds.WithLabelValues(name, "unchanged").Inc()
-	default:
-		p.metrics.builds.WithLabelValues(name, "built").Inc()
-		p.metrics.buildSeconds.WithLabelValues(name).Observe(res.Duration.Seconds())
 	}
 
 	secretDir := filepath.Join(p.cfg.StateDir, "secrets-fn", name)
@@ -143,13 +113,13 @@ func (p *Provider) deploy(ctx context.Context, req types.FunctionDeployment, mus
 		return fmt.Errorf("deploying %s: %w", name, err)
 	}
 
-	spec := req
-	spec.Namespace = Namespace
-	spec.Labels = &labels
-	spec.Annotations = &annotations
-	spec.EnvVars = copyMap(req.EnvVars)
-	spec.Secrets = append([]string(nil), req.Secrets...)
+	return p.install(spec, policy, src, res.Binary, secretDir, !res.Skipped)
+}
 
+// install makes a built function the deployed one and reconciles its
+// replicas (a redeploy rolls them).
+func (p *Provider) install(spec types.FunctionDeployment, policy scalePolicy, src stackfile.Function, binary, secretDir string, rebuilt bool) error {
+	name := spec.Service
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -163,7 +133,7 @@ func (p *Provider) deploy(ctx context.Context, req types.FunctionDeployment, mus
 	}
 	f.spec = spec
 	f.source = src
-	f.binary = res.Binary
+	f.binary = binary
 	f.secretDir = secretDir
 	f.scale = policy
 	f.gen++
@@ -174,9 +144,66 @@ func (p *Provider) deploy(ctx context.Context, req types.FunctionDeployment, mus
 		f.retry = nil
 	}
 	p.reconcileLocked(f)
-	p.log.Info("function deployed", "function", name, "created", created, "image", req.Image,
-		"replicas", f.desired, "source", src.Handler, "rebuilt", !res.Skipped)
+	p.log.Info("function deployed", "function", name, "created", created, "image", spec.Image,
+		"replicas", f.desired, "source", src.Handler, "rebuilt", rebuilt)
 	return nil
+}
+
+// checkDeployment validates a deployment request and returns the spec to
+// keep (the runtime's namespace, copies of its maps) and its scale policy.
+func checkDeployment(req types.FunctionDeployment) (types.FunctionDeployment, scalePolicy, error) {
+	name := req.Service
+	if !validFunctionName.MatchString(name) {
+		return req, scalePolicy{}, withStatus(http.StatusBadRequest, fmt.Errorf("invalid function name %q", name))
+	}
+	if err := checkNamespace(req.Namespace); err != nil {
+		return req, scalePolicy{}, err
+	}
+	labels := map[string]string{}
+	if req.Labels != nil && *req.Labels != nil {
+		labels = copyMap(*req.Labels)
+	}
+	annotations := map[string]string{}
+	if req.Annotations != nil && *req.Annotations != nil {
+		annotations = copyMap(*req.Annotations)
+	}
+	policy, err := parseScalePolicy(labels)
+	if err != nil {
+		return req, scalePolicy{}, withStatus(http.StatusBadRequest, fmt.Errorf("deploying %s: %w", name, err))
+	}
+	for _, s := range req.Secrets {
+		if err := secrets.ValidateName(s); err != nil {
+			return req, scalePolicy{}, withStatus(http.StatusBadRequest, fmt.Errorf("deploying %s: %w", name, err))
+		}
+	}
+	spec := req
+	spec.Namespace = Namespace
+	spec.Labels = &labels
+	spec.Annotations = &annotations
+	spec.EnvVars = copyMap(req.EnvVars)
+	spec.Secrets = append([]string(nil), req.Secrets...)
+	return spec, policy, nil
+}
+
+// buildCounted is build with its outcome counted: a compile error is the
+// caller's (400), anything else the runtime's.
+func (p *Provider) buildCounted(ctx context.Context, name string, src stackfile.Function) (build.Result, error) {
+	res, err := p.build(ctx, src)
+	var buildErr *build.Error
+	switch {
+	case errors.As(err, &buildErr):
+		p.metrics.builds.WithLabelValues(name, "failed").Inc()
+		return res, withStatus(http.StatusBadRequest, err)
+	case err != nil:
+		p.metrics.builds.WithLabelValues(name, "failed").Inc()
+		return res, err
+	case res.Skipped:
+		p.metrics.builds.WithLabelValues(name, "unchanged").Inc()
+	default:
+		p.metrics.builds.WithLabelValues(name, "built").Inc()
+		p.metrics.buildSeconds.WithLabelValues(name).Observe(res.Duration.Seconds())
+	}
+	return res, nil
 }
 
 // build compiles src. The build itself outlives ctx (until Shutdown): a
