@@ -109,27 +109,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	defer cancel()
 	conn.OnFrame = func(f frame.Frame) { app.OnFrame(ctx, f) }
 	conn.OnConnect = app.OnConnect
-	wasOffline := false
 	firstOnline := make(chan struct{})
-	conn.OnState = func(state string, err error, wait time.Duration) {
-		switch state {
-		case "online":
-			select {
-			case <-firstOnline:
-			default:
-				close(firstOnline)
-			}
-			if wasOffline {
-				out.Println("● online again")
-			} else {
-				out.Println("● online")
-			}
-			wasOffline = false
-		case "offline":
-			wasOffline = true
-			out.Printf("○ offline (%s); retrying in %s\n", printable(fmt.Sprint(err)), wait.Round(100*time.Millisecond))
-		}
-	}
+	conn.OnState = connState(out, firstOnline)
 	app.Conn = conn
 	if l, err := api.List(ctx); err == nil {
 		app.Store.ApplyList(l)
@@ -151,43 +132,84 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case <-ctx.Done():
 	}
 
+	app.commands(ctx, readLines(stdin))
+	app.waitAcks(ctx, 5*time.Second)
+	cancel()
+	<-connDone
+	return 0
+}
+
+// connState prints the connection's changes and closes firstOnline the
+// first time it is up.
+func connState(out *Printer, firstOnline chan struct{}) func(state string, err error, wait time.Duration) {
+	wasOffline := false
+	return func(state string, err error, wait time.Duration) {
+		switch state {
+		case "online":
+			select {
+			case <-firstOnline:
+			default:
+				close(firstOnline)
+			}
+			if wasOffline {
+				out.Println("● online again")
+			} else {
+				out.Println("● online")
+			}
+			wasOffline = false
+		case "offline":
+			wasOffline = true
+			out.Printf("○ offline (%s); retrying in %s\n", printable(fmt.Sprint(err)), wait.Round(100*time.Millisecond))
+		}
+	}
+}
+
+// readLines sends the lines of r, and closes the channel at its end.
+func readLines(r io.Reader) <-chan string {
 	lines := make(chan string)
 	go func() {
-		sc := bufio.NewScanner(stdin)
+		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64<<10), 64<<10)
 		for sc.Scan() {
 			lines <- sc.Text()
 		}
 		close(lines)
 	}()
-	for quit := false; !quit; {
+	return lines
+}
+
+// commands runs the typed commands until /quit, the end of input or ctx.
+func (a *App) commands(ctx context.Context, lines <-chan string) {
+	for {
 		select {
 		case <-ctx.Done():
-			quit = true
+			return
 		case line, ok := <-lines:
 			if !ok {
-				quit = true
-				break
+				return
 			}
 			cmd, err := Parse(line)
 			if err != nil {
-				out.Println("  ! " + err.Error())
+				a.Out.Println("  ! " + err.Error())
 				continue
 			}
-			quit = app.Handle(ctx, cmd)
+			if a.Handle(ctx, cmd) {
+				return
+			}
 		}
 	}
-	// Give messages still being sent a moment to be acked.
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && app.pending() > 0 && ctx.Err() == nil {
+}
+
+// waitAcks gives messages still being sent up to d to be acked, and says
+// how many were not.
+func (a *App) waitAcks(ctx context.Context, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && a.pending() > 0 && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := app.pending(); n > 0 {
-		out.Printf("  ! %d message(s) not acked by the server; they may not have been sent\n", n)
+	if n := a.pending(); n > 0 {
+		a.Out.Printf("  ! %d message(s) not acked by the server; they may not have been sent\n", n)
 	}
-	cancel()
-	<-connDone
-	return 0
 }
 
 func (a *App) pending() int {
