@@ -99,22 +99,37 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	user, pass := s.FaasCredentials()
 	if cfg.Cluster != nil {
-		fmt.Printf("\nEasy Chat is up as a cluster (%s).\n", time.Since(start).Round(time.Millisecond))
-		for _, p := range s.GatewayProcs() {
-			fmt.Printf("  %-12s %s   (pid %d, internal http://%s)\n", p.Name, p.URL(), p.PID(), p.Internal)
-		}
-		for _, p := range s.ConnectorProcs() {
-			fmt.Printf("  %-12s http://%s   (pid %d)\n", p.Name, p.Addr, p.PID())
-		}
-		fmt.Printf("  FaaS gateway %s   (faas-cli login -g %s -u %s -p %s)\n  kafka %s  mongo %s  redis %s\nCtrl-C stops everything.\n",
-			s.FaasURL, s.FaasURL, user, pass, s.Brokers, s.MongoURI, s.RedisURL)
-		<-ctx.Done()
-		log.Info("shutting down")
-		s.Close()
-		return
+		printCluster(s, time.Since(start))
+	} else {
+		printStack(s, cfg, time.Since(start))
 	}
+	fmt.Println("Ctrl-C stops everything.")
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	s.Close()
+	log.Info("stopped")
+}
+
+// printCluster lists the processes of a cluster and the shared services.
+func printCluster(s *stack.Stack, took time.Duration) {
+	user, pass := s.FaasCredentials()
+	fmt.Printf("\nEasy Chat is up as a cluster (%s).\n", took.Round(time.Millisecond))
+	for _, p := range s.GatewayProcs() {
+		fmt.Printf("  %-12s %s   (pid %d, internal http://%s)\n", p.Name, p.URL(), p.PID(), p.Internal)
+	}
+	for _, p := range s.ConnectorProcs() {
+		fmt.Printf("  %-12s http://%s   (pid %d)\n", p.Name, p.Addr, p.PID())
+	}
+	fmt.Printf("  FaaS gateway %s   (faas-cli login -g %s -u %s -p %s)\n  kafka %s  mongo %s  redis %s\n",
+		s.FaasURL, s.FaasURL, user, pass, s.Brokers, s.MongoURI, s.RedisURL)
+}
+
+// printStack lists the addresses of the one-process stack and a token for
+// each demo user.
+func printStack(s *stack.Stack, cfg stack.Config, took time.Duration) {
+	user, pass := s.FaasCredentials()
 	gw := s.Gateways()[0]
 	fmt.Printf(`
 Easy Chat is up (%s).
@@ -126,7 +141,7 @@ Easy Chat is up (%s).
   mongo          %s
   redis          %s
   state          %s
-`, time.Since(start).Round(time.Millisecond), gw.URL(), s.FaasURL, s.FaasURL, user, pass,
+`, took.Round(time.Millisecond), gw.URL(), s.FaasURL, s.FaasURL, user, pass,
 		gw.PushURL(), cfg.ConnectorHTTPAddr, s.Brokers, s.MongoURI, s.RedisURL, cfg.StateDir)
 
 	issuer := token.New(s.JWTSecret(), 24*time.Hour)
@@ -144,12 +159,6 @@ Easy Chat is up (%s).
 		}
 		fmt.Printf("  %-8s %s?token=%s\n", u, gw.URL(), t)
 	}
-	fmt.Println("Ctrl-C stops everything.")
-
-	<-ctx.Done()
-	log.Info("shutting down")
-	s.Close()
-	log.Info("stopped")
 }
 
 func env(k, def string) string {
