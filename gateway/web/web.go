@@ -1,8 +1,9 @@
 // Package web is the browser client, embedded in the gateway binary and
-// served on the public listener at "/". It is plain HTML, CSS and
-// JavaScript with no build step: the page talks to the same origin only,
-// the websocket at /ws (token in Sec-WebSocket-Protocol) and the HTTP API
-// at /api/<function>.
+// served on the public listener at "/". It is plain HTML, CSS and native
+// JavaScript modules with no build step (static/app.js imports static/js by
+// relative path): the page talks to the same origin only, the websocket at
+// /ws (token in Sec-WebSocket-Protocol) and the HTTP API at /api/<function>.
+// The model's tests are in modeltest, outside static, so they are not served.
 package web
 
 import (
