@@ -11,7 +11,7 @@ HELM      := $(BIN)/helm
 HELM_LDFLAGS := -X helm.sh/helm/v4/internal/version.version=v4.3.2
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all run test test-real test-race fuzz test-browser faas-cli helm test-chart build shrinkwrap bench clean
+.PHONY: all run test test-real test-race fuzz test-browser test-web faas-cli helm test-chart build shrinkwrap bench clean
 
 all: build
 
@@ -61,6 +61,11 @@ fuzz:
 ## Screenshots go to $$SCREENSHOT_DIR (default artifacts/screenshots).
 test-browser: faas-cli
 	cd e2e/browser && npm ci --no-audit --no-fund && node --test
+
+## test-web: the web client's model (gateway/web/static/js, no page and no
+## network) under Node's own test runner; node only, no npm packages.
+test-web:
+	cd gateway/web && node --test
 
 faas-cli: $(FAAS_CLI)
 $(FAAS_CLI): tools/faas-cli/go.mod tools/faas-cli/go.sum
