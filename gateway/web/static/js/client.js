@@ -185,7 +185,7 @@ export class Client {
       this.store.applyHistory(conv, res.messages || [], before, HISTORY_PAGE);
       this.ui.olderLoaded();
     } catch (e) {
-      if (e.status === 403 || e.status === 404) conv.historyDone = true;
+      if (e.status === 403 || e.status === 404) this.store.noHistory(conv);
     } finally {
       conv.loadingOlder = false;
     }

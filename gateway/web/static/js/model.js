@@ -171,6 +171,10 @@ export class Store {
     if (page.length < limit || lowestSeq(conv) === 1) conv.historyDone = true;
   }
 
+  // noHistory records that the server has no history of conv for me (not
+  // a member, or no such conversation): there is nothing more to load.
+  noHistory(conv) { conv.historyDone = true; }
+
   // applyList takes the server's conversation list: names, seqs, read and
   // delivered positions, unread counts and last messages. It returns the
   // conversations with news to report as delivered, and whether readers'
