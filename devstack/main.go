@@ -34,13 +34,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"easychat/devstack/stack"
 	"easychat/gateway/session"
+	"easychat/pkg/envconf"
 	"easychat/pkg/ident"
 	"easychat/pkg/logging"
 	"easychat/pkg/token"
@@ -67,8 +67,12 @@ func main() {
 	if _, err := os.Stat("stack.yml"); err != nil {
 		fatal(fmt.Errorf("run from the repository root (no stack.yml here): %w", err))
 	}
-	faasPort, _ := strconv.Atoi(env("FAAS_PORT", "8080"))
-	batch, _ := strconv.Atoi(env("BATCH_MAX", "256"))
+	var r envconf.Reader
+	faasPort := r.Int("FAAS_PORT", 8080, 0)
+	batch := r.Int("BATCH_MAX", 256, 1)
+	if err := r.Err(); err != nil {
+		fatal(err)
+	}
 	cfg := stack.Config{
 		RepoRoot:            root,
 		StateDir:            env("EASYCHAT_STATE_DIR", ".state"),

@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"easychat/idler/idle"
+	"easychat/pkg/envconf"
 	"easychat/pkg/logging"
 	"easychat/pkg/secret"
 )
@@ -52,28 +53,28 @@ func main() {
 }
 
 func run(logger *slog.Logger) error {
-	interval, err := duration("IDLER_INTERVAL", 30*time.Second)
-	if err != nil {
-		return err
-	}
-	def, err := duration("IDLER_DEFAULT_DURATION", idle.DefaultZeroDuration)
-	if err != nil {
-		return err
-	}
+	var r envconf.Reader
+	interval := r.Duration("IDLER_INTERVAL", 30*time.Second)
+	def := r.Duration("IDLER_DEFAULT_DURATION", idle.DefaultZeroDuration)
+	scalerName := r.String("IDLER_SCALER", "openfaas")
+	addr := r.String("IDLER_HTTP_ADDR", ":8098")
 	api := &idle.OpenFaaS{
-		URL:       envOr("OPENFAAS_URL", "http://gateway.openfaas:8080"),
+		URL:       r.String("OPENFAAS_URL", "http://gateway.openfaas:8080"),
 		User:      secret.Read("basic-auth-user", "BASIC_AUTH_USER", "admin"),
 		Password:  secret.Read("basic-auth-password", "BASIC_AUTH_PASSWORD", ""),
-		Namespace: os.Getenv("FUNCTION_NAMESPACE"),
+		Namespace: r.String("FUNCTION_NAMESPACE", ""),
+	}
+	if err := r.Err(); err != nil {
+		return err
 	}
 	if api.Password == "" {
 		return errors.New("no OpenFaaS password: mount the basic-auth-password secret or set BASIC_AUTH_PASSWORD")
 	}
 	var scaler idle.Scaler = api
-	switch s := envOr("IDLER_SCALER", "openfaas"); s {
+	switch s := scalerName; s {
 	case "openfaas":
 	case "kubernetes":
-		k, err := idle.InCluster(envOr("FUNCTION_NAMESPACE", "openfaas-fn"))
+		k, err := idle.InCluster(or(api.Namespace, "openfaas-fn"))
 		if err != nil {
 			return err
 		}
@@ -97,7 +98,7 @@ func run(logger *slog.Logger) error {
 		}
 		_, _ = w.Write([]byte("ok"))
 	})
-	srv := &http.Server{Addr: envOr("IDLER_HTTP_ADDR", ":8098"), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.ListenAndServe() }()
 
@@ -120,21 +121,9 @@ func run(logger *slog.Logger) error {
 	return srv.Shutdown(shutCtx)
 }
 
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
+func or(v, def string) string {
+	if v != "" {
 		return v
 	}
 	return def
-}
-
-func duration(key string, def time.Duration) (time.Duration, error) {
-	v := os.Getenv(key)
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s=%q: want a positive duration such as 30s", key, v)
-	}
-	return d, nil
 }

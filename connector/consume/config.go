@@ -3,11 +3,10 @@ package consume
 import (
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
+	"easychat/pkg/envconf"
 	"easychat/pkg/event"
 	"easychat/pkg/secret"
 	"easychat/pkg/sign"
@@ -134,68 +133,43 @@ const (
 // Secret files live under SECRET_MOUNT_PATH (default /var/openfaas/secrets).
 // Durations use Go syntax (250ms, 5s).
 func ConfigFromEnv() (Config, error) {
+	var r envconf.Reader
 	cfg := Config{
-		Brokers:         splitList(envOr("KAFKA_BROKERS", DefaultBrokers)),
-		GroupID:         envOr("GROUP_ID", DefaultGroupID),
-		DeadLetterTopic: envOr("DEAD_LETTER_TOPIC", event.TopicDead),
-		GatewayURL:      envOr("GATEWAY_URL", DefaultGatewayURL),
+		Brokers:         splitList(r.String("KAFKA_BROKERS", DefaultBrokers)),
+		GroupID:         r.String("GROUP_ID", DefaultGroupID),
+		DeadLetterTopic: r.String("DEAD_LETTER_TOPIC", event.TopicDead),
+		GatewayURL:      r.String("GATEWAY_URL", DefaultGatewayURL),
 		GatewayUser:     secret.Read(SecretBasicAuthUser, "BASIC_AUTH_USER", ""),
 		GatewayPassword: secret.Read(SecretBasicAuthPassword, "BASIC_AUTH_PASSWORD", ""),
-		HTTPAddr:        envOr("CONNECTOR_HTTP_ADDR", DefaultHTTPAddr),
+		HTTPAddr:        r.String("CONNECTOR_HTTP_ADDR", DefaultHTTPAddr),
+		// TOPICS set but empty means "follow the topic map".
+		Topics: r.List("TOPICS", splitList(DefaultTopics)),
+
+		UpstreamTimeout:   r.Duration("UPSTREAM_TIMEOUT", DefaultUpstreamTimeout),
+		RebuildInterval:   r.Duration("REBUILD_INTERVAL", DefaultRebuildInterval),
+		RetryMin:          r.Duration("RETRY_MIN", DefaultRetryMin),
+		RetryMax:          r.Duration("RETRY_MAX", DefaultRetryMax),
+		ShutdownTimeout:   r.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
+		SessionTimeout:    r.Duration("KAFKA_SESSION_TIMEOUT", DefaultSessionTimeout),
+		HeartbeatInterval: r.Duration("KAFKA_HEARTBEAT_INTERVAL", DefaultHeartbeat),
+		RebalanceTimeout:  r.Duration("KAFKA_REBALANCE_TIMEOUT", DefaultRebalance),
+		MaxWait:           r.Duration("KAFKA_MAX_WAIT", DefaultMaxWait),
+		Patience:          r.Duration("HOLD_AFTER", DefaultPatience),
+		MaxAttempts:       r.Int("MAX_ATTEMPTS", DefaultMaxAttempts, 1),
+		BatchMax:          r.Int("BATCH_MAX", DefaultBatchMax, 1),
+		QueueSize:         r.Int("QUEUE_SIZE", DefaultQueueSize, 1),
+		BatchMaxBytes:     r.Int("BATCH_MAX_BYTES", DefaultBatchMaxBytes, 1),
 	}
-	// TOPICS set but empty means "follow the topic map"; unset means the default.
-	if v, ok := os.LookupEnv("TOPICS"); ok {
-		cfg.Topics = splitList(v)
-	} else {
-		cfg.Topics = splitList(DefaultTopics)
-	}
-	var errs []error
 	key, err := secret.Require(secret.Internal, "INTERNAL_KEY", sign.DevKey)
 	if err != nil {
-		errs = append(errs, err)
+		r.Fail("INTERNAL_KEY", err)
 	}
 	cfg.InternalKey = key
-	dur := func(key string, def time.Duration, dst *time.Duration) {
-		*dst = def
-		if v := os.Getenv(key); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				errs = append(errs, fmt.Errorf("%s=%q: want a positive duration", key, v))
-				return
-			}
-			*dst = d
-		}
-	}
-	num := func(key string, def int, dst *int) {
-		*dst = def
-		if v := os.Getenv(key); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				errs = append(errs, fmt.Errorf("%s=%q: want a positive integer", key, v))
-				return
-			}
-			*dst = n
-		}
-	}
-	dur("UPSTREAM_TIMEOUT", DefaultUpstreamTimeout, &cfg.UpstreamTimeout)
-	dur("REBUILD_INTERVAL", DefaultRebuildInterval, &cfg.RebuildInterval)
-	dur("RETRY_MIN", DefaultRetryMin, &cfg.RetryMin)
-	dur("RETRY_MAX", DefaultRetryMax, &cfg.RetryMax)
-	dur("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, &cfg.ShutdownTimeout)
-	dur("KAFKA_SESSION_TIMEOUT", DefaultSessionTimeout, &cfg.SessionTimeout)
-	dur("KAFKA_HEARTBEAT_INTERVAL", DefaultHeartbeat, &cfg.HeartbeatInterval)
-	dur("KAFKA_REBALANCE_TIMEOUT", DefaultRebalance, &cfg.RebalanceTimeout)
-	dur("KAFKA_MAX_WAIT", DefaultMaxWait, &cfg.MaxWait)
-	num("MAX_ATTEMPTS", DefaultMaxAttempts, &cfg.MaxAttempts)
-	num("BATCH_MAX", DefaultBatchMax, &cfg.BatchMax)
-	num("QUEUE_SIZE", DefaultQueueSize, &cfg.QueueSize)
-	num("BATCH_MAX_BYTES", DefaultBatchMaxBytes, &cfg.BatchMaxBytes)
-	dur("HOLD_AFTER", DefaultPatience, &cfg.Patience)
 	if len(cfg.Brokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS: empty"))
+		r.Fail("KAFKA_BROKERS", errors.New("empty"))
 	}
-	if len(errs) > 0 {
-		return cfg, fmt.Errorf("connector config: %w", errors.Join(errs...))
+	if err := r.Err(); err != nil {
+		return cfg, fmt.Errorf("connector config: %w", err)
 	}
 	return cfg, nil
 }
@@ -242,13 +216,6 @@ func (c Config) withDefaults() Config {
 		c.RetryMax = c.RetryMin
 	}
 	return c
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }
 
 func splitList(s string) []string {

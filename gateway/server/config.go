@@ -3,12 +3,11 @@ package server
 import (
 	"fmt"
 	"net"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"easychat/gateway/session"
+	"easychat/pkg/envconf"
 	"easychat/pkg/frame"
 	"easychat/pkg/secret"
 	"easychat/pkg/sign"
@@ -249,7 +248,8 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// ConfigFromEnv reads the variables listed on Config.
+// ConfigFromEnv reads the variables listed on Config; every bad value is
+// reported at once.
 func ConfigFromEnv() (Config, error) {
 	c := DefaultConfig()
 	var err error
@@ -259,96 +259,71 @@ func ConfigFromEnv() (Config, error) {
 	if c.InternalKey, err = secret.Require(secret.Internal, "INTERNAL_KEY", sign.DevKey); err != nil {
 		return c, err
 	}
-	envStr(&c.Addr, "GATEWAY_ADDR")
-	envStr(&c.Path, "GATEWAY_PATH")
-	envStr(&c.InternalAddr, "GATEWAY_INTERNAL_ADDR")
-	envStr(&c.PushURL, "GATEWAY_PUSH_URL")
-	envStr(&c.InstanceID, "GATEWAY_INSTANCE_ID")
-	envStr(&c.FaasURL, "FAAS_URL")
-	envStr(&c.RedisURL, "REDIS_URL")
-	if v := os.Getenv("GATEWAY_METHODS"); v != "" {
+	var r envconf.Reader
+	c.Addr = r.String("GATEWAY_ADDR", c.Addr)
+	c.Path = r.String("GATEWAY_PATH", c.Path)
+	c.InternalAddr = r.String("GATEWAY_INTERNAL_ADDR", c.InternalAddr)
+	c.PushURL = r.String("GATEWAY_PUSH_URL", c.PushURL)
+	c.InstanceID = r.String("GATEWAY_INSTANCE_ID", c.InstanceID)
+	c.FaasURL = r.String("FAAS_URL", c.FaasURL)
+	c.RedisURL = r.String("REDIS_URL", c.RedisURL)
+	if v := r.String("GATEWAY_METHODS", ""); v != "" {
 		if err := mergeMethods(c.Methods, v); err != nil {
-			return c, fmt.Errorf("GATEWAY_METHODS: %w", err)
+			r.Fail("GATEWAY_METHODS", err)
 		}
 	}
-	if v := os.Getenv("GATEWAY_ACK_MODE"); v != "" {
+	if v := r.String("GATEWAY_ACK_MODE", ""); v != "" {
 		m, err := session.ParseAckMode(v)
 		if err != nil {
-			return c, fmt.Errorf("GATEWAY_ACK_MODE: %w", err)
+			r.Fail("GATEWAY_ACK_MODE", err)
 		}
 		c.AckMode = m
 	}
-	if v, ok := os.LookupEnv("GATEWAY_API_FUNCTIONS"); ok {
-		c.APIFunctions = []string{}
-		for _, fn := range strings.Split(v, ",") {
-			if fn = strings.TrimSpace(fn); fn != "" {
-				c.APIFunctions = append(c.APIFunctions, fn)
-			}
+	c.APIFunctions = r.List("GATEWAY_API_FUNCTIONS", c.APIFunctions)
+	for _, p := range r.List("GATEWAY_TRUSTED_PROXIES", nil) {
+		if !strings.Contains(p, "/") {
+			p += map[bool]string{true: "/32", false: "/128"}[strings.Contains(p, ".")]
 		}
-	}
-	if v := os.Getenv("GATEWAY_TRUSTED_PROXIES"); v != "" {
-		for _, p := range strings.Split(v, ",") {
-			if p = strings.TrimSpace(p); p == "" {
-				continue
-			}
-			if !strings.Contains(p, "/") {
-				p += map[bool]string{true: "/32", false: "/128"}[strings.Contains(p, ".")]
-			}
-			_, n, err := net.ParseCIDR(p)
-			if err != nil {
-				return c, fmt.Errorf("GATEWAY_TRUSTED_PROXIES: %w", err)
-			}
-			c.TrustedProxies = append(c.TrustedProxies, n)
+		_, n, err := net.ParseCIDR(p)
+		if err != nil {
+			r.Fail("GATEWAY_TRUSTED_PROXIES", err)
+			continue
 		}
+		c.TrustedProxies = append(c.TrustedProxies, n)
 	}
-	for key, dst := range map[string]*float64{"GATEWAY_FRAME_RATE": &c.FrameRate, "GATEWAY_API_RATE": &c.APIRate} {
-		if v := os.Getenv(key); v != "" {
-			r, err := strconv.ParseFloat(v, 64)
-			if err != nil || r < 0 {
-				return c, fmt.Errorf("%s=%q: want a non-negative number per second", key, v)
-			}
-			*dst = r
-		}
-	}
-	if v := os.Getenv("GATEWAY_ALLOWED_ORIGINS"); v != "" {
-		for _, o := range strings.Split(v, ",") {
-			if o = strings.TrimSpace(o); o != "" {
-				c.AllowedOrigins = append(c.AllowedOrigins, o)
-			}
-		}
-	}
-	for _, e := range []error{
-		envDur(&c.AckResend, "GATEWAY_ACK_RESEND"),
-		envDur(&c.RouteTTL, "GATEWAY_ROUTE_TTL"),
-		envDur(&c.CallTimeout, "GATEWAY_FUNCTION_TIMEOUT"),
-		envDur(&c.ChatQueueWait, "GATEWAY_CHAT_QUEUE_WAIT"),
-		envDur(&c.DrainTimeout, "GATEWAY_DRAIN_TIMEOUT"),
-		envDur(&c.PongWait, "GATEWAY_PONG_WAIT"),
-		envDur(&c.WriteWait, "GATEWAY_WRITE_WAIT"),
-		envDur(&c.ReadTimeout, "GATEWAY_READ_TIMEOUT"),
-		envDur(&c.IdleTimeout, "GATEWAY_IDLE_TIMEOUT"),
-		envInt(&c.FrameBurst, "GATEWAY_FRAME_BURST"),
-		envInt(&c.APIBurst, "GATEWAY_API_BURST"),
-		envInt(&c.MaxSocketsPerUser, "GATEWAY_MAX_SOCKETS_PER_USER"),
-		envInt(&c.MaxPendingConns, "GATEWAY_MAX_PENDING_CONNS"),
-		envInt(&c.MaxPendingPerIP, "GATEWAY_MAX_PENDING_PER_IP"),
-		envInt(&c.ChatBatchBytes, "GATEWAY_CHAT_BATCH_BYTES"),
-		envInt(&c.AckRetries, "GATEWAY_ACK_RETRIES"),
-		envInt(&c.ReadBuffer, "GATEWAY_READ_BUFFER"),
-		envInt(&c.SendQueue, "GATEWAY_SEND_QUEUE"),
-		envInt(&c.ChatQueue, "GATEWAY_CHAT_QUEUE"),
-		envInt(&c.ChatBatch, "GATEWAY_CHAT_BATCH"),
-		envInt(&c.ChatInflight, "GATEWAY_CHAT_BATCH_INFLIGHT"),
-		envInt(&c.MaxInflight, "GATEWAY_MAX_INFLIGHT"),
-		envInt(&c.MaxOnlineUsers, "GATEWAY_MAX_ONLINE_USERS"),
-		envInt64(&c.MaxFrameBytes, "GATEWAY_MAX_FRAME_BYTES"),
-		envInt64(&c.MaxPushBytes, "GATEWAY_MAX_PUSH_BYTES"),
+	c.AllowedOrigins = r.List("GATEWAY_ALLOWED_ORIGINS", c.AllowedOrigins)
+	c.FrameRate = r.Float("GATEWAY_FRAME_RATE", c.FrameRate, 0)
+	c.APIRate = r.Float("GATEWAY_API_RATE", c.APIRate, 0)
+	c.AckResend = r.Duration("GATEWAY_ACK_RESEND", c.AckResend)
+	c.RouteTTL = r.Duration("GATEWAY_ROUTE_TTL", c.RouteTTL)
+	c.CallTimeout = r.Duration("GATEWAY_FUNCTION_TIMEOUT", c.CallTimeout)
+	c.ChatQueueWait = r.Duration("GATEWAY_CHAT_QUEUE_WAIT", c.ChatQueueWait)
+	c.DrainTimeout = r.Duration("GATEWAY_DRAIN_TIMEOUT", c.DrainTimeout)
+	c.PongWait = r.Duration("GATEWAY_PONG_WAIT", c.PongWait)
+	c.WriteWait = r.Duration("GATEWAY_WRITE_WAIT", c.WriteWait)
+	c.ReadTimeout = r.Duration("GATEWAY_READ_TIMEOUT", c.ReadTimeout)
+	c.IdleTimeout = r.Duration("GATEWAY_IDLE_TIMEOUT", c.IdleTimeout)
+	for key, dst := range map[string]*int{
+		"GATEWAY_FRAME_BURST":          &c.FrameBurst,
+		"GATEWAY_API_BURST":            &c.APIBurst,
+		"GATEWAY_MAX_SOCKETS_PER_USER": &c.MaxSocketsPerUser,
+		"GATEWAY_MAX_PENDING_CONNS":    &c.MaxPendingConns,
+		"GATEWAY_MAX_PENDING_PER_IP":   &c.MaxPendingPerIP,
+		"GATEWAY_CHAT_BATCH_BYTES":     &c.ChatBatchBytes,
+		"GATEWAY_ACK_RETRIES":          &c.AckRetries,
+		"GATEWAY_READ_BUFFER":          &c.ReadBuffer,
+		"GATEWAY_SEND_QUEUE":           &c.SendQueue,
+		"GATEWAY_CHAT_QUEUE":           &c.ChatQueue,
+		"GATEWAY_CHAT_BATCH":           &c.ChatBatch,
+		"GATEWAY_CHAT_BATCH_INFLIGHT":  &c.ChatInflight,
+		"GATEWAY_MAX_INFLIGHT":         &c.MaxInflight,
+		"GATEWAY_MAX_ONLINE_USERS":     &c.MaxOnlineUsers,
 	} {
-		if e != nil {
-			return c, e
-		}
+		*dst = r.Int(key, *dst, 0)
 	}
-	return c, nil
+	c.MaxFrameBytes = r.Int64("GATEWAY_MAX_FRAME_BYTES", c.MaxFrameBytes, 1)
+	c.MaxPushBytes = r.Int64("GATEWAY_MAX_PUSH_BYTES", c.MaxPushBytes, 1)
+	return c, r.Err()
 }
 
 // mergeMethods applies "method=function,..." to m; an empty function removes
@@ -373,50 +348,5 @@ func mergeMethods(m map[string]string, spec string) error {
 			m[k] = v
 		}
 	}
-	return nil
-}
-
-func envStr(dst *string, key string) {
-	if v := os.Getenv(key); v != "" {
-		*dst = v
-	}
-}
-
-func envDur(dst *time.Duration, key string) error {
-	v := os.Getenv(key)
-	if v == "" {
-		return nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return fmt.Errorf("%s=%q: want a positive duration such as 1s", key, v)
-	}
-	*dst = d
-	return nil
-}
-
-func envInt(dst *int, key string) error {
-	v := os.Getenv(key)
-	if v == "" {
-		return nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return fmt.Errorf("%s=%q: want a non-negative integer", key, v)
-	}
-	*dst = n
-	return nil
-}
-
-func envInt64(dst *int64, key string) error {
-	v := os.Getenv(key)
-	if v == "" {
-		return nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
-		return fmt.Errorf("%s=%q: want a positive integer", key, v)
-	}
-	*dst = n
 	return nil
 }

@@ -79,8 +79,14 @@ func TestConfigFromEnv(t *testing.T) {
 	if _, ok := c.Methods["conversation.sync"]; ok || c.Methods["group.create"] != "group" || c.Methods["conversation.chat"] != "chat" {
 		t.Fatalf("methods %v", c.Methods)
 	}
+	// Every bad value is named at once, not just the first.
 	t.Setenv("GATEWAY_ACK_MODE", "maybe")
-	if _, err := ConfigFromEnv(); err == nil {
-		t.Fatal("bad ack mode accepted")
+	t.Setenv("GATEWAY_ROUTE_TTL", "30")
+	t.Setenv("GATEWAY_SEND_QUEUE", "-1")
+	_, err = ConfigFromEnv()
+	for _, key := range []string{"GATEWAY_ACK_MODE", "GATEWAY_ROUTE_TTL", "GATEWAY_SEND_QUEUE"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("bad %s not reported: %v", key, err)
+		}
 	}
 }

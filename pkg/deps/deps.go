@@ -30,14 +30,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"easychat/pkg/bus"
+	"easychat/pkg/envconf"
 	"easychat/pkg/limit"
 	"easychat/pkg/listcache"
 	"easychat/pkg/nonce"
@@ -70,62 +69,40 @@ type Config struct {
 	Limits       Limits
 }
 
-// Load reads the configuration from the environment.
+// Load reads the configuration from the environment; every bad value is
+// reported at once.
 func Load() (Config, error) {
+	var r envconf.Reader
 	c := Config{
-		MongoURI:     env("MONGO_URI", "mongodb://127.0.0.1:27017/"),
-		MongoDB:      env("MONGO_DB", "easychat"),
-		KafkaBrokers: env("KAFKA_BROKERS", "127.0.0.1:9092"),
-		RedisURL:     env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		MongoURI:     r.String("MONGO_URI", "mongodb://127.0.0.1:27017/"),
+		MongoDB:      r.String("MONGO_DB", "easychat"),
+		KafkaBrokers: r.String("KAFKA_BROKERS", "127.0.0.1:9092"),
+		RedisURL:     r.String("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		RouteTTL:     r.Duration("ROUTE_TTL", 30*time.Second),
+		TokenTTL:     r.Duration("TOKEN_TTL", 168*time.Hour),
 	}
-	var errs []string
-	dur := func(dst *time.Duration, key string, def time.Duration) {
-		*dst = def
-		if v := os.Getenv(key); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				errs = append(errs, fmt.Sprintf("%s=%q: want a positive duration such as 30s", key, v))
-				return
-			}
-			*dst = d
-		}
-	}
-	rule := func(dst *limit.Rule, key, def string) {
-		r, err := limit.ParseRule(env(key, def))
+	rule := func(key, def string) limit.Rule {
+		rl, err := limit.ParseRule(r.String(key, def))
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", key, err))
+			r.Fail(key, err)
 		}
-		*dst = r
+		return rl
 	}
-	dur(&c.RouteTTL, "ROUTE_TTL", 30*time.Second)
-	dur(&c.TokenTTL, "TOKEN_TTL", 168*time.Hour)
-	rule(&c.Limits.LoginPerUser, "LOGIN_LIMIT_USER", "10/5m")
-	rule(&c.Limits.LoginPerAddr, "LOGIN_LIMIT_ADDR", "60/5m")
-	rule(&c.Limits.RegisterPerAddr, "REGISTER_LIMIT_ADDR", "30/1h")
-	rule(&c.Limits.GroupCreate, "GROUP_CREATE_LIMIT", "20/1h")
-	rule(&c.Limits.GroupAdd, "GROUP_ADD_LIMIT", "2000/1h")
-	c.Limits.GroupMaxMembers = 2000
-	if v := os.Getenv("GROUP_MAX_MEMBERS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 2 {
-			errs = append(errs, fmt.Sprintf("GROUP_MAX_MEMBERS=%q: want an integer of at least 2", v))
-		}
-		c.Limits.GroupMaxMembers = n
+	c.Limits = Limits{
+		LoginPerUser:    rule("LOGIN_LIMIT_USER", "10/5m"),
+		LoginPerAddr:    rule("LOGIN_LIMIT_ADDR", "60/5m"),
+		RegisterPerAddr: rule("REGISTER_LIMIT_ADDR", "30/1h"),
+		GroupCreate:     rule("GROUP_CREATE_LIMIT", "20/1h"),
+		GroupAdd:        rule("GROUP_ADD_LIMIT", "2000/1h"),
+		GroupMaxMembers: r.Int("GROUP_MAX_MEMBERS", 2000, 2),
 	}
 	if _, err := redis.ParseURL(c.RedisURL); err != nil {
-		errs = append(errs, fmt.Sprintf("REDIS_URL: %v", err))
+		r.Fail("REDIS_URL", err)
 	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("function configuration: %s", strings.Join(errs, "; "))
+	if err := r.Err(); err != nil {
+		return c, fmt.Errorf("function configuration: %w", err)
 	}
 	return c, nil
-}
-
-func env(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // fatal stops a function that cannot run as configured. The runtime (the
