@@ -68,10 +68,10 @@ func hintAge(conv string) time.Duration {
 }
 
 // claimDoc is a seq_claim document: "<conversation>#<seq>" names the message
-// holding that seq. It is written after the message (earlier versions wrote
-// it before, as the seq's lock; chat_log's unique index does that now), so a
-// claim always leads to a stored message, and readers walk a conversation
-// forward from its document's seq by _id, which every backend indexes.
+// holding that seq. It is written after the message (the seq's lock is
+// chat_log's unique index), so a claim always leads to a stored message, and
+// readers walk a conversation forward from its document's seq by _id, which
+// every backend indexes.
 type claimDoc struct {
 	ID     string `bson:"_id"`
 	MsgID  string `bson:"msgId"`

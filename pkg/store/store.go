@@ -27,9 +27,8 @@ const (
 	ChatLog = "chat_log"
 	// SeqClaim holds one document per (conversation, seq), naming the
 	// message that holds it (see SaveChats); it lives in the database named
-	// with ClaimsDBSuffix. Earlier versions kept it in the main database as
-	// the seq's lock; the unique (conversationId, seq) index of chat_log is
-	// that lock now.
+	// with ClaimsDBSuffix. The seq's lock is chat_log's unique
+	// (conversationId, seq) index, not this.
 	SeqClaim = "seq_claim"
 	// ClaimsDBSuffix names seq_claim's database: the store's plus this.
 	ClaimsDBSuffix = "_seq"
