@@ -71,7 +71,7 @@ func run(logger *slog.Logger) error {
 		return errors.New("no OpenFaaS password: mount the basic-auth-password secret or set BASIC_AUTH_PASSWORD")
 	}
 	var scaler idle.Scaler = api
-	switch s := scalerName; s {
+	switch scalerName {
 	case "openfaas":
 	case "kubernetes":
 		k, err := idle.InCluster(or(api.Namespace, "openfaas-fn"))
@@ -80,7 +80,7 @@ func run(logger *slog.Logger) error {
 		}
 		scaler = k
 	default:
-		return fmt.Errorf("IDLER_SCALER=%q: want openfaas or kubernetes", s)
+		return fmt.Errorf("IDLER_SCALER=%q: want openfaas or kubernetes", scalerName)
 	}
 
 	reg := prometheus.NewRegistry()

@@ -269,6 +269,8 @@ func (s *Stack) deploy(ctx context.Context) error {
 	return s.faasDeploy(ctx, nil)
 }
 
+var functionName = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
 // Redeploy runs `faas-cli deploy` again for the named functions, with extra
 // environment for stack.yml's substitutions (e.g. ZERO_DURATION=2s) on top
 // of the stack's own. Unchanged sources are not rebuilt.
@@ -277,7 +279,7 @@ func (s *Stack) Redeploy(ctx context.Context, env []string, functions ...string)
 		return errors.New("redeploy: no function named")
 	}
 	for _, f := range functions {
-		if !regexp.MustCompile(`^[a-z][a-z0-9-]*$`).MatchString(f) {
+		if !functionName.MatchString(f) {
 			return fmt.Errorf("redeploy: bad function name %q", f)
 		}
 	}

@@ -183,6 +183,12 @@ type pair struct {
 	reconnects int
 }
 
+func newPair(sender, receiver, conv string) *pair {
+	return &pair{sender: sender, receiver: receiver, conv: conv,
+		sentAt: map[int]time.Time{}, acked: map[int]string{}, gotAt: map[int]time.Time{},
+		seqOf: map[int]int64{}, have: map[int64]bool{}, pushedOn: map[int]int{}}
+}
+
 // state is a one-line summary for failure messages.
 func (p *pair) state() string {
 	p.mu.Lock()
@@ -217,9 +223,8 @@ func uid(name string) string {
 }
 
 func (l *load) start(sendCtx, recvCtx context.Context, i int) {
-	p := &pair{sender: uid("s" + strconv.Itoa(i)), receiver: uid("r" + strconv.Itoa(i)),
-		sentAt: map[int]time.Time{}, acked: map[int]string{}, gotAt: map[int]time.Time{}, seqOf: map[int]int64{}, have: map[int64]bool{}, pushedOn: map[int]int{}}
-	p.conv = frame.SingleConversationID(p.sender, p.receiver)
+	sender, receiver := uid("s"+strconv.Itoa(i)), uid("r"+strconv.Itoa(i))
+	p := newPair(sender, receiver, frame.SingleConversationID(sender, receiver))
 	l.pairs = append(l.pairs, p)
 	l.senders.Add(1)
 	l.receivers.Add(1)
@@ -478,8 +483,6 @@ func (p *pair) deliver(m frame.Push, pushed bool) {
 	p.gotAt[k] = time.Now()
 	if pushed {
 		p.pushedOn[k] = p.sock
-	} else {
-		p.gotAt[-k] = time.Time{} // marks "came by sync"
 	}
 	p.have[m.Seq] = true
 	for p.have[p.lastSeq+1] {
@@ -600,7 +603,7 @@ func (l *load) verify(t *testing.T) {
 		reconnects += p.reconnects
 
 		// A fresh device of the receiver syncs the whole conversation.
-		fresh := &pair{conv: p.conv, sentAt: map[int]time.Time{}, acked: map[int]string{}, gotAt: map[int]time.Time{}, seqOf: map[int]int64{}, have: map[int64]bool{}, pushedOn: map[int]int{}}
+		fresh := newPair("", p.receiver, p.conv)
 		i := 0
 		c, err := l.dial(context.Background(), p.receiver, &i)
 		if err != nil {
@@ -613,9 +616,7 @@ func (l *load) verify(t *testing.T) {
 		}
 		var ks []int
 		for k := range fresh.seqOf {
-			if k > 0 {
-				ks = append(ks, k)
-			}
+			ks = append(ks, k)
 		}
 		sort.Ints(ks)
 		if len(ks) != acked {
@@ -632,7 +633,7 @@ func (l *load) verify(t *testing.T) {
 			if _, ok := p.gotAt[k]; !ok {
 				t.Errorf("%s: message %d never reached the receiver's live device", p.conv, k)
 			}
-			if _, ok := p.gotAt[-k]; ok {
+			if _, pushed := p.pushedOn[k]; !pushed {
 				bySync++
 			}
 		}

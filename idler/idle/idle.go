@@ -125,7 +125,11 @@ func (d *Idler) Check(ctx context.Context, now time.Time) error {
 	}
 	d.mu.Lock()
 	d.ready = true
-	var due []Function
+	type dueFn struct {
+		name string
+		idle time.Duration
+	}
+	var due []dueFn
 	present := make(map[string]bool, len(fns))
 	for _, f := range fns {
 		present[f.Name] = true
@@ -143,10 +147,9 @@ func (d *Idler) Check(ctx context.Context, now time.Time) error {
 		d.cfg.Metrics.idleFor(f.Name, now.Sub(w.activeAt))
 
 		after, ok := d.policy(f, w)
-		if !ok || f.Replicas == 0 || now.Sub(w.activeAt) < after {
-			continue
+		if idle := now.Sub(w.activeAt); ok && f.Replicas > 0 && idle >= after {
+			due = append(due, dueFn{f.Name, idle})
 		}
-		due = append(due, f)
 	}
 	for name := range d.seen {
 		if !present[name] {
@@ -158,31 +161,22 @@ func (d *Idler) Check(ctx context.Context, now time.Time) error {
 
 	var firstErr error
 	for _, f := range due {
-		if err := d.cfg.Scaler.Scale(ctx, f.Name, 0); err != nil {
+		if err := d.cfg.Scaler.Scale(ctx, f.name, 0); err != nil {
 			d.cfg.Metrics.failed("scale")
 			if firstErr == nil {
-				firstErr = fmt.Errorf("scaling %s to zero: %w", f.Name, err)
+				firstErr = fmt.Errorf("scaling %s to zero: %w", f.name, err)
 			}
 			continue
 		}
-		d.cfg.Metrics.scaledDown(f.Name)
-		d.log.Info("scaled to zero", "function", f.Name, "idle_seconds", now.Sub(d.activeAt(f.Name)).Seconds())
+		d.cfg.Metrics.scaledDown(f.name)
+		d.log.Info("scaled to zero", "function", f.name, "idle_seconds", f.idle.Seconds())
 		d.mu.Lock()
-		if w := d.seen[f.Name]; w != nil {
+		if w := d.seen[f.name]; w != nil {
 			w.replicas = 0
 		}
 		d.mu.Unlock()
 	}
 	return firstErr
-}
-
-func (d *Idler) activeAt(name string) time.Time {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if w := d.seen[name]; w != nil {
-		return w.activeAt
-	}
-	return time.Time{}
 }
 
 // policy returns a function's zero-duration, and false when it has not

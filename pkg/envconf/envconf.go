@@ -66,44 +66,30 @@ func (r *Reader) Duration(key string, def time.Duration) time.Duration {
 
 // Int is key as an integer of at least min, or def.
 func (r *Reader) Int(key string, def, min int) int {
-	v, ok := lookup(key)
-	if !ok {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < min {
-		r.bad(key, v, fmt.Sprintf("an integer of at least %d", min))
-		return def
-	}
-	return n
+	return number(r, key, def, min, strconv.Atoi, "an integer")
 }
 
 // Int64 is Int for int64 values.
 func (r *Reader) Int64(key string, def, min int64) int64 {
+	return number(r, key, def, min, func(v string) (int64, error) { return strconv.ParseInt(v, 10, 64) }, "an integer")
+}
+
+// Float is key as a number of at least min, or def (NaN is refused).
+func (r *Reader) Float(key string, def, min float64) float64 {
+	return number(r, key, def, min, func(v string) (float64, error) { return strconv.ParseFloat(v, 64) }, "a number")
+}
+
+func number[T int | int64 | float64](r *Reader, key string, def, min T, parse func(string) (T, error), kind string) T {
 	v, ok := lookup(key)
 	if !ok {
 		return def
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < min {
-		r.bad(key, v, fmt.Sprintf("an integer of at least %d", min))
+	n, err := parse(v)
+	if err != nil || !(n >= min) { // !(>=) also refuses NaN
+		r.bad(key, v, fmt.Sprintf("%s of at least %v", kind, min))
 		return def
 	}
 	return n
-}
-
-// Float is key as a number of at least min, or def.
-func (r *Reader) Float(key string, def, min float64) float64 {
-	v, ok := lookup(key)
-	if !ok {
-		return def
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < min || f != f {
-		r.bad(key, v, fmt.Sprintf("a number of at least %g", min))
-		return def
-	}
-	return f
 }
 
 // List is key split at commas, blanks dropped, or def when unset.

@@ -65,7 +65,7 @@ func (s *Store) CreateGroup(ctx context.Context, g domain.Group) error {
 	return nil
 }
 
-// domain.Group returns group id with its members, in the order they joined.
+// Group returns group id with its members, in the order they joined.
 func (s *Store) Group(ctx context.Context, id string) (domain.Group, error) {
 	return findByID[domain.Group](ctx, s.db.Collection(Groups), id, "group")
 }

@@ -95,7 +95,7 @@ func (s *Store) advance(ctx context.Context, field, user, conv string, seq int64
 	return 0, fmt.Errorf("advancing %s of %s in %s: contended", field, user, conv)
 }
 
-// domain.Position returns how far user has read and received conv.
+// Position returns how far user has read and received conv.
 func (s *Store) Position(ctx context.Context, user, conv string) (domain.Position, error) {
 	var d readDoc
 	err := s.db.Collection(UserConversation).FindOne(ctx, bson.D{{Key: "_id", Value: readID(user, conv)}}).Decode(&d)

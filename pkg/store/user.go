@@ -59,7 +59,7 @@ func (s *Store) UsersByID(ctx context.Context, ids []string) ([]domain.User, err
 	return out, nil
 }
 
-// domain.User returns user id.
+// User returns user id.
 func (s *Store) User(ctx context.Context, id string) (domain.User, error) {
 	return findByID[domain.User](ctx, s.db.Collection(Users), id, "user")
 }
