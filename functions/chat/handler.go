@@ -1,5 +1,6 @@
 // Function chat accepts conversation.chat frames forwarded by the websocket
-// gateway. Only the gateway's signature vouches for the user; the answer
+// gateway, and the frames that change a stored message (recall, edit, react,
+// hide), which go to Kafka the same way. Only the gateway's signature vouches for the user; the answer
 // ({msgId, conversationId}) is what the gateway acks to the client. The
 // gateway sends the frames of many sockets as one batch when it is busy
 // (header X-Easychat-Batch), and they are published in one Kafka write.
@@ -28,7 +29,9 @@ func service() (*chat.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &chat.Service{Pub: pub, Groups: st, Now: time.Now}, nil
+	c := deps.Settings()
+	return &chat.Service{Pub: pub, Groups: st, Messages: st, Now: time.Now,
+		RecallWindow: c.RecallWindow, EditWindow: c.EditWindow, Wait: chat.DefaultWait}, nil
 }
 
 var one = call.Action("chat", func(ctx context.Context, caller sign.Claim, req handler.Request) (any, error) {
@@ -37,7 +40,7 @@ var one = call.Action("chat", func(ctx context.Context, caller sign.Claim, req h
 		return nil, err
 	}
 	return s.Accept(ctx, batch.Item{User: caller.User, FrameID: req.Header.Get(frame.HeaderFrameID),
-		Data: req.Body, Origin: req.Header.Get(frame.HeaderOrigin)})
+		Data: req.Body, Origin: req.Header.Get(frame.HeaderOrigin), Method: req.Header.Get(frame.HeaderMethod)})
 })
 
 var many = call.Batch("chat", func(ctx context.Context, items []batch.Item) ([]batch.Result, error) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"easychat/pkg/batch"
+	"easychat/pkg/frame"
 	"easychat/pkg/sign"
 )
 
@@ -257,8 +258,8 @@ type Batching struct{ B *Batcher }
 
 // Call implements the gateway session's Caller.
 func (r Batching) Call(ctx context.Context, req Request) (json.RawMessage, error) {
-	if req.Function == r.B.fn {
-		a := r.B.CallGroup(ctx, []batch.Item{{User: req.User, FrameID: req.FrameID, Data: req.Body, Origin: req.Origin}})
+	if req.Function == r.B.fn && !req.Alone {
+		a := r.B.CallGroup(ctx, []batch.Item{itemOf(req)})
 		return a[0].Data, a[0].Err
 	}
 	return r.B.c.Call(ctx, req)
@@ -269,10 +270,20 @@ func (r Batching) Call(ctx context.Context, req Request) (json.RawMessage, error
 func (r Batching) CallGroup(ctx context.Context, reqs []Request) []Answer {
 	items := make([]batch.Item, 0, len(reqs))
 	for _, req := range reqs {
-		if req.Function != r.B.fn {
+		if req.Function != r.B.fn || req.Alone {
 			return r.B.c.CallGroup(ctx, reqs)
 		}
-		items = append(items, batch.Item{User: req.User, FrameID: req.FrameID, Data: req.Body, Origin: req.Origin})
+		items = append(items, itemOf(req))
 	}
 	return r.B.CallGroup(ctx, items)
+}
+
+// itemOf is req as an item of a batch; the method only when it is not the
+// chat function's own.
+func itemOf(req Request) batch.Item {
+	it := batch.Item{User: req.User, FrameID: req.FrameID, Data: req.Body, Origin: req.Origin}
+	if req.Method != frame.MethodChat {
+		it.Method = req.Method
+	}
+	return it
 }

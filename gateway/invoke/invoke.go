@@ -83,9 +83,11 @@ type Request struct {
 	User     string // the user the call is for; "" for an anonymous one (register, login)
 	FrameID  string // the client's frame id, when the call serves a frame
 	Method   string // the frame's method
-	Client   string // the client's address, for limits per address (API calls)
-	Origin   string // the socket a chat frame came from (event.Chat.Origin)
-	Body     []byte
+	// Alone keeps the call out of batches: the function may wait on it.
+	Alone  bool
+	Client string // the client's address, for limits per address (API calls)
+	Origin string // the socket a chat frame came from (event.Chat.Origin)
+	Body   []byte
 }
 
 // Call POSTs r.Body to r.Function signed for r.User, tagged with the frame's

@@ -133,6 +133,10 @@ func DefaultMethods() map[string]string {
 		frame.MethodMarkChat:      "mark",
 		frame.MethodMarkDelivered: "mark",
 		frame.MethodSync:          "conversation",
+		frame.MethodRecall:        "chat",
+		frame.MethodEdit:          "chat",
+		frame.MethodReact:         "chat",
+		frame.MethodHide:          "chat",
 	}
 }
 

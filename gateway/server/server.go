@@ -31,9 +31,11 @@ import (
 	"easychat/gateway/invoke"
 	"easychat/gateway/metrics"
 	"easychat/gateway/session"
+	"easychat/gateway/typing"
 	"easychat/gateway/web"
 	"easychat/pkg/frame"
 	"easychat/pkg/nonce"
+	"easychat/pkg/push"
 	"easychat/pkg/route"
 	"easychat/pkg/secret"
 	"easychat/pkg/sign"
@@ -153,6 +155,8 @@ func New(cfg Config, reg route.Registry, logger *slog.Logger) (*Server, error) {
 		},
 		Caller:   s.caller(callCtx),
 		Presence: reg,
+		Typing: &typing.Relay{Groups: s.client(), Routes: reg, Push: push.NewClient(s.signer),
+			GroupFunction: "group"},
 		Tracker:  &session.Tracker{},
 		Metrics:  m,
 		Instance: cfg.InstanceID,
@@ -216,13 +220,19 @@ func listen(cfg Config, log *slog.Logger) (pub, internal net.Listener, pushURL s
 	return pub, internal, pushURL, nil
 }
 
+// client calls functions, signed, observed in the metrics.
+func (s *Server) client() *invoke.Client {
+	m := s.metrics
+	return invoke.New(s.cfg.FaasURL, s.signer, nil, func(fn, outcome string, d time.Duration) {
+		m.FunctionSeconds.WithLabelValues(fn, outcome).Observe(d.Seconds())
+	})
+}
+
 // caller is how sessions call functions: signed calls, and the chat
 // method's frames batched across sockets.
 func (s *Server) caller(callCtx context.Context) session.Caller {
 	cfg, m := s.cfg, s.metrics
-	client := invoke.New(cfg.FaasURL, s.signer, nil, func(fn, outcome string, d time.Duration) {
-		m.FunctionSeconds.WithLabelValues(fn, outcome).Observe(d.Seconds())
-	})
+	client := s.client()
 	fn := cfg.Methods[frame.MethodChat]
 	if fn == "" || cfg.ChatBatch <= 1 {
 		return client

@@ -276,6 +276,8 @@ func FuzzHandle(f *testing.F) {
 		`{"frameType":1,"id":"p"}`, `{"frameType":2,"id":"a"}`, `{"frameType":7}`, `not json`, `{"id":"` + strings.Repeat("x", 300) + `"}`,
 		`{"frameType":0,"id":"o","method":"user.online","data":{"userIds":["bob"]}}`,
 		`{"frameType":0,"id":"c","method":"conversation.chat","data":{"chatType":1,"recvId":"g-1#x","msg":{"content":"x"}}}`,
+		`{"frameType":0,"id":"r","method":"conversation.recall","data":{"conversationId":"ann_bob","msgId":"00000000000000000000000000000001"}}`,
+		`{"frameType":0,"id":"t","method":"conversation.typing","data":{"conversationId":"ann_bob","typing":true}}`,
 	} {
 		f.Add([]byte(s), false)
 	}

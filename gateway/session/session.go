@@ -51,6 +51,7 @@ import (
 
 	"easychat/gateway/invoke"
 	"easychat/gateway/metrics"
+	"easychat/gateway/typing"
 	"easychat/pkg/frame"
 	"easychat/pkg/ident"
 )
@@ -95,6 +96,12 @@ type Presence interface {
 	Online(ctx context.Context, users []string) (map[string]bool, error)
 }
 
+// Typing relays typing indicators to a conversation's other members
+// (typing.Relay).
+type Typing interface {
+	Send(ctx context.Context, user string, t frame.Typing) error
+}
+
 // Socket is where a session's replies go.
 type Socket interface {
 	User() string
@@ -132,6 +139,7 @@ type Env struct {
 	Config
 	Caller   Caller
 	Presence Presence
+	Typing   Typing // nil: typing frames are refused
 	Tracker  *Tracker
 	Metrics  *metrics.Metrics
 	// Instance is the gateway instance's id in the route registry.
@@ -144,6 +152,10 @@ type Env struct {
 type chatJob struct {
 	f  frame.Frame
 	fn string
+	// alone: the function may wait on this frame (for the message it
+	// names to be stored), so it goes in a call of its own, never in a
+	// batch with other sockets' frames.
+	alone bool
 }
 
 // Session processes one socket's frames.
@@ -168,7 +180,8 @@ type Session struct {
 	// there are some (chatRunning).
 	chatQ       []chatJob
 	chatRunning bool
-	chatRoom    chan struct{} // closed when the worker takes a frame off a full queue
+	typedAt     map[string]time.Time // conversation → last typing frame relayed
+	chatRoom    chan struct{}        // closed when the worker takes a frame off a full queue
 }
 
 type pendingAck struct {
@@ -288,6 +301,10 @@ func (s *Session) dispatch(f frame.Frame) {
 		s.async(f, s.online)
 		return
 	}
+	if f.Method == frame.MethodTyping {
+		s.async(f, s.typing)
+		return
+	}
 	fn, ok := s.env.Methods[f.Method]
 	if !ok {
 		if f.Method == "" {
@@ -297,25 +314,47 @@ func (s *Session) dispatch(f frame.Frame) {
 		}
 		return
 	}
-	if f.Method != frame.MethodChat {
+	kind, change := frame.ChangeMethods[f.Method]
+	if f.Method != frame.MethodChat && !change {
 		s.async(f, func(f frame.Frame) { s.call(f, fn) })
 		return
 	}
+	// Chats and changes of messages go through one queue, in order: a
+	// change sent after the chat it changes is handled after it.
 	// Validate here so a bad frame costs no function call; the chat
-	// function validates again.
-	var c frame.Chat
-	if err := json.Unmarshal(f.Data, &c); err != nil {
-		s.reject(f.ID, "invalid_data", "invalid chat data: "+err.Error())
-		return
-	}
-	if _, err := c.Validate(s.user); err != nil {
-		s.reject(f.ID, "invalid_data", err.Error())
-		return
-	}
-	// Forward the chat as understood, not as sent: fields the function does
-	// not read (padding) would only make the batch it travels in larger.
-	if b, err := json.Marshal(c); err == nil {
-		f.Data = b
+	// function validates again. Forward the frame as understood, not as
+	// sent: fields the function does not read (padding) would only make the
+	// batch it travels in larger.
+	var alone bool
+	if change {
+		var c frame.Change
+		if err := json.Unmarshal(f.Data, &c); err != nil {
+			s.reject(f.ID, "invalid_data", "invalid data: "+err.Error())
+			return
+		}
+		if err := c.Validate(kind); err != nil {
+			s.reject(f.ID, "invalid_data", err.Error())
+			return
+		}
+		if b, err := json.Marshal(c); err == nil {
+			f.Data = b
+		}
+		alone = true
+	} else {
+		var c frame.Chat
+		if err := json.Unmarshal(f.Data, &c); err != nil {
+			s.reject(f.ID, "invalid_data", "invalid chat data: "+err.Error())
+			return
+		}
+		if _, err := c.Validate(s.user); err != nil {
+			s.reject(f.ID, "invalid_data", err.Error())
+			return
+		}
+		c = c.Accepted()
+		if b, err := json.Marshal(c); err == nil {
+			f.Data = b
+		}
+		alone = c.Msg.Quote != nil // the quoted message may not be stored yet
 	}
 	if !s.env.Tracker.Begin() {
 		s.reject(f.ID, "unavailable", ErrTextUnavailable)
@@ -327,7 +366,7 @@ func (s *Session) dispatch(f frame.Frame) {
 	// pong handling past its deadline.
 	var wait *time.Timer
 	for {
-		full := s.enqueue(chatJob{f: f, fn: fn})
+		full := s.enqueue(chatJob{f: f, fn: fn, alone: alone})
 		if full == nil {
 			return
 		}
@@ -398,14 +437,27 @@ func (s *Session) chatWorker() {
 	}
 }
 
-// callChats forwards jobs in one group and answers each frame.
+// callChats forwards jobs in order, each run of them that may share a call
+// in one group, and answers each frame.
 func (s *Session) callChats(jobs []chatJob) {
+	for len(jobs) > 0 {
+		n := 1
+		for !jobs[0].alone && n < len(jobs) && !jobs[n].alone {
+			n++
+		}
+		s.callRun(jobs[:n])
+		jobs = jobs[n:]
+	}
+}
+
+func (s *Session) callRun(jobs []chatJob) {
 	reqs := make([]invoke.Request, len(jobs))
 	for i, j := range jobs {
 		reqs[i] = s.request(j.f, j.fn)
 		// The push of the message, which may come back before this call
 		// returns, skips the socket that has (or will have) the ack.
 		reqs[i].Origin = s.origin
+		reqs[i].Alone = j.alone
 	}
 	ctx, cancel := context.WithTimeout(s.env.CallCtx, s.env.CallTimeout)
 	defer cancel()
@@ -576,6 +628,59 @@ func (s *Session) online(f frame.Frame) {
 		return
 	}
 	s.send(frame.Frame{FrameType: frame.Data, ID: f.ID, Method: f.Method, Data: data})
+}
+
+// typingEvery is how often a socket's typing frames for one conversation
+// are relayed; clients repeat theirs every few seconds.
+const typingEvery = time.Second
+
+// ErrTextTyping answers a typing frame sent too soon after the last.
+const ErrTextTyping = "typing: too frequent"
+
+// typing relays a conversation.typing frame to the conversation's other
+// members, at most one per conversation per typingEvery.
+func (s *Session) typing(f frame.Frame) {
+	var t frame.Typing
+	if err := json.Unmarshal(f.Data, &t); err != nil {
+		s.reject(f.ID, "invalid_data", `invalid typing data: want {"conversationId":"…","typing":true}`)
+		return
+	}
+	if !ident.IsConversation(t.ConversationID) {
+		s.reject(f.ID, "invalid_data", "conversationId is not a conversation id")
+		return
+	}
+	if s.env.Typing == nil {
+		s.reject(f.ID, "unknown_method", "unknown method: "+f.Method)
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	if s.typedAt == nil || len(s.typedAt) > 64 {
+		s.typedAt = map[string]time.Time{}
+	}
+	last, seen := s.typedAt[t.ConversationID]
+	soon := seen && now.Sub(last) < typingEvery
+	if !soon {
+		s.typedAt[t.ConversationID] = now
+	}
+	s.mu.Unlock()
+	if soon {
+		s.reject(f.ID, "rate", ErrTextTyping)
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.env.CallCtx, s.env.CallTimeout)
+	defer cancel()
+	err := s.env.Typing.Send(ctx, s.user, t)
+	if errors.Is(err, typing.ErrNotMember) {
+		s.reject(f.ID, "forbidden", "not part of conversation "+t.ConversationID)
+		return
+	}
+	if err != nil {
+		s.reject(f.ID, "unavailable", s.failed("relaying typing failed", err, "id", f.ID))
+		return
+	}
+	data, _ := json.Marshal(map[string]string{"conversationId": t.ConversationID})
+	s.answer(f, "", data, nil)
 }
 
 // failed logs an internal failure at error level under a new request id,

@@ -18,6 +18,9 @@ type Item struct {
 	Data    json.RawMessage `json:"data"`
 	// Origin names the socket the frame came from (event.Chat.Origin).
 	Origin string `json:"origin,omitempty"`
+	// Method is the frame's method when it is not the function's first
+	// (the chat function also takes changes of messages).
+	Method string `json:"method,omitempty"`
 }
 
 // Result answers one Item: Status 200 with Data, or an error status with Error,

@@ -26,23 +26,48 @@ type Publisher interface {
 	Publish(ctx context.Context, recs ...domain.Record) error
 }
 
-// Membership answers whether a user may post to a group.
+// Membership answers whether a user may post to a group, and who owns it.
 type Membership interface {
 	IsMember(ctx context.Context, group, user string) (bool, error)
+	Group(ctx context.Context, id string) (domain.Group, error)
 }
 
-// Service accepts chats.
+// Messages finds stored messages (those a reply quotes or a change
+// changes); reject.ErrNotFound when there is none.
+type Messages interface {
+	Message(ctx context.Context, msgID string) (domain.Message, error)
+}
+
+// Service accepts chats and changes of stored messages.
 type Service struct {
-	Pub    Publisher
-	Groups Membership
-	Now    func() time.Time
+	Pub      Publisher
+	Groups   Membership
+	Messages Messages
+	Now      func() time.Time
+	// RecallWindow and EditWindow are how long after sending its sender
+	// may recall or edit a message (a group's owner recalls any, any time).
+	RecallWindow time.Duration
+	EditWindow   time.Duration
+	// Wait is how long a call made alone waits for the message it names to
+	// be stored: the client may have its ack (the message is in Kafka)
+	// before transfer stored it. Calls of a batch do not wait, so that one
+	// frame cannot hold up the others.
+	Wait time.Duration
 }
 
-// Accept validates it.Data (a conversation.chat frame's data) from it.User
-// and publishes it. it.FrameID is the client's frame id, used to dedupe
-// resends.
+// Defaults of the windows.
+const (
+	DefaultRecallWindow = 2 * time.Minute
+	DefaultEditWindow   = 15 * time.Minute
+	DefaultWait         = 2 * time.Second
+)
+
+// Accept validates it.Data (a conversation.chat frame's data, or a change's
+// by it.Method) from it.User and publishes it. it.FrameID is the client's
+// frame id, used to dedupe resends. A message it names that is not stored
+// yet is waited for (Wait).
 func (s *Service) Accept(ctx context.Context, it batch.Item) (frame.ChatAck, error) {
-	ack, rec, err := s.prepare(ctx, s.Groups, it)
+	ack, rec, err := s.prepare(ctx, &memberMemo{m: s.Groups, seen: map[[2]string]memberAnswer{}}, it, s.Wait)
 	if err != nil {
 		return frame.ChatAck{}, err
 	}
@@ -64,7 +89,7 @@ func (s *Service) AcceptBatch(ctx context.Context, items []batch.Item) ([]batch.
 	// A busy group sends many of a batch's chats: ask once per member.
 	groups := &memberMemo{m: s.Groups, seen: map[[2]string]memberAnswer{}}
 	for i, it := range items {
-		ack, rec, err := s.prepare(ctx, groups, it)
+		ack, rec, err := s.prepare(ctx, groups, it, 0)
 		if err != nil && !reject.Refusal(err) {
 			// An outage (the store unreachable), not this item's fault:
 			// the whole batch is answered unavailable and logged once.
@@ -91,8 +116,26 @@ func (s *Service) AcceptBatch(ctx context.Context, items []batch.Item) ([]batch.
 
 // memberMemo answers each (group, user) once; it lives for one batch.
 type memberMemo struct {
-	m    Membership
-	seen map[[2]string]memberAnswer
+	m      Membership
+	seen   map[[2]string]memberAnswer
+	groups map[string]groupAnswer
+}
+
+type groupAnswer struct {
+	g   domain.Group
+	err error
+}
+
+func (c *memberMemo) Group(ctx context.Context, id string) (domain.Group, error) {
+	if a, ok := c.groups[id]; ok {
+		return a.g, a.err
+	}
+	g, err := c.m.Group(ctx, id)
+	if c.groups == nil {
+		c.groups = map[string]groupAnswer{}
+	}
+	c.groups[id] = groupAnswer{g, err}
+	return g, err
 }
 
 type memberAnswer struct {
@@ -110,14 +153,20 @@ func (c *memberMemo) IsMember(ctx context.Context, group, user string) (bool, er
 	return ok, err
 }
 
-// prepare validates one chat and builds its record and its ack.
-func (s *Service) prepare(ctx context.Context, groups Membership, it batch.Item) (frame.ChatAck, domain.Record, error) {
+// prepare validates one chat or change and builds its record and its ack.
+func (s *Service) prepare(ctx context.Context, groups Membership, it batch.Item, wait time.Duration) (frame.ChatAck, domain.Record, error) {
 	user, frameID := it.User, it.FrameID
 	if !ident.IsUser(user) {
 		return frame.ChatAck{}, domain.Record{}, reject.Unauthorized("no authenticated user")
 	}
 	if frameID != "" && !ident.IsFrameID(frameID) {
 		return frame.ChatAck{}, domain.Record{}, reject.Invalid("frame id must be 1-%d printable ASCII characters", ident.MaxFrameID)
+	}
+	if kind, ok := frame.ChangeMethods[it.Method]; ok {
+		return s.prepareChange(ctx, groups, it, kind, wait)
+	}
+	if it.Method != "" && it.Method != frame.MethodChat {
+		return frame.ChatAck{}, domain.Record{}, reject.Invalid("unknown method %q", it.Method)
 	}
 	var c frame.Chat
 	if err := json.Unmarshal(it.Data, &c); err != nil {
@@ -139,6 +188,20 @@ func (s *Service) prepare(ctx context.Context, groups Membership, it batch.Item)
 			return frame.ChatAck{}, domain.Record{}, reject.Forbidden("not a member of group %s", c.RecvID)
 		}
 	}
+	msg := c.Accepted().Msg
+	if err := s.checkMentions(ctx, groups, c, user); err != nil {
+		return frame.ChatAck{}, domain.Record{}, err
+	}
+	if msg.Quote != nil {
+		q, err := s.find(ctx, conv, msg.Quote.MsgID, wait)
+		if errors.Is(err, reject.ErrNotFound) {
+			return frame.ChatAck{}, domain.Record{}, reject.NotFound("quoted message not found")
+		}
+		if err != nil {
+			return frame.ChatAck{}, domain.Record{}, err
+		}
+		msg.Quote.Seq = q.Seq
+	}
 	msgID := event.MsgID(user, conv, frameID, c.Msg.Content)
 	if frameID == "" {
 		msgID = randomID()
@@ -146,8 +209,7 @@ func (s *Service) prepare(ctx context.Context, groups Membership, it batch.Item)
 	ev := event.Chat{
 		MsgID: msgID, ConversationID: conv, ChatType: c.ChatType,
 		SendID: user, RecvID: c.RecvID, SendTime: s.Now().UnixMilli(),
-		ClientFrameID: frameID, Msg: frame.Msg{MType: c.Msg.MType, Content: c.Msg.Content},
-		Origin: it.Origin,
+		ClientFrameID: frameID, Msg: msg, Origin: it.Origin,
 	}
 	b, err := json.Marshal(ev)
 	if err != nil {

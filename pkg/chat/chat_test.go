@@ -40,6 +40,14 @@ func (m members) IsMember(_ context.Context, g, u string) (bool, error) {
 	return false, nil
 }
 
+func (m members) Group(_ context.Context, g string) (domain.Group, error) {
+	ms, ok := m[g]
+	if !ok {
+		return domain.Group{}, reject.ErrNotFound
+	}
+	return domain.Group{ID: g, Owner: ms[0], Members: ms}, nil
+}
+
 func TestAccept(t *testing.T) {
 	pub := &recorder{}
 	s := &Service{Pub: pub, Groups: members{"g-1": {"bob", "carol"}}, Now: func() time.Time { return time.UnixMilli(1000) }}

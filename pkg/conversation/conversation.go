@@ -23,6 +23,11 @@ type Store interface {
 	History(ctx context.Context, conv string, before, limit int64) ([]domain.Message, error)
 	Messages(ctx context.Context, conv string, after, limit int64) ([]domain.Message, error)
 	IsMember(ctx context.Context, group, user string) (bool, error)
+	// Changes of messages (store/change.go).
+	MessagesAt(ctx context.Context, conv string, seqs []int64) ([]*domain.Message, error)
+	HiddenOf(ctx context.Context, user, conv string) (map[int64]bool, error)
+	Changes(ctx context.Context, conv string, after, limit int64) ([]domain.Change, error)
+	ChangeVersion(ctx context.Context, conv string) (int64, error)
 }
 
 // Service answers the conversation function's actions. Cache, when set,
@@ -41,6 +46,9 @@ type Request struct {
 	Before         int64            `json:"before"`
 	Limit          int64            `json:"limit"`
 	Seqs           map[string]int64 `json:"seqs"` // sync: last seq known per conversation
+	// Versions (sync): the last change number known per conversation; the
+	// changes after it are returned. Without it, none are.
+	Versions map[string]int64 `json:"versions"`
 }
 
 // Paging bounds.
@@ -55,8 +63,9 @@ const (
 // conversation and in seq order within each; More means call again with the
 // seqs advanced.
 type SyncResult struct {
-	Messages []frame.Push `json:"messages"`
-	More     bool         `json:"more"`
+	Messages []frame.Push    `json:"messages"`
+	Changes  []frame.Changed `json:"changes,omitempty"`
+	More     bool            `json:"more"`
 }
 
 // Handle runs one action for the verified user caller.
@@ -96,25 +105,36 @@ func (s *Service) Handle(ctx context.Context, caller, action string, body []byte
 		if err := s.access(ctx, caller, req.ConversationID); err != nil {
 			return nil, err
 		}
+		// The version first: a change after it is synced even if the
+		// messages read below have it already.
+		version, err := s.Store.ChangeVersion(ctx, req.ConversationID)
+		if err != nil {
+			return nil, err
+		}
 		ms, err := s.Store.History(ctx, req.ConversationID, req.Before, req.Limit)
 		if err != nil {
 			return nil, err
 		}
-		out := make([]frame.Push, len(ms))
-		for i, m := range ms {
-			out[i] = m.PushFrame()
+		out, err := s.shown(ctx, caller, req.ConversationID, ms)
+		if err != nil {
+			return nil, err
 		}
-		return map[string]any{"messages": out}, nil
+		return map[string]any{"messages": out, "version": version}, nil
 	case "sync":
 		if len(req.Seqs) > MaxSyncSeqs {
 			return nil, reject.Invalid("at most %d conversations in seqs", MaxSyncSeqs)
 		}
-		for conv, seq := range req.Seqs {
-			if err := ident.Conversation("seqs", conv); err != nil {
-				return nil, err
-			}
-			if seq < 0 {
-				return nil, reject.Invalid("seqs: %s: a seq is not negative", conv)
+		if len(req.Versions) > MaxSyncSeqs {
+			return nil, reject.Invalid("at most %d conversations in versions", MaxSyncSeqs)
+		}
+		for field, m := range map[string]map[string]int64{"seqs": req.Seqs, "versions": req.Versions} {
+			for conv, n := range m {
+				if err := ident.Conversation(field, conv); err != nil {
+					return nil, err
+				}
+				if n < 0 {
+					return nil, reject.Invalid("%s: %s: must not be negative", field, conv)
+				}
 			}
 		}
 		return s.sync(ctx, caller, req)
@@ -143,16 +163,21 @@ func (s *Service) sync(ctx context.Context, caller string, req Request) (SyncRes
 		if err != nil {
 			return SyncResult{}, err
 		}
-		for _, m := range ms {
-			res.Messages = append(res.Messages, m.PushFrame())
+		shown, err := s.shown(ctx, caller, c.ConversationID, ms)
+		if err != nil {
+			return SyncResult{}, err
 		}
+		res.Messages = append(res.Messages, shown...)
 		left -= int64(len(ms))
 		if int64(len(ms)) > 0 && ms[len(ms)-1].Seq < c.Seq && left == 0 {
 			res.More = true
 			break
 		}
 	}
-	return res, nil
+	if len(req.Versions) == 0 || res.More {
+		return res, nil
+	}
+	return res, s.syncChanges(ctx, caller, cs, req.Versions, left, &res)
 }
 
 // access checks that user takes part in conv.

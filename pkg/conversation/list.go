@@ -80,6 +80,7 @@ func (s *Service) list(ctx context.Context, user string, withPositions bool) ([]
 		// Having sent a message, the user has read everything before it.
 		st.ReadSeq = max(pos[domain.PositionKey{User: user, Conversation: e.ConversationID}].Read, sum.Sent[user])
 		st.Unread = max(st.Seq-st.ReadSeq, 0)
+		st.Mentioned = max(sum.Mentioned[user], sum.Mentioned[domain.AllMembers]) > st.ReadSeq
 		out = append(out, st)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].UpdatedAt > out[j].UpdatedAt })

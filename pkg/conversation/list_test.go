@@ -56,6 +56,23 @@ func (m *memStore) Messages(_ context.Context, conv string, after, limit int64) 
 	}
 	return out, nil
 }
+func (m *memStore) MessagesAt(_ context.Context, conv string, seqs []int64) ([]*domain.Message, error) {
+	out := make([]*domain.Message, len(seqs))
+	for i, q := range seqs {
+		for _, x := range m.msgs[conv] {
+			if x.Seq == q {
+				x := x
+				out[i] = &x
+			}
+		}
+	}
+	return out, nil
+}
+func (m *memStore) HiddenOf(context.Context, string, string) (map[int64]bool, error) { return nil, nil }
+func (m *memStore) Changes(context.Context, string, int64, int64) ([]domain.Change, error) {
+	return nil, nil
+}
+func (m *memStore) ChangeVersion(context.Context, string) (int64, error) { return 0, nil }
 func (m *memStore) IsMember(_ context.Context, g, u string) (bool, error) {
 	for _, x := range m.members[g] {
 		if x == u {

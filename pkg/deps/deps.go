@@ -20,6 +20,8 @@
 //	GROUP_CREATE_LIMIT   [20/1h] groups a user may create
 //	GROUP_ADD_LIMIT      [2000/1h] members a user may add to groups (one full group an hour)
 //	GROUP_MAX_MEMBERS    [2000]  members of one group
+//	RECALL_WINDOW        [2m]    how long after sending a sender may recall a message
+//	EDIT_WINDOW          [15m]   how long after sending a sender may edit a message
 //
 // Rate limits are N/duration, or "off". Secrets: internal-key (INTERNAL_KEY)
 // for every function, jwt-secret (JWT_SECRET) for user; see package secret.
@@ -67,6 +69,8 @@ type Config struct {
 	RouteTTL     time.Duration
 	TokenTTL     time.Duration
 	Limits       Limits
+	RecallWindow time.Duration
+	EditWindow   time.Duration
 }
 
 // Load reads the configuration from the environment; every bad value is
@@ -80,6 +84,8 @@ func Load() (Config, error) {
 		RedisURL:     r.String("REDIS_URL", "redis://127.0.0.1:6379/0"),
 		RouteTTL:     r.Duration("ROUTE_TTL", 30*time.Second),
 		TokenTTL:     r.Duration("TOKEN_TTL", 168*time.Hour),
+		RecallWindow: r.Duration("RECALL_WINDOW", 2*time.Minute),
+		EditWindow:   r.Duration("EDIT_WINDOW", 15*time.Minute),
 	}
 	rule := func(key, def string) limit.Rule {
 		rl, err := limit.ParseRule(r.String(key, def))

@@ -68,6 +68,9 @@ type Summary struct {
 	LastMsg   *Message         `json:"lastMsg,omitempty"`
 	UpdatedAt int64            `json:"updatedAt"`
 	Sent      map[string]int64 `json:"sent,omitempty"`
+	// Mentioned is, per user (AllMembers for @all), the newest seq that
+	// mentions them.
+	Mentioned map[string]int64 `json:"mentioned,omitempty"`
 }
 
 // PositionKey names a user's position in a conversation.
@@ -110,11 +113,13 @@ type ConversationState struct {
 	ReadSeq        int64  `json:"readSeq"`
 	// Single chat: how far the peer has read, and how far the peer's devices
 	// have received (never below the read position).
-	PeerReadSeq      int64    `json:"peerReadSeq,omitempty"`
-	PeerDeliveredSeq int64    `json:"peerDeliveredSeq,omitempty"`
-	Unread           int64    `json:"unread"`
-	LastMsg          *Message `json:"lastMsg,omitempty"`
-	UpdatedAt        int64    `json:"updatedAt"`
+	PeerReadSeq      int64 `json:"peerReadSeq,omitempty"`
+	PeerDeliveredSeq int64 `json:"peerDeliveredSeq,omitempty"`
+	Unread           int64 `json:"unread"`
+	// Mentioned: a message after ReadSeq mentions the user (or @all).
+	Mentioned bool     `json:"mentioned,omitempty"`
+	LastMsg   *Message `json:"lastMsg,omitempty"`
+	UpdatedAt int64    `json:"updatedAt"`
 }
 
 // ListEntry is one conversation of a user's list.

@@ -34,6 +34,21 @@ type Chat struct {
 	// instance>/<socket>"), so that its push skips that socket, which has the
 	// ack. Not stored: a message pushed again later goes to every socket.
 	Origin string `json:"origin,omitempty"`
+	// Change, when set, makes the record a change of the stored message
+	// Change.MsgID instead of a message: MsgID is then the change's own id
+	// (stable across resends, as a message's), SendID who made it, and
+	// SendTime when it was accepted.
+	Change *Change `json:"change,omitempty"`
+}
+
+// Change is what a change record does to its message.
+type Change struct {
+	Kind    string `json:"kind"` // frame.KindRecall, KindEdit, KindReact, KindHide
+	MsgID   string `json:"msgId"`
+	Seq     int64  `json:"seq"`
+	Content string `json:"content,omitempty"` // edit: the new text
+	Emoji   string `json:"emoji,omitempty"`   // react
+	Remove  bool   `json:"remove,omitempty"`  // react: take it away
 }
 
 // MsgID derives a message id that is stable across resends of one client

@@ -60,6 +60,9 @@ func FuzzDecode(f *testing.F) {
 		`{"frameType":0,"id":"f1","method":"conversation.chat","data":{"chatType":2,"recvId":"bob","msg":{"content":"hi"}}}`,
 		`{"frameType":0,"id":"f2","method":"conversation.chat","fromId":"x","data":{"chatType":1,"recvId":"g-1","msg":{"content":"hi"}}}`,
 		`{"frameType":1}`, `{"data":null}`, `[]`, `{"frameType":"x"}`, `{"data":{"chatType":1,"recvId":"g-1#x"}}`,
+		`{"frameType":0,"id":"f3","method":"conversation.chat","data":{"chatType":1,"recvId":"g-1","msg":{"content":"hi","quote":{"msgId":"00000000000000000000000000000001"},"mentions":["bob"],"mentionAll":true}}}`,
+		`{"frameType":0,"id":"f4","method":"conversation.react","data":{"conversationId":"g-1","msgId":"00000000000000000000000000000001","emoji":"👍🏽"}}`,
+		`{"frameType":0,"id":"f5","method":"conversation.edit","data":{"conversationId":"ann_bob","msgId":"00000000000000000000000000000001","content":"x"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -67,6 +70,18 @@ func FuzzDecode(f *testing.F) {
 		fr, err := Decode(b)
 		if err != nil {
 			return
+		}
+		var ch Change
+		if json.Unmarshal(fr.Data, &ch) == nil {
+			for _, kind := range ChangeMethods {
+				if ch.Validate(kind) != nil {
+					continue
+				}
+				if !ident.IsConversation(ch.ConversationID) || !ident.IsMsgID(ch.MsgID) ||
+					(kind == KindReact && (ch.Emoji == "" || len(ch.Emoji) > MaxEmojiBytes)) || (kind == KindEdit && len(ch.Content) > MaxContent) {
+					t.Fatalf("%s %+v validated", kind, ch)
+				}
+			}
 		}
 		var c Chat
 		if json.Unmarshal(fr.Data, &c) != nil {
@@ -76,5 +91,20 @@ func FuzzDecode(f *testing.F) {
 		if err == nil && !ident.IsConversation(conv) {
 			t.Fatalf("chat %+v validated to conversation %q", c, conv)
 		}
+		if err == nil && (len(c.Msg.Mentions) > MaxMentions || (c.Msg.Quote != nil && !ident.IsMsgID(c.Msg.Quote.MsgID))) {
+			t.Fatalf("chat %+v validated with bad mentions or quote", c)
+		}
 	})
+}
+
+func TestValidEmoji(t *testing.T) {
+	for s, want := range map[string]bool{
+		"👍": true, "❤️": true, "👍🏽": true, "👨‍👩‍👧": true, "🇫🇷": true, "🏴󠁧󠁢󠁳󠁣󠁴󠁿": true,
+		"": false, "a": false, ":)": false, "👍 ": false, "\u200b": false, "\u202e👍": false,
+		"👍👍👍👍👍👍👍👍👍": false, "x👍": false,
+	} {
+		if got := ValidEmoji(s); got != want {
+			t.Errorf("ValidEmoji(%q) = %v, want %v", s, got, want)
+		}
+	}
 }

@@ -68,13 +68,16 @@ func (c *Redis) Summaries(ctx context.Context, convs []string) (map[string]domai
 		return nil, fmt.Errorf("reading %d summaries: %w", len(convs), err)
 	}
 	for i, conv := range convs {
-		sum, full, lastSeq := domain.Summary{Sent: map[string]int64{}}, false, int64(-1)
-		var last string
+		sum, full, lastSeq := domain.Summary{Sent: map[string]int64{}, Mentioned: map[string]int64{}}, false, int64(-1)
+		var last []string // the messages at the highest seq: one, or copies of it
 		for _, z := range cmds[i].Val() {
 			name, _ := z.Member.(string)
 			if strings.HasPrefix(name, "m:") {
-				if int64(z.Score) > lastSeq {
-					lastSeq, last = int64(z.Score), name[2:]
+				switch {
+				case int64(z.Score) > lastSeq:
+					lastSeq, last = int64(z.Score), []string{name[2:]}
+				case int64(z.Score) == lastSeq:
+					last = append(last, name[2:])
 				}
 				continue
 			}
@@ -88,16 +91,15 @@ func (c *Redis) Summaries(ctx context.Context, convs []string) (map[string]domai
 				sum.UpdatedAt = v
 			case strings.HasPrefix(name, "s:"):
 				sum.Sent[name[2:]] = v
+			case strings.HasPrefix(name, "@:"):
+				sum.Mentioned[name[2:]] = v
 			}
 		}
 		if !full {
 			continue
 		}
 		if lastSeq == sum.Seq && sum.Seq > 0 {
-			var m domain.Message
-			if json.Unmarshal([]byte(last), &m) == nil && m.MsgID != "" {
-				sum.LastMsg = &m
-			}
+			sum.LastMsg = newest(last)
 		}
 		if sum.Seq > 0 && sum.LastMsg == nil {
 			continue // the last message is not (yet) there: ask the store
@@ -129,6 +131,9 @@ func (c *Redis) merge(ctx context.Context, sums map[string]domain.Summary, full 
 		for u, seq := range sum.Sent {
 			zs = append(zs, redis.Z{Score: fieldBase + float64(seq), Member: "s:" + u})
 		}
+		for u, seq := range sum.Mentioned {
+			zs = append(zs, redis.Z{Score: fieldBase + float64(seq), Member: "@:" + u})
+		}
 		if full {
 			zs = append(zs, redis.Z{Score: fieldBase + 1, Member: "full"})
 		}
@@ -151,6 +156,26 @@ func (c *Redis) merge(ctx context.Context, sums map[string]domain.Summary, full 
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("caching %d summaries: %w", len(sums), err)
+	}
+	return nil
+}
+
+// Revise replaces the last message of m's conversation by m if it is the
+// one at m's seq (a recall or an edit of the newest message). Were a newer
+// one there, readers would take it and the next write prunes m; a reader
+// that filled in an older copy of m at the same time loses to m's version.
+func (c *Redis) Revise(ctx context.Context, m domain.Message) error {
+	last, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encoding the last message of %s: %w", m.ConversationID, err)
+	}
+	k, seq := summaryKey(m.ConversationID), strconv.FormatInt(m.Seq, 10)
+	pipe := c.rdb.Pipeline()
+	pipe.ZRemRangeByScore(ctx, k, seq, seq)
+	pipe.ZAdd(ctx, k, redis.Z{Score: float64(m.Seq), Member: "m:" + string(last)})
+	pipe.PExpire(ctx, k, TTL)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("revising the last message of %s: %w", m.ConversationID, err)
 	}
 	return nil
 }
@@ -229,4 +254,17 @@ func (c *Redis) PutPositions(ctx context.Context, pos map[domain.PositionKey]dom
 		return fmt.Errorf("caching positions of %d users: %w", len(touched), err)
 	}
 	return nil
+}
+
+// newest decodes copies of one message and returns the most changed (nil if
+// none decodes).
+func newest(copies []string) *domain.Message {
+	var out *domain.Message
+	for _, c := range copies {
+		var m domain.Message
+		if json.Unmarshal([]byte(c), &m) == nil && m.MsgID != "" && (out == nil || m.Msg.Version > out.Msg.Version) {
+			out = &m
+		}
+	}
+	return out
 }

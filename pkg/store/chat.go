@@ -49,7 +49,10 @@ type convDoc struct {
 	LastMsg  *domain.Message `bson:"lastMsg,omitempty"`
 	// Sent is each sender's latest seq here: sending implies having read
 	// what came before, so it counts as a read position at no extra write.
-	Sent      map[string]int64 `bson:"sent,omitempty"`
+	Sent map[string]int64 `bson:"sent,omitempty"`
+	// Mention is, per user (domain.AllMembers for @all), the newest seq
+	// that mentions them.
+	Mention   map[string]int64 `bson:"mention,omitempty"`
 	UpdatedAt int64            `bson:"updatedAt"`
 }
 
@@ -303,10 +306,14 @@ func (s *Store) Settle(ctx context.Context, saved []domain.Saved) error {
 }
 
 func newMessage(ev event.Chat, seq int64) domain.Message {
+	msg := frame.Msg{MType: ev.Msg.MType, Content: ev.Msg.Content, Mentions: ev.Msg.Mentions, MentionAll: ev.Msg.MentionAll}
+	if q := ev.Msg.Quote; q != nil {
+		msg.Quote = &frame.Quote{MsgID: q.MsgID, Seq: q.Seq} // the preview is made when read
+	}
 	return domain.Message{
 		MsgID: ev.MsgID, ConversationID: ev.ConversationID, ChatType: ev.ChatType,
 		SendID: ev.SendID, RecvID: ev.RecvID, SendTime: ev.SendTime, Seq: seq,
-		Msg: frame.Msg{MType: ev.Msg.MType, Content: ev.Msg.Content}, ClientFrameID: ev.ClientFrameID,
+		Msg: msg, ClientFrameID: ev.ClientFrameID,
 	}
 }
 
@@ -339,8 +346,9 @@ func (s *Store) writeClaims(ctx context.Context, out []domain.Saved, reclaim []i
 // hint trails by hintMaxLag messages or hintMaxAge. Fields only move forward.
 func (s *Store) writeHints(ctx context.Context, out []domain.Saved) error {
 	type agg struct {
-		last *domain.Message // highest seq stored by this call
-		sent map[string]int64
+		last    *domain.Message // highest seq stored by this call
+		sent    map[string]int64
+		mention map[string]int64
 	}
 	byConv := map[string]*agg{}
 	var order []string
@@ -351,7 +359,7 @@ func (s *Store) writeHints(ctx context.Context, out []domain.Saved) error {
 		m := &out[i].Message
 		a := byConv[m.ConversationID]
 		if a == nil {
-			a = &agg{sent: map[string]int64{}}
+			a = &agg{sent: map[string]int64{}, mention: map[string]int64{}}
 			byConv[m.ConversationID] = a
 			order = append(order, m.ConversationID)
 		}
@@ -360,6 +368,11 @@ func (s *Store) writeHints(ctx context.Context, out []domain.Saved) error {
 		}
 		if safeField(m.SendID) && m.Seq > a.sent[m.SendID] {
 			a.sent[m.SendID] = m.Seq
+		}
+		for _, u := range m.Mentions() {
+			if safeField(u) {
+				a.mention[u] = max(a.mention[u], m.Seq)
+			}
 		}
 	}
 	now := time.Now()
@@ -373,6 +386,9 @@ func (s *Store) writeHints(ctx context.Context, out []domain.Saved) error {
 		maxes := bson.D{{Key: "seq", Value: a.last.Seq}, {Key: "updatedAt", Value: now.UnixMilli()}}
 		for u, seq := range a.sent {
 			maxes = append(maxes, bson.E{Key: "sent." + u, Value: seq})
+		}
+		for u, seq := range a.mention {
+			maxes = append(maxes, bson.E{Key: "mention." + u, Value: seq})
 		}
 		last := *a.last
 		onInsert := bson.D{{Key: "chatType", Value: last.ChatType}}
@@ -419,6 +435,14 @@ func (s *Store) catchUp(ctx context.Context, d *convDoc, withLast bool) (bool, e
 			d.Sent[c.SendID] = d.Seq
 		}
 		d.UpdatedAt = max(d.UpdatedAt, c.At)
+		if c.M != nil {
+			for _, u := range (*domain.Message)(c.M).Mentions() {
+				if d.Mention == nil {
+					d.Mention = map[string]int64{}
+				}
+				d.Mention[u] = d.Seq
+			}
+		}
 		last = &c
 	}
 	if !withLast || d.Seq == 0 || (last == nil && d.LastMsg != nil && d.LastMsg.Seq == d.Seq) {

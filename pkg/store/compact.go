@@ -34,14 +34,30 @@ type compactJSON struct {
 	Records  map[string]string `json:"rr,omitempty"`
 	Frame    string            `json:"f,omitempty"`
 	Read     bool              `json:"d,omitempty"`
+	// The message's state (frame.Msg); a quote is stored by id and seq.
+	QuoteID    string              `json:"qi,omitempty"`
+	QuoteSeq   int64               `json:"qs,omitempty"`
+	Mentions   []string            `json:"mn,omitempty"`
+	MentionAll bool                `json:"ma,omitempty"`
+	Edited     int64               `json:"e,omitempty"`
+	Recalled   bool                `json:"x,omitempty"`
+	RecalledBy string              `json:"xb,omitempty"`
+	Reactions  map[string][]string `json:"re,omitempty"`
+	Version    int64               `json:"v,omitempty"`
 }
 
 func (c compact) MarshalBSONValue() (bsontype.Type, []byte, error) {
-	b, err := json.Marshal(compactJSON{
+	j := compactJSON{
 		ID: c.MsgID, Conv: c.ConversationID, ChatType: c.ChatType, SendID: c.SendID, RecvID: c.RecvID,
 		SendTime: c.SendTime, Seq: c.Seq, MType: c.Msg.MType, Content: c.Msg.Content, MsgID: c.Msg.MsgID,
 		Records: c.Msg.ReadRecords, Frame: c.ClientFrameID, Read: c.Read,
-	})
+		Mentions: c.Msg.Mentions, MentionAll: c.Msg.MentionAll, Edited: c.Msg.Edited, Recalled: c.Msg.Recalled,
+		RecalledBy: c.Msg.RecalledBy, Reactions: c.Msg.Reactions, Version: c.Msg.Version,
+	}
+	if q := c.Msg.Quote; q != nil {
+		j.QuoteID, j.QuoteSeq = q.MsgID, q.Seq
+	}
+	b, err := json.Marshal(j)
 	if err != nil {
 		return 0, nil, fmt.Errorf("encoding message %s: %w", c.MsgID, err)
 	}
@@ -66,8 +82,13 @@ func (c *compact) UnmarshalBSONValue(t bsontype.Type, data []byte) error {
 	}
 	*c = compact{
 		MsgID: j.ID, ConversationID: j.Conv, ChatType: j.ChatType, SendID: j.SendID, RecvID: j.RecvID,
-		SendTime: j.SendTime, Seq: j.Seq, Msg: frame.Msg{MsgID: j.MsgID, MType: j.MType, Content: j.Content, ReadRecords: j.Records},
+		SendTime: j.SendTime, Seq: j.Seq, Msg: frame.Msg{MsgID: j.MsgID, MType: j.MType, Content: j.Content, ReadRecords: j.Records,
+			Mentions: j.Mentions, MentionAll: j.MentionAll, Edited: j.Edited, Recalled: j.Recalled, RecalledBy: j.RecalledBy,
+			Reactions: j.Reactions, Version: j.Version},
 		ClientFrameID: j.Frame, Read: j.Read,
+	}
+	if j.QuoteID != "" {
+		c.Msg.Quote = &frame.Quote{MsgID: j.QuoteID, Seq: j.QuoteSeq}
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ func (s *Store) Summaries(ctx context.Context, convs []string) (map[string]domai
 		if err != nil {
 			return err
 		}
-		found[k] = domain.Summary{Seq: c.Seq, LastMsg: c.LastMsg, UpdatedAt: c.UpdatedAt, Sent: c.Sent}
+		found[k] = domain.Summary{Seq: c.Seq, LastMsg: c.LastMsg, UpdatedAt: c.UpdatedAt, Sent: c.Sent, Mentioned: c.Mention}
 		return nil
 	})
 	if err != nil {

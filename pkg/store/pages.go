@@ -66,6 +66,17 @@ func (r *recentCache) add(msgs []domain.Message) {
 	}
 }
 
+// revise replaces the copy of m, if there is one.
+func (r *recentCache) revise(m domain.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, c := range r.m[m.ConversationID] {
+		if c.Seq == m.Seq {
+			r.m[m.ConversationID][i] = m
+		}
+	}
+}
+
 func (r *recentCache) get(conv string, seq int64) (domain.Message, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -99,7 +110,7 @@ func (s *Store) sealPages(ctx context.Context, stored []domain.Message) error {
 		}
 	}
 	defer s.recent.add(stored)
-	var docs []any
+	var docs, older []any // older: pages with messages from before this batch
 	for _, m := range stored {
 		if m.Seq%PageSize != 0 {
 			continue
@@ -107,14 +118,15 @@ func (s *Store) sealPages(ctx context.Context, stored []domain.Message) error {
 		k := pageOf(m.Seq)
 		msgs := make([]domain.Message, PageSize)
 		var missing []int
+		old := false
 		for i := range msgs {
 			seq := k*PageSize + int64(i) + 1
 			if r, ok := batch[key{m.ConversationID, seq}]; ok {
 				msgs[i] = r
 			} else if r, ok := s.recent.get(m.ConversationID, seq); ok {
-				msgs[i] = r
+				msgs[i], old = r, true
 			} else {
-				missing = append(missing, i)
+				missing, old = append(missing, i), true
 			}
 		}
 		if len(missing) > 0 {
@@ -142,6 +154,9 @@ func (s *Store) sealPages(ctx context.Context, stored []domain.Message) error {
 				d.Msgs[i] = compact(msgs[i])
 			}
 			docs = append(docs, d)
+			if old {
+				older = append(older, d)
+			}
 		}
 	}
 	if len(docs) == 0 {
@@ -157,12 +172,15 @@ func (s *Store) sealPages(ctx context.Context, stored []domain.Message) error {
 				return fmt.Errorf("sealing pages: %w", err)
 			}
 		}
-		return nil // sealed already
+		err = nil // sealed already
 	}
 	if err != nil {
 		return fmt.Errorf("sealing pages: %w", err)
 	}
-	return nil
+	// A message of this batch can only be changed after it; one from before
+	// may have been changed since this process copied it (by another
+	// replica) or read it (at the same time).
+	return s.resealRevised(ctx, older)
 }
 
 // page returns the messages of sealed page k of conv, or nil if it is not

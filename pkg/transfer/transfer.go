@@ -17,6 +17,7 @@ import (
 	"easychat/pkg/frame"
 	"easychat/pkg/ident"
 	"easychat/pkg/push"
+	"easychat/pkg/quote"
 	"easychat/pkg/reject"
 )
 
@@ -27,12 +28,18 @@ type Store interface {
 	Append(ctx context.Context, evs []event.Chat) ([]domain.Saved, error)
 	Settle(ctx context.Context, saved []domain.Saved) error
 	Group(ctx context.Context, id string) (domain.Group, error)
+	// Changes (change.go).
+	AppendChanges(ctx context.Context, evs []event.Chat) ([]domain.Change, error)
+	MessagesAt(ctx context.Context, conv string, seqs []int64) ([]*domain.Message, error)
+	Revise(ctx context.Context, m domain.Message) error
+	Hide(ctx context.Context, user, conv string, seq int64) (bool, error)
 }
 
 // Lists is where stored messages update what conversation lists show
 // (listcache.Redis).
 type Lists interface {
 	Advance(ctx context.Context, sums map[string]domain.Summary) error
+	Revise(ctx context.Context, m domain.Message) error
 }
 
 // Service processes chat records. Lists, when set, hears of every stored
@@ -54,6 +61,9 @@ func Decode(body []byte) ([]event.Chat, error) {
 	}
 	for _, ev := range evs {
 		if err := check(ev); err != nil {
+			return nil, err
+		}
+		if err := checkChange(ev.Change); err != nil {
 			return nil, err
 		}
 	}
@@ -91,6 +101,29 @@ func check(ev event.Chat) error {
 // message instead cost a third of the store's writes and could not close the
 // gap between a push and its mark anyway.
 func (s *Service) Handle(ctx context.Context, evs []event.Chat) error {
+	var msgs, changes []event.Chat
+	for _, ev := range evs {
+		if ev.Change != nil {
+			changes = append(changes, ev)
+		} else {
+			msgs = append(msgs, ev)
+		}
+	}
+	// A change comes after the message it changes (the chat function took
+	// it once the message was stored), so changing after storing keeps order.
+	if len(msgs) > 0 {
+		if err := s.store(ctx, msgs); err != nil {
+			return err
+		}
+	}
+	if len(changes) > 0 {
+		return s.change(ctx, changes)
+	}
+	return nil
+}
+
+// store stores chat messages and pushes them.
+func (s *Service) store(ctx context.Context, evs []event.Chat) error {
 	// Recipients first: a message to a group that does not exist is refused
 	// (and dead-lettered) before anything is stored.
 	members := map[string][]string{}
@@ -133,6 +166,10 @@ func (s *Service) deliver(ctx context.Context, evs []event.Chat, saved []domain.
 			origin[ev.MsgID] = ev.Origin
 		}
 	}
+	previews, err := s.withPreviews(ctx, saved)
+	if err != nil {
+		return err
+	}
 	items := make([]event.PushItem, 0, len(saved))
 	for _, m := range saved {
 		if m.Repeat {
@@ -143,7 +180,7 @@ func (s *Service) deliver(ctx context.Context, evs []event.Chat, saved []domain.
 			return err
 		}
 		// Each message's push frame is encoded once, whatever the gateways.
-		data, err := json.Marshal(m.PushFrame())
+		data, err := json.Marshal(previews[m.MsgID].PushFrame())
 		if err != nil {
 			return fmt.Errorf("encoding push of %s: %w", m.MsgID, err)
 		}
@@ -192,7 +229,32 @@ func summaries(saved []domain.Saved, now time.Time) map[string]domain.Summary {
 		}
 		sum.UpdatedAt = now.UnixMilli()
 		sum.Sent[m.SendID] = max(sum.Sent[m.SendID], m.Seq)
+		for _, u := range m.Mentions() {
+			if sum.Mentioned == nil {
+				sum.Mentioned = map[string]int64{}
+			}
+			sum.Mentioned[u] = max(sum.Mentioned[u], m.Seq)
+		}
 		out[m.ConversationID] = sum
 	}
 	return out
+}
+
+// withPreviews returns saved's messages by msgId, replies with the preview
+// of what they quote.
+func (s *Service) withPreviews(ctx context.Context, saved []domain.Saved) (map[string]domain.Message, error) {
+	msgs := make([]domain.Message, 0, len(saved))
+	for _, m := range saved {
+		if !m.Repeat {
+			msgs = append(msgs, m.Message)
+		}
+	}
+	if err := quote.Fill(ctx, s.Store, msgs); err != nil {
+		return nil, err
+	}
+	out := make(map[string]domain.Message, len(msgs))
+	for _, m := range msgs {
+		out[m.MsgID] = m
+	}
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sort"
@@ -21,9 +22,12 @@ import (
 // memStore is a fake of the store's transfer methods (pure logic only; the
 // real store is tested against a Mongo-compatible server in e2e).
 type memStore struct {
-	msgs   map[string]domain.Message
-	seq    map[string]int64
-	groups map[string]domain.Group
+	msgs    map[string]domain.Message
+	seq     map[string]int64
+	groups  map[string]domain.Group
+	changes map[string]domain.Change // by change id
+	hidden  map[string]bool          // user#conv#seq
+	revised int
 }
 
 func (m *memStore) Append(_ context.Context, evs []event.Chat) ([]domain.Saved, error) {
@@ -46,6 +50,53 @@ func (m *memStore) Append(_ context.Context, evs []event.Chat) ([]domain.Saved, 
 }
 
 func (m *memStore) Settle(context.Context, []domain.Saved) error { return nil }
+
+func (m *memStore) AppendChanges(_ context.Context, evs []event.Chat) ([]domain.Change, error) {
+	if m.changes == nil {
+		m.changes = map[string]domain.Change{}
+	}
+	out := make([]domain.Change, len(evs))
+	for i, ev := range evs {
+		c, ok := m.changes[ev.MsgID]
+		if !ok {
+			m.seq[ev.ConversationID+"#c"]++
+			c = domain.Change{Version: m.seq[ev.ConversationID+"#c"], ConversationID: ev.ConversationID, ChatType: ev.ChatType,
+				Kind: ev.Change.Kind, MsgID: ev.Change.MsgID, Seq: ev.Change.Seq, By: ev.SendID, Time: ev.SendTime}
+			m.changes[ev.MsgID] = c
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+func (m *memStore) MessagesAt(_ context.Context, conv string, seqs []int64) ([]*domain.Message, error) {
+	out := make([]*domain.Message, len(seqs))
+	for _, x := range m.msgs {
+		for i, q := range seqs {
+			if x.ConversationID == conv && x.Seq == q {
+				x := x
+				out[i] = &x
+			}
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) Revise(_ context.Context, x domain.Message) error {
+	m.revised++
+	m.msgs[x.MsgID] = x
+	return nil
+}
+
+func (m *memStore) Hide(_ context.Context, user, conv string, seq int64) (bool, error) {
+	if m.hidden == nil {
+		m.hidden = map[string]bool{}
+	}
+	k := fmt.Sprintf("%s#%s#%d", user, conv, seq)
+	was := m.hidden[k]
+	m.hidden[k] = true
+	return !was, nil
+}
 
 func (m *memStore) Group(_ context.Context, id string) (domain.Group, error) {
 	g, ok := m.groups[id]
@@ -200,6 +251,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`[{"msgId":"00000000000000000000000000000001","conversationId":"g-1","chatType":1,"sendId":"ann","recvId":"g-1"}]`))
 	f.Add([]byte(`not json`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"msgId":"00000000000000000000000000000002","conversationId":"g-1","chatType":1,"sendId":"ann","recvId":"g-1","change":{"kind":"react","msgId":"00000000000000000000000000000001","seq":1,"emoji":"👍"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		evs, err := Decode(b)
 		if err != nil {
@@ -211,6 +263,9 @@ func FuzzDecode(f *testing.F) {
 		for _, ev := range evs {
 			if err := check(ev); err != nil {
 				t.Fatalf("decoded a record that does not check: %+v", ev)
+			}
+			if c := ev.Change; c != nil && (frame.ChangeMethods["conversation."+c.Kind] == "" || c.Seq < 1) {
+				t.Fatalf("decoded a change that cannot apply: %+v", c)
 			}
 		}
 	})
@@ -225,6 +280,8 @@ func (a *advanced) Advance(_ context.Context, sums map[string]domain.Summary) er
 	a.sums = sums
 	return a.fail
 }
+
+func (a *advanced) Revise(context.Context, domain.Message) error { return a.fail }
 
 // The lists hear of stored messages (newest seq, last message, each
 // sender's seq); if they cannot, the call fails and is delivered again.

@@ -1,0 +1,287 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"easychat/pkg/domain"
+	"easychat/pkg/event"
+	"easychat/pkg/frame"
+)
+
+// A conversation's changes (recalls, edits, reactions, hides) are a second
+// log beside its messages, "<conversation>#c", stored by Append as messages
+// are: exactly once each, numbered 1, 2, 3 … in the order they came, with
+// claims and sealed pages, so a client syncs the changes after the number
+// it knows the way it syncs messages. An entry names the message and the
+// kind of change, never content: the message itself is changed in place
+// (Revise), so a recall leaves no copy of what it removed.
+
+// Collections of changes.
+const (
+	// SeqRevised marks, per page of a conversation ("<conversation>#r<k>"),
+	// that a message of it was changed: a page sealed from copies in memory
+	// is then sealed again from the claims (see sealPages).
+	SeqRevised = "seq_revised"
+	// Hidden holds what each user deleted for themselves, per conversation
+	// ("<user>#<conversation>": the seqs).
+	Hidden = "hidden"
+)
+
+// MaxHidden bounds the messages one user hides in one conversation.
+const MaxHidden = 10_000
+
+func changeLogID(conv string) string { return conv + "#c" }
+
+func revisedID(conv string, k int64) string { return conv + "#r" + strconv.FormatInt(k, 10) }
+
+// changeEntry is a change log entry as its "message" content carries it.
+type changeEntry struct {
+	Kind     string `json:"k"`
+	MsgID    string `json:"m"`
+	Seq      int64  `json:"q"`
+	ChatType int    `json:"t"`
+}
+
+// AppendChanges stores change records (event.Chat with Change set) in their
+// conversations' change logs, exactly once each, and returns them as
+// entries numbered in their logs (a redelivered one with the number it got).
+func (s *Store) AppendChanges(ctx context.Context, evs []event.Chat) ([]domain.Change, error) {
+	logEvs := make([]event.Chat, len(evs))
+	for i, ev := range evs {
+		b, err := json.Marshal(changeEntry{Kind: ev.Change.Kind, MsgID: ev.Change.MsgID, Seq: ev.Change.Seq, ChatType: ev.ChatType})
+		if err != nil {
+			return nil, fmt.Errorf("encoding change %s: %w", ev.MsgID, err)
+		}
+		only := ""
+		if ev.Change.Kind == frame.KindHide {
+			only = ev.SendID
+		}
+		logEvs[i] = event.Chat{MsgID: ev.MsgID, ConversationID: changeLogID(ev.ConversationID), SendID: ev.SendID,
+			RecvID: only, SendTime: ev.SendTime, ClientFrameID: ev.ClientFrameID, Msg: frame.Msg{Content: string(b)}}
+	}
+	saved, err := s.SaveChats(ctx, logEvs)
+	if err != nil {
+		return nil, fmt.Errorf("logging %d changes: %w", len(evs), err)
+	}
+	out := make([]domain.Change, len(saved))
+	for i, m := range saved {
+		c, err := changeOf(m.Message)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+func changeOf(m domain.Message) (domain.Change, error) {
+	var e changeEntry
+	if err := json.Unmarshal([]byte(m.Msg.Content), &e); err != nil {
+		return domain.Change{}, fmt.Errorf("decoding change %s: %w", m.MsgID, err)
+	}
+	conv := m.ConversationID[:len(m.ConversationID)-len("#c")]
+	return domain.Change{Version: m.Seq, ConversationID: conv, ChatType: e.ChatType, Kind: e.Kind, MsgID: e.MsgID,
+		Seq: e.Seq, By: m.SendID, Only: m.RecvID, Time: m.SendTime}, nil
+}
+
+// Changes returns up to limit entries of conv's change log after version,
+// oldest first.
+func (s *Store) Changes(ctx context.Context, conv string, after, limit int64) ([]domain.Change, error) {
+	ms, err := s.Messages(ctx, changeLogID(conv), after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]domain.Change, len(ms))
+	for i, m := range ms {
+		if out[i], err = changeOf(m); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ChangeVersion returns the number of conv's newest change (0: none).
+func (s *Store) ChangeVersion(ctx context.Context, conv string) (int64, error) {
+	return s.topSeq(ctx, changeLogID(conv))
+}
+
+// Message returns the stored message msgID as it is now; ErrNotFound if
+// there is none (a change's id is no message).
+func (s *Store) Message(ctx context.Context, msgID string) (domain.Message, error) {
+	l, err := findByID[logDoc](ctx, s.db.Collection(ChatLog), msgID, "message")
+	if err != nil {
+		return domain.Message{}, err
+	}
+	got, err := s.claimsOf(ctx, l.ConversationID, []int64{l.Seq})
+	if err != nil {
+		return domain.Message{}, err
+	}
+	if got[0] == nil {
+		return domain.Message{}, fmt.Errorf("message %s: %w", msgID, ErrNotFound)
+	}
+	return *got[0], nil
+}
+
+// MessagesAt returns the messages of conv at seqs as they are now (nil for
+// a seq without one), from their claims.
+func (s *Store) MessagesAt(ctx context.Context, conv string, seqs []int64) ([]*domain.Message, error) {
+	return s.claimsOf(ctx, conv, seqs)
+}
+
+// Revise replaces a stored message by m (the same message, changed):
+// its claim, its sealed page if there is one, and the conversation's last
+// message if it is m. The page is marked revised first, so a writer sealing
+// it from older copies at the same time seals it again (sealPages), and
+// rewritten last, so that it is right whichever finishes first.
+func (s *Store) Revise(ctx context.Context, m domain.Message) error {
+	conv, k := m.ConversationID, pageOf(m.Seq)
+	claims := s.claimsDB.Collection(SeqClaim)
+	_, err := s.claimsDB.Collection(SeqRevised).UpdateOne(ctx, bson.D{{Key: "_id", Value: revisedID(conv, k)}},
+		bson.D{{Key: "$max", Value: bson.D{{Key: "v", Value: m.Msg.Version}}}}, options.Update().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("marking page %d of %s revised: %w", k, conv, err)
+	}
+	s.claimsMu.Lock()
+	_, err = claims.UpdateOne(ctx, bson.D{{Key: "_id", Value: claimID(conv, m.Seq)}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "m", Value: (*compact)(&m)}}}})
+	s.claimsMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("revising %s: %w", m.MsgID, err)
+	}
+	s.recent.revise(m)
+	if err := s.revisePage(ctx, m); err != nil {
+		return err
+	}
+	// The conversation's last message, if m is it; the hint of a later one
+	// has moved on and does not match.
+	s.writeMu.Lock()
+	_, err = s.db.Collection(Conversation).UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: conv}, {Key: "lastMsg.seq", Value: m.Seq}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "lastMsg", Value: m}}}})
+	s.writeMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("revising the last message of %s: %w", conv, err)
+	}
+	return nil
+}
+
+// revisePage puts m into its sealed page, if the page is sealed.
+func (s *Store) revisePage(ctx context.Context, m domain.Message) error {
+	pages := s.claimsDB.Collection(SeqPage)
+	id := pageID(m.ConversationID, pageOf(m.Seq))
+	var d pageDoc
+	err := pages.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading page %s: %w", id, err)
+	}
+	i := (m.Seq - 1) % PageSize
+	if int64(len(d.Msgs)) != PageSize {
+		return nil // not a page of this size: readers use the claims
+	}
+	d.Msgs[i] = compact(m)
+	s.claimsMu.Lock()
+	_, err = pages.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, d)
+	s.claimsMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("revising page %s: %w", id, err)
+	}
+	return nil
+}
+
+// resealRevised seals again, from the claims, those of the pages just
+// sealed that a change marked revised: they may hold copies older than it.
+func (s *Store) resealRevised(ctx context.Context, docs []any) error {
+	for _, d := range docs {
+		p := d.(pageDoc)
+		conv, k := pageKey(p.ID)
+		err := s.claimsDB.Collection(SeqRevised).FindOne(ctx, bson.D{{Key: "_id", Value: revisedID(conv, k)}}).Err()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading revisions of %s: %w", p.ID, err)
+		}
+		seqs := make([]int64, PageSize)
+		for i := range seqs {
+			seqs[i] = k*PageSize + int64(i) + 1
+		}
+		got, err := s.claimsOf(ctx, conv, seqs)
+		if err != nil {
+			return err
+		}
+		for i, m := range got {
+			if m == nil {
+				return fmt.Errorf("resealing %s: seq %d has no claim", p.ID, seqs[i])
+			}
+			p.Msgs[i] = compact(*m)
+		}
+		s.claimsMu.Lock()
+		_, err = s.claimsDB.Collection(SeqPage).ReplaceOne(ctx, bson.D{{Key: "_id", Value: p.ID}}, p)
+		s.claimsMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("resealing %s: %w", p.ID, err)
+		}
+	}
+	return nil
+}
+
+// hiddenDoc is what a user deleted for themselves in a conversation.
+type hiddenDoc struct {
+	ID   string  `bson:"_id"`
+	Seqs []int64 `bson:"seqs"`
+}
+
+// Hide records that user deleted seq of conv for themselves; false if it
+// was already hidden or the user hides MaxHidden messages there.
+func (s *Store) Hide(ctx context.Context, user, conv string, seq int64) (bool, error) {
+	id := readID(user, conv)
+	h, err := findByID[hiddenDoc](ctx, s.db.Collection(Hidden), id, "hidden messages")
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return false, err
+	}
+	if len(h.Seqs) >= MaxHidden || slices.Contains(h.Seqs, seq) {
+		return false, nil
+	}
+	_, err = s.db.Collection(Hidden).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "seqs", Value: seq}}}}, options.Update().SetUpsert(true))
+	if err != nil {
+		return false, fmt.Errorf("hiding %s#%d for %s: %w", conv, seq, user, err)
+	}
+	return true, nil
+}
+
+// HiddenOf returns the seqs of conv that user deleted for themselves.
+func (s *Store) HiddenOf(ctx context.Context, user, conv string) (map[int64]bool, error) {
+	h, err := findByID[hiddenDoc](ctx, s.db.Collection(Hidden), readID(user, conv), "hidden messages")
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]bool, len(h.Seqs))
+	for _, q := range h.Seqs {
+		out[q] = true
+	}
+	return out, nil
+}
+
+// pageKey splits a page's id into its conversation and number.
+func pageKey(id string) (string, int64) {
+	i := strings.LastIndex(id, "#p")
+	k, _ := strconv.ParseInt(id[i+2:], 10, 64)
+	return id[:i], k
+}
