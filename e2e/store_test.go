@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -322,4 +323,71 @@ func TestStorePagesAndTheirFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("page 1 missing")
+}
+
+// A change reaches every read of its message, whichever transfer replica
+// seals the message's page and when: here replica A stored seqs 1–10 (and
+// keeps them in memory to seal their page), replica B recalls seq 5 and
+// edits seq 12 before and after A seals, and a third store reads.
+func TestStoreChangesSurviveSealingFromOlderCopies(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, b, reader := openStore(t, ctx), openStore(t, ctx), openStore(t, ctx)
+	tag := strings.ToLower(uid(t, "rev"))
+	me, peer := tag+"-me", tag+"-peer"
+	conv := frame.SingleConversationID(me, peer)
+	batch := func(from, n int) []event.Chat {
+		evs := make([]event.Chat, n)
+		for i := range evs {
+			evs[i] = event.Chat{MsgID: fmt.Sprintf("%s-m%02d", tag, from+i+1), ConversationID: conv, ChatType: frame.SingleChat,
+				SendID: me, RecvID: peer, SendTime: int64(from + i), Msg: frame.Msg{Content: fmt.Sprintf("secret %d", from+i+1)}}
+		}
+		return evs
+	}
+	if _, err := a.SaveChats(ctx, batch(0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	change := func(st *store.Store, seq int64, e domain.Edit, v int64) {
+		got, err := st.MessagesAt(ctx, conv, []int64{seq})
+		if err != nil || got[0] == nil {
+			t.Fatalf("reading seq %d: %v", seq, err)
+		}
+		next, ok := got[0].Apply(e, v)
+		if !ok {
+			t.Fatalf("change %d did not apply", v)
+		}
+		if err := st.Revise(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	change(b, 5, domain.Edit{Kind: frame.KindRecall, By: me}, 1)
+	if _, err := a.SaveChats(ctx, batch(10, 10)); err != nil { // A seals page 0 holding its copy of seq 5
+		t.Fatal(err)
+	}
+	change(b, 12, domain.Edit{Kind: frame.KindEdit, By: me, Content: "edited 12", Time: 1}, 2)
+	if _, err := a.SaveChats(ctx, batch(20, 12)); err != nil { // page 1, with its copy of seq 12
+		t.Fatal(err)
+	}
+	change(b, 3, domain.Edit{Kind: frame.KindEdit, By: me, Content: "edited 3", Time: 1}, 3) // page 0 is sealed by now
+	ms, err := reader.History(ctx, conv, 0, 32)
+	if err != nil || len(ms) != 32 {
+		t.Fatalf("history: %d (%v)", len(ms), err)
+	}
+	for _, m := range ms {
+		want := fmt.Sprintf("secret %d", m.Seq)
+		switch m.Seq {
+		case 5:
+			want = ""
+			if !m.Msg.Recalled {
+				t.Fatalf("seq 5 not recalled: %+v", m.Msg)
+			}
+		case 12:
+			want = "edited 12"
+		case 3:
+			want = "edited 3"
+		}
+		if m.Msg.Content != want {
+			t.Fatalf("seq %d reads %q, want %q", m.Seq, m.Msg.Content, want)
+		}
+	}
 }

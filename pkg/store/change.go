@@ -26,23 +26,14 @@ import (
 // kind of change, never content: the message itself is changed in place
 // (Revise), so a recall leaves no copy of what it removed.
 
-// Collections of changes.
-const (
-	// SeqRevised marks, per page of a conversation ("<conversation>#r<k>"),
-	// that a message of it was changed: a page sealed from copies in memory
-	// is then sealed again from the claims (see sealPages).
-	SeqRevised = "seq_revised"
-	// Hidden holds what each user deleted for themselves, per conversation
-	// ("<user>#<conversation>": the seqs).
-	Hidden = "hidden"
-)
+// Hidden holds what each user deleted for themselves, per conversation
+// ("<user>#<conversation>": the seqs).
+const Hidden = "hidden"
 
 // MaxHidden bounds the messages one user hides in one conversation.
 const MaxHidden = 10_000
 
 func changeLogID(conv string) string { return conv + "#c" }
-
-func revisedID(conv string, k int64) string { return conv + "#r" + strconv.FormatInt(k, 10) }
 
 // changeEntry is a change log entry as its "message" content carries it.
 type changeEntry struct {
@@ -138,21 +129,19 @@ func (s *Store) MessagesAt(ctx context.Context, conv string, seqs []int64) ([]*d
 	return s.claimsOf(ctx, conv, seqs)
 }
 
-// Revise replaces a stored message by m (the same message, changed):
-// its claim, its sealed page if there is one, and the conversation's last
-// message if it is m. The page is marked revised first, so a writer sealing
-// it from older copies at the same time seals it again (sealPages), and
-// rewritten last, so that it is right whichever finishes first.
+// Revise replaces a stored message by m (the same message, changed): its
+// claim, its sealed page, and the conversation's last message if it is m.
+//
+// A page not sealed yet may be sealed later from copies older than m (a
+// transfer replica seals from the messages it stored last). So Revise,
+// after the claim, puts a placeholder where the page goes: the sealer's
+// insert then fails as a duplicate, and it seals the page from the claims
+// instead (sealPages). Whichever comes first, the page ends with m, and the
+// sealer needs no read to know.
 func (s *Store) Revise(ctx context.Context, m domain.Message) error {
-	conv, k := m.ConversationID, pageOf(m.Seq)
-	claims := s.claimsDB.Collection(SeqClaim)
-	_, err := s.claimsDB.Collection(SeqRevised).UpdateOne(ctx, bson.D{{Key: "_id", Value: revisedID(conv, k)}},
-		bson.D{{Key: "$max", Value: bson.D{{Key: "v", Value: m.Msg.Version}}}}, options.Update().SetUpsert(true))
-	if err != nil {
-		return fmt.Errorf("marking page %d of %s revised: %w", k, conv, err)
-	}
+	conv := m.ConversationID
 	s.claimsMu.Lock()
-	_, err = claims.UpdateOne(ctx, bson.D{{Key: "_id", Value: claimID(conv, m.Seq)}},
+	_, err := s.claimsDB.Collection(SeqClaim).UpdateOne(ctx, bson.D{{Key: "_id", Value: claimID(conv, m.Seq)}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "m", Value: (*compact)(&m)}}}})
 	s.claimsMu.Unlock()
 	if err != nil {
@@ -175,65 +164,77 @@ func (s *Store) Revise(ctx context.Context, m domain.Message) error {
 	return nil
 }
 
-// revisePage puts m into its sealed page, if the page is sealed.
+// revisePage puts m into its sealed page, or a placeholder where the page
+// goes if it is not sealed.
 func (s *Store) revisePage(ctx context.Context, m domain.Message) error {
 	pages := s.claimsDB.Collection(SeqPage)
 	id := pageID(m.ConversationID, pageOf(m.Seq))
-	var d pageDoc
-	err := pages.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	for range 2 {
+		var d pageDoc
+		err := pages.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			s.claimsMu.Lock()
+			_, err = pages.InsertOne(ctx, pageDoc{ID: id, Msgs: []compact{}})
+			s.claimsMu.Unlock()
+			if isDup(err) {
+				continue // sealed meanwhile: revise it
+			}
+			if err != nil {
+				return fmt.Errorf("marking page %s revised: %w", id, err)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading page %s: %w", id, err)
+		}
+		if len(d.Msgs) != PageSize {
+			return nil // a placeholder: the sealer reads the claims
+		}
+		d.Msgs[(m.Seq-1)%PageSize] = compact(m)
+		s.claimsMu.Lock()
+		_, err = pages.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, d)
+		s.claimsMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("revising page %s: %w", id, err)
+		}
 		return nil
 	}
+	return fmt.Errorf("revising page %s: contended", id)
+}
+
+// resealFromClaims seals page k of conv, found as a placeholder where it
+// was to be inserted, from the claims; it stays a placeholder (readers use
+// the claims) while a claim is missing.
+func (s *Store) resealFromClaims(ctx context.Context, conv string, k int64) error {
+	id := pageID(conv, k)
+	var d pageDoc
+	err := s.claimsDB.Collection(SeqPage).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if err != nil {
 		return fmt.Errorf("reading page %s: %w", id, err)
 	}
-	i := (m.Seq - 1) % PageSize
-	if int64(len(d.Msgs)) != PageSize {
-		return nil // not a page of this size: readers use the claims
+	if len(d.Msgs) == PageSize {
+		return nil // sealed already
 	}
-	d.Msgs[i] = compact(m)
+	seqs := make([]int64, PageSize)
+	for i := range seqs {
+		seqs[i] = k*PageSize + int64(i) + 1
+	}
+	got, err := s.claimsOf(ctx, conv, seqs)
+	if err != nil {
+		return err
+	}
+	d.Msgs = make([]compact, PageSize)
+	for i, m := range got {
+		if m == nil {
+			return nil
+		}
+		d.Msgs[i] = compact(*m)
+	}
 	s.claimsMu.Lock()
-	_, err = pages.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, d)
+	_, err = s.claimsDB.Collection(SeqPage).ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, d)
 	s.claimsMu.Unlock()
 	if err != nil {
-		return fmt.Errorf("revising page %s: %w", id, err)
-	}
-	return nil
-}
-
-// resealRevised seals again, from the claims, those of the pages just
-// sealed that a change marked revised: they may hold copies older than it.
-func (s *Store) resealRevised(ctx context.Context, docs []any) error {
-	for _, d := range docs {
-		p := d.(pageDoc)
-		conv, k := pageKey(p.ID)
-		err := s.claimsDB.Collection(SeqRevised).FindOne(ctx, bson.D{{Key: "_id", Value: revisedID(conv, k)}}).Err()
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("reading revisions of %s: %w", p.ID, err)
-		}
-		seqs := make([]int64, PageSize)
-		for i := range seqs {
-			seqs[i] = k*PageSize + int64(i) + 1
-		}
-		got, err := s.claimsOf(ctx, conv, seqs)
-		if err != nil {
-			return err
-		}
-		for i, m := range got {
-			if m == nil {
-				return fmt.Errorf("resealing %s: seq %d has no claim", p.ID, seqs[i])
-			}
-			p.Msgs[i] = compact(*m)
-		}
-		s.claimsMu.Lock()
-		_, err = s.claimsDB.Collection(SeqPage).ReplaceOne(ctx, bson.D{{Key: "_id", Value: p.ID}}, p)
-		s.claimsMu.Unlock()
-		if err != nil {
-			return fmt.Errorf("resealing %s: %w", p.ID, err)
-		}
+		return fmt.Errorf("sealing page %s from its claims: %w", id, err)
 	}
 	return nil
 }

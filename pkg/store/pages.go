@@ -110,7 +110,7 @@ func (s *Store) sealPages(ctx context.Context, stored []domain.Message) error {
 		}
 	}
 	defer s.recent.add(stored)
-	var docs, older []any // older: pages with messages from before this batch
+	var docs []any
 	for _, m := range stored {
 		if m.Seq%PageSize != 0 {
 			continue
@@ -118,15 +118,14 @@ func (s *Store) sealPages(ctx context.Context, stored []domain.Message) error {
 		k := pageOf(m.Seq)
 		msgs := make([]domain.Message, PageSize)
 		var missing []int
-		old := false
 		for i := range msgs {
 			seq := k*PageSize + int64(i) + 1
 			if r, ok := batch[key{m.ConversationID, seq}]; ok {
 				msgs[i] = r
 			} else if r, ok := s.recent.get(m.ConversationID, seq); ok {
-				msgs[i], old = r, true
+				msgs[i] = r
 			} else {
-				missing, old = append(missing, i), true
+				missing = append(missing, i)
 			}
 		}
 		if len(missing) > 0 {
@@ -154,9 +153,6 @@ func (s *Store) sealPages(ctx context.Context, stored []domain.Message) error {
 				d.Msgs[i] = compact(msgs[i])
 			}
 			docs = append(docs, d)
-			if old {
-				older = append(older, d)
-			}
 		}
 	}
 	if len(docs) == 0 {
@@ -172,15 +168,20 @@ func (s *Store) sealPages(ctx context.Context, stored []domain.Message) error {
 				return fmt.Errorf("sealing pages: %w", err)
 			}
 		}
-		err = nil // sealed already
+		// Sealed already, or a placeholder a change of one of its messages
+		// left (change.go): the copies here may be older than the change.
+		for _, we := range bw.WriteErrors {
+			conv, k := pageKey(docs[we.Index].(pageDoc).ID)
+			if err := s.resealFromClaims(ctx, conv, k); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("sealing pages: %w", err)
 	}
-	// A message of this batch can only be changed after it; one from before
-	// may have been changed since this process copied it (by another
-	// replica) or read it (at the same time).
-	return s.resealRevised(ctx, older)
+	return nil
 }
 
 // page returns the messages of sealed page k of conv, or nil if it is not

@@ -309,3 +309,63 @@ func TestStoredMessagesReachTheLists(t *testing.T) {
 		t.Fatal("a failed list update did not fail the call")
 	}
 }
+
+// Changes are applied in order after the messages of their batch, once:
+// a redelivered change is pushed again but not applied again; a hide goes
+// to its user only; an edit of a recalled message changes nothing.
+func TestChangesApplyOnceInOrderAndHidesStayPrivate(t *testing.T) {
+	st := &memStore{msgs: map[string]domain.Message{}, seq: map[string]int64{},
+		groups: map[string]domain.Group{"g-1": {ID: "g-1", Members: []string{"ann", "ben", "cat"}}}}
+	p := &pusher{sent: map[string][]event.Push{}}
+	s := &Service{Store: st, Routes: routes{"ann": "gw1", "ben": "gw1", "cat": "gw2"}, Push: p,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	evs, err := Decode([]byte(`[
+	 {"msgId":"00000000000000000000000000000001","conversationId":"g-1","chatType":1,"sendId":"ann","recvId":"g-1","msg":{"content":"one"}},
+	 {"msgId":"00000000000000000000000000000c01","conversationId":"g-1","chatType":1,"sendId":"ben","recvId":"g-1","sendTime":5,"change":{"kind":"react","msgId":"00000000000000000000000000000001","seq":1,"emoji":"👍"}},
+	 {"msgId":"00000000000000000000000000000c02","conversationId":"g-1","chatType":1,"sendId":"cat","recvId":"g-1","change":{"kind":"hide","msgId":"00000000000000000000000000000001","seq":1}},
+	 {"msgId":"00000000000000000000000000000c03","conversationId":"g-1","chatType":1,"sendId":"ann","recvId":"g-1","change":{"kind":"recall","msgId":"00000000000000000000000000000001","seq":1}},
+	 {"msgId":"00000000000000000000000000000c04","conversationId":"g-1","chatType":1,"sendId":"ann","recvId":"g-1","change":{"kind":"edit","msgId":"00000000000000000000000000000001","seq":1,"content":"back"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Handle(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	m := st.msgs["00000000000000000000000000000001"]
+	if !m.Msg.Recalled || m.Msg.Content != "" || m.Msg.Version != 3 || st.revised != 2 {
+		t.Fatalf("message after react, hide, recall, edit: %+v (revised %d times)", m.Msg, st.revised)
+	}
+	if !st.hidden["cat#g-1#1"] {
+		t.Fatal("cat's hide was not recorded")
+	}
+	kinds := func(addr string) []string {
+		var out []string
+		for _, b := range p.sent[addr] {
+			for _, it := range b.Items {
+				for _, f := range append([]event.PushFrame{{Frame: it.Frame}}, it.Next...) {
+					if f.Frame.Method == frame.MethodChanged {
+						var c frame.Changed
+						_ = json.Unmarshal(f.Frame.Data, &c)
+						out = append(out, fmt.Sprintf("%s%d", c.Kind, c.Version))
+					}
+				}
+			}
+		}
+		return out
+	}
+	// gw2 holds cat (the hider); gw1 holds ann and ben, who never hear of it.
+	if got := strings.Join(kinds("gw1"), ","); got != "react1,recall3,edit4" {
+		t.Fatalf("gw1 got changes %s", got)
+	}
+	if got := strings.Join(kinds("gw2"), ","); got != "react1,hide2,recall3,edit4" {
+		t.Fatalf("gw2 got changes %s", got)
+	}
+	// Delivered again (the connector retried): pushed again, applied once.
+	p.sent = map[string][]event.Push{}
+	if err := s.Handle(context.Background(), evs[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if st.revised != 2 || len(kinds("gw1")) != 3 {
+		t.Fatalf("redelivery: revised %d times, pushed %v", st.revised, kinds("gw1"))
+	}
+}
