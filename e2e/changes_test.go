@@ -407,21 +407,3 @@ func TestTypingReachesMembersButNeverTheStoreOrKafka(t *testing.T) {
 		}
 	}
 }
-
-// listFlag returns a boolean field of conv in the user's conversation list.
-func listFlag(t *testing.T, addr, tok, conv, field string) bool {
-	t.Helper()
-	code, res := api(t, addr, "conversation", tok, map[string]any{"action": "list"})
-	if code != 200 {
-		t.Fatalf("list: %d %v", code, res)
-	}
-	list, _ := res["conversations"].([]any)
-	for _, x := range list {
-		if m := x.(map[string]any); m["conversationId"] == conv {
-			v, _ := m[field].(bool)
-			return v
-		}
-	}
-	t.Fatalf("conversation %s not in list %v", conv, res)
-	return false
-}

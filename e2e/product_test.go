@@ -432,20 +432,32 @@ func unread(t *testing.T, addr, tok, conv string) int {
 // listField returns a numeric field of conv in the user's conversation list.
 func listField(t *testing.T, addr, tok, conv, field string) float64 {
 	t.Helper()
+	v, _ := listEntry(t, addr, tok, conv)[field].(float64)
+	return v
+}
+
+// listFlag returns a boolean field of conv in the user's conversation list.
+func listFlag(t *testing.T, addr, tok, conv, field string) bool {
+	t.Helper()
+	v, _ := listEntry(t, addr, tok, conv)[field].(bool)
+	return v
+}
+
+// listEntry returns conv as the user's conversation list shows it.
+func listEntry(t *testing.T, addr, tok, conv string) map[string]any {
+	t.Helper()
 	code, res := api(t, addr, "conversation", tok, map[string]any{"action": "list"})
 	if code != 200 {
 		t.Fatalf("list: %d %v", code, res)
 	}
 	list, _ := res["conversations"].([]any)
 	for _, x := range list {
-		m := x.(map[string]any)
-		if m["conversationId"] == conv {
-			v, _ := m[field].(float64)
-			return v
+		if m := x.(map[string]any); m["conversationId"] == conv {
+			return m
 		}
 	}
 	t.Fatalf("conversation %s not in list %v", conv, res)
-	return -1
+	return nil
 }
 
 func seqsOf(res map[string]any) string {
