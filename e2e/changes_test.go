@@ -273,6 +273,11 @@ func TestRecallRacingItsPush(t *testing.T) {
 			t.Fatalf("round %d: recall %+v", i, ch)
 		}
 	}
+	// The list's last message is the last one, recalled: no content.
+	last, _ := listEntry(t, gw.Addr(), tokenFor(t, s, b), conv)["lastMsg"].(map[string]any)
+	if lm, _ := last["msg"].(map[string]any); lm["recalled"] != true || lm["content"] != "" || last["seq"] != float64(5) {
+		t.Fatalf("list's last message %v", last)
+	}
 	late := dial(t, s, gw, b).syncWith("s", map[string]int64{}, nil)
 	if len(late.Messages) != 5 || len(late.Changes) != 0 {
 		t.Fatalf("late sync: %d messages, %d changes", len(late.Messages), len(late.Changes))
