@@ -57,6 +57,7 @@ type gateCaller struct {
 	ids     []string
 	groups  []int    // size of each call or group
 	origins []string // of each call
+	alone   []bool   // of each call
 	gate    chan struct{}
 	calls   chan string
 }
@@ -67,6 +68,7 @@ func (c *gateCaller) CallGroup(ctx context.Context, rs []invoke.Request) []invok
 	for _, r := range rs {
 		c.ids = append(c.ids, r.FrameID)
 		c.origins = append(c.origins, r.Origin)
+		c.alone = append(c.alone, r.Alone)
 	}
 	gate := c.gate
 	c.mu.Unlock()
@@ -298,4 +300,86 @@ type noPresence struct{}
 
 func (noPresence) Online(context.Context, []string) (map[string]bool, error) {
 	return map[string]bool{}, nil
+}
+
+// A change of a message, and a chat quoting one, may make the function wait
+// for that message to be stored: each goes in a call of its own, marked
+// alone (never batched with other sockets' frames), in the socket's order.
+func TestChangesAndRepliesGoAloneInOrder(t *testing.T) {
+	caller := &gateCaller{gate: make(chan struct{}), calls: make(chan string, 64)}
+	s, sock, env := newTestSession(t, caller, 64)
+	env.Methods[frame.MethodRecall] = "chat"
+	s.Handle(chatFrame("0"), false)
+	<-caller.calls
+	msg := "00000000000000000000000000000001"
+	s.Handle(chatFrame("1"), false)
+	s.Handle(chatFrame("2"), false)
+	s.Handle([]byte(`{"frameType":0,"id":"3","method":"conversation.recall","data":{"conversationId":"alice_bob","msgId":"`+msg+`"}}`), false)
+	s.Handle([]byte(`{"frameType":0,"id":"4","method":"conversation.chat","data":{"chatType":2,"recvId":"bob","msg":{"content":"re","quote":{"msgId":"`+msg+`"}}}}`), false)
+	s.Handle(chatFrame("5"), false)
+	close(caller.gate)
+	waitFor(t, "all answers", func() bool { return len(sock.sent()) == 6 })
+	caller.mu.Lock()
+	defer caller.mu.Unlock()
+	if got := strings.Join(caller.ids, ","); got != "0,1,2,3,4,5" {
+		t.Fatalf("calls in order %s", got)
+	}
+	// 0 alone (the worker was idle), then 1+2 together, 3 alone, 4 alone, 5.
+	if got := fmt.Sprint(caller.groups); got != "[1 2 1 1 1]" {
+		t.Fatalf("call groups %s", got)
+	}
+	if got := fmt.Sprint(caller.alone); got != "[false false false true true false]" {
+		t.Fatalf("alone %s", got)
+	}
+}
+
+// Typing frames are relayed at most once a second per conversation, and
+// never to a conversation the user is not part of.
+func TestTypingIsRelayedAtMostOncePerSecond(t *testing.T) {
+	s, sock, env := newTestSession(t, &gateCaller{}, 4)
+	relay := &typingRecorder{}
+	env.Typing = relay
+	typing := func(id, conv string) {
+		s.Handle([]byte(`{"frameType":0,"id":"`+id+`","method":"conversation.typing","data":{"conversationId":"`+conv+`","typing":true}}`), false)
+	}
+	typing("t1", "alice_bob")
+	typing("t2", "g-x") // another conversation: its own second
+	waitFor(t, "two answers", func() bool { return len(sock.sent()) == 2 })
+	typing("t3", "alice_bob")
+	typing("t4", "nobody#x")
+	waitFor(t, "four answers", func() bool { return len(sock.sent()) == 4 })
+	got := map[string]frame.Frame{}
+	for _, f := range sock.sent() {
+		got[f.ID] = f
+	}
+	if got["t1"].FrameType != frame.Ack || got["t2"].FrameType != frame.Ack {
+		t.Fatalf("first typing frames: %+v", got)
+	}
+	if f := got["t3"]; f.FrameType != frame.Error || f.ErrMsg != ErrTextTyping {
+		t.Fatalf("typing again at once: %+v", f)
+	}
+	if f := got["t4"]; f.FrameType != frame.Error {
+		t.Fatalf("typing in a malformed conversation: %+v", f)
+	}
+	if relay.n() != 2 {
+		t.Fatalf("relayed %d typing frames, want 2", relay.n())
+	}
+}
+
+type typingRecorder struct {
+	mu   sync.Mutex
+	sent []frame.Typing
+}
+
+func (r *typingRecorder) Send(_ context.Context, _ string, t frame.Typing) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, t)
+	return nil
+}
+
+func (r *typingRecorder) n() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sent)
 }
