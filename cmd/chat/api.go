@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"easychat/pkg/frame"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,8 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"easychat/pkg/frame"
 )
 
 // API calls the gateway's HTTP API: POST /api/<function>.
@@ -114,13 +113,21 @@ func (a *API) List(ctx context.Context) ([]ConvInfo, error) {
 }
 
 // History returns up to limit messages with seq < before (0: the newest),
-// newest first.
-func (a *API) History(ctx context.Context, conv string, before, limit int64) ([]frame.Push, error) {
+// newest first, and the conversation's change version when read.
+func (a *API) History(ctx context.Context, conv string, before, limit int64) ([]frame.Push, int64, error) {
 	var res struct {
 		Messages []frame.Push `json:"messages"`
+		Version  int64        `json:"version"`
 	}
 	err := a.Call(ctx, "conversation", map[string]any{"action": "history", "conversationId": conv, "before": before, "limit": limit}, &res)
-	return res.Messages, err
+	return res.Messages, res.Version, err
+}
+
+// Members returns a group with its members (members only).
+func (a *API) Members(ctx context.Context, group string) (Group, error) {
+	var g Group
+	err := a.Call(ctx, "group", map[string]any{"action": "members", "groupId": group}, &g)
+	return g, err
 }
 
 func (a *API) CreateGroup(ctx context.Context, name string, members []string) (Group, error) {

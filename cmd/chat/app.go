@@ -31,6 +31,11 @@ type App struct {
 	outbox       []*outItem
 	delivered    map[string]int64 // single chat → seq last reported as received
 	deliveredDue map[string]bool  // single chats to report soon
+	inflight     int              // change requests not answered yet
+	typingShown  map[string]time.Time
+	seqWait      map[string]string // my acked messages (msgId → conversation) whose seq is to tell
+	seqTries     int
+	seqLooping   bool
 
 	syncMu sync.Mutex
 }
@@ -40,7 +45,8 @@ type App struct {
 type outItem struct {
 	id       string
 	conv     Conv
-	content  string
+	msg      frame.Msg    // as sent: a quote by its msgId only
+	quote    *frame.Quote // the quote's preview, for showing it here
 	at       int64
 	sending  bool
 	reported bool
@@ -64,7 +70,11 @@ func (a *App) Handle(ctx context.Context, cmd Command) bool {
 	case KindMore:
 		err = a.more(ctx)
 	case KindSend:
-		err = a.send(ctx, cmd.Text)
+		err = a.send(ctx, cmd.Text, nil)
+	case KindReply:
+		err = a.reply(ctx, cmd.Seq, cmd.Text)
+	case KindEdit, KindRecall, KindDelete, KindReact:
+		err = a.changeMsg(ctx, cmd)
 	case KindGroupCreate:
 		err = a.groupCreate(ctx, cmd.Name, cmd.IDs)
 	case KindGroupAdd:
@@ -138,7 +148,7 @@ func (a *App) openConv(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.API.History(ctx, c.ID, 0, historyPage)
+	page, version, err := a.API.History(ctx, c.ID, 0, historyPage)
 	if err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Status == 403 {
@@ -151,6 +161,11 @@ func (a *App) openConv(ctx context.Context, id string) error {
 	}
 	if len(page) < historyPage {
 		a.Store.SetComplete(c.ID)
+	}
+	if a.Conn.Online() {
+		// Online, changes of what is held come live; offline, the next
+		// sync must start from the older version.
+		a.Store.RaiseVersion(c.ID, version)
 	}
 	a.mu.Lock()
 	a.open = c.ID
@@ -188,7 +203,7 @@ func (a *App) more(ctx context.Context) error {
 		a.Out.Println("  (start of the conversation)")
 		return nil
 	}
-	page, err := a.API.History(ctx, id, before, historyPage)
+	page, _, err := a.API.History(ctx, id, before, historyPage)
 	if err != nil {
 		return err
 	}
@@ -200,7 +215,9 @@ func (a *App) more(ctx context.Context) error {
 	a.Out.Println("── older ──")
 	for i := len(page) - 1; i >= 0; i-- { // the page is newest first
 		m, _ := a.Store.Merge(page[i], FromHistory)
-		a.Out.Println(msgLine(a.Me, c, m, a.now()))
+		if !m.Hidden {
+			a.Out.Println(msgLine(a.Me, c, m, a.now()))
+		}
 	}
 	return nil
 }
@@ -281,7 +298,8 @@ func (a *App) flushDelivered(ctx context.Context) {
 	}
 }
 
-func (a *App) send(ctx context.Context, text string) error {
+// send sends text to the open conversation, as a reply to quoted if given.
+func (a *App) send(ctx context.Context, text string, quoted *Message) error {
 	id := a.openID()
 	if id == "" {
 		return errors.New("no open conversation: /open <userId|groupId> first (/help)")
@@ -290,7 +308,14 @@ func (a *App) send(ctx context.Context, text string) error {
 		return fmt.Errorf("message too long (max %d bytes)", frame.MaxContent)
 	}
 	c, _ := a.Store.Conv(id)
-	it := &outItem{id: newID("t"), conv: c, content: text, at: a.now().UnixMilli()}
+	it := &outItem{id: newID("t"), conv: c, msg: frame.Msg{MType: frame.TextMsg, Content: text}, at: a.now().UnixMilli()}
+	if quoted != nil {
+		it.msg.Quote = &frame.Quote{MsgID: quoted.MsgID}
+		it.quote = previewOf(*quoted)
+	}
+	if c.ChatType == frame.GroupChat {
+		it.msg.Mentions, it.msg.MentionAll = a.mentions(ctx, c.ID, text)
+	}
 	a.mu.Lock()
 	a.outbox = append(a.outbox, it)
 	a.mu.Unlock()
@@ -310,8 +335,7 @@ func (a *App) transmit(ctx context.Context, it *outItem) {
 	}
 	it.sending = true
 	a.mu.Unlock()
-	data := frame.Chat{ChatType: it.conv.ChatType, RecvID: it.conv.RecvID(), ConversationID: it.conv.ID,
-		Msg: frame.Msg{MType: frame.TextMsg, Content: it.content}}
+	data := frame.Chat{ChatType: it.conv.ChatType, RecvID: it.conv.RecvID(), ConversationID: it.conv.ID, Msg: it.msg}
 	wait, err := a.Conn.Start(frame.MethodChat, data, it.id)
 	if err != nil {
 		a.unsent(ctx, it)
@@ -325,9 +349,14 @@ func (a *App) transmit(ctx context.Context, it *outItem) {
 				_ = json.Unmarshal(raw, &ack)
 				a.done(it)
 				if ack.MsgID != "" {
-					a.Store.AddOwn(it.conv.ID, it.conv.ChatType, ack.MsgID, it.content, it.at)
+					own := it.msg
+					own.Quote = it.quote
+					a.Store.AddOwn(it.conv.ID, it.conv.ChatType, ack.MsgID, own, it.at)
 				}
 				a.Out.Println(printable("  ✓ sent to " + it.conv.Title()))
+				if ack.MsgID != "" {
+					a.awaitSeq(ctx, it.conv.ID, ack.MsgID)
+				}
 				return
 			}
 			var fe *FrameError
@@ -402,6 +431,7 @@ func (a *App) groupCreate(ctx context.Context, name string, members []string) er
 		return err
 	}
 	a.Store.SetGroupName(g.GroupID, g.Name)
+	a.Store.SetMembers(g.GroupID, g.Members, g.Owner)
 	a.Out.Println(printable(fmt.Sprintf("  created group %s (%s) with %s", g.Name, g.GroupID, strings.Join(g.Members, ", "))))
 	return a.openConv(ctx, g.GroupID)
 }
@@ -415,6 +445,7 @@ func (a *App) groupAdd(ctx context.Context, group string, members []string) erro
 		return err
 	}
 	a.Store.SetGroupName(g.GroupID, g.Name)
+	a.Store.SetMembers(g.GroupID, g.Members, g.Owner)
 	a.Out.Println(printable(fmt.Sprintf("  %s (%s) members: %s", g.Name, g.GroupID, strings.Join(g.Members, ", "))))
 	return nil
 }
@@ -448,7 +479,8 @@ func (a *App) OnFrame(ctx context.Context, f frame.Frame) {
 			knownSeq = a.Store.KnownSeqs()[p.ConversationID]
 		}
 		m, isNew := a.Store.Merge(p, FromPush)
-		if !isNew {
+		a.typingDone(p.ConversationID, p.SendID)
+		if !isNew || m.Hidden {
 			return
 		}
 		if !known || (before.ChatType == frame.GroupChat && before.GroupName == "") {
@@ -488,7 +520,30 @@ func (a *App) OnFrame(ctx context.Context, f frame.Frame) {
 			return
 		}
 		a.Out.Println(groupChangeLine(a.Me, g))
+		a.Store.ForgetMembers(g.GroupID)
 		a.refreshNames(ctx)
+	case frame.MethodChanged:
+		var ch frame.Changed
+		if err := json.Unmarshal(f.Data, &ch); err != nil || ch.ConversationID == "" || ch.MsgID == "" {
+			return
+		}
+		r := a.Store.ApplyChange(ch)
+		if r.Held && (!r.Applied || (r.After.Hidden && ch.Kind != frame.KindHide)) {
+			return // seen already, or hidden here
+		}
+		a.Out.Println(changeLine(a.Me, ch, r, a.where(ch.ConversationID, ch.ChatType)))
+	case frame.MethodTyping:
+		var t frame.Typing
+		if err := json.Unmarshal(f.Data, &t); err != nil || t.ConversationID == "" || t.UserID == "" || t.UserID == a.Me {
+			return
+		}
+		if !t.Typing {
+			a.typingDone(t.ConversationID, t.UserID)
+			return
+		}
+		if a.typingDue(t.ConversationID, t.UserID) {
+			a.Out.Println(typingLine(t.UserID, a.where(t.ConversationID, t.ChatType)))
+		}
 	}
 }
 
@@ -520,6 +575,8 @@ func (a *App) syncAndPrint(ctx context.Context) {
 		if m.SendID != a.Me {
 			got[m.ConvID] = true
 		}
+	}, func(ch frame.Changed, r ChangeResult) {
+		a.Out.Println(changeLine(a.Me, ch, r, a.where(ch.ConversationID, ch.ChatType)))
 	})
 	for id := range got {
 		a.reportDelivered(ctx, id)
@@ -530,36 +587,48 @@ func (a *App) syncAndPrint(ctx context.Context) {
 	if n > 0 {
 		a.Out.Printf("  (synced %d missed message(s))\n", n)
 	}
+	a.reportOwnSeqs()
 }
 
-// Sync asks for everything after what the store holds, page by page, and
-// calls show for each message new to this client (in seq order per
-// conversation). It returns how many there were.
-func (a *App) Sync(ctx context.Context, show func(Message)) (int, error) {
+// Sync asks for everything after what the store holds (messages after the
+// seqs, changes after the versions), page by page, and calls show for each
+// message new to this client (in seq order per conversation) and changed
+// for each change that changed a message held. It returns how many new
+// messages there were.
+func (a *App) Sync(ctx context.Context, show func(Message), changed func(frame.Changed, ChangeResult)) (int, error) {
 	a.syncMu.Lock()
 	defer a.syncMu.Unlock()
 	n := 0
 	for page := 0; page < 100; page++ {
-		raw, err := a.Conn.Request(ctx, frame.MethodSync, map[string]any{"seqs": a.Store.KnownSeqs(), "limit": 200}, "")
+		req := map[string]any{"seqs": a.Store.KnownSeqs(), "versions": a.Store.Versions(), "limit": 200}
+		raw, err := a.Conn.Request(ctx, frame.MethodSync, req, "")
 		if err != nil {
 			return n, err
 		}
 		var res struct {
-			Messages []frame.Push `json:"messages"`
-			More     bool         `json:"more"`
+			Messages []frame.Push    `json:"messages"`
+			Changes  []frame.Changed `json:"changes"`
+			More     bool            `json:"more"`
 		}
 		if err := json.Unmarshal(raw, &res); err != nil {
 			return n, err
 		}
 		for _, p := range res.Messages {
-			if m, isNew := a.Store.Merge(p, FromSync); isNew {
+			if m, isNew := a.Store.Merge(p, FromSync); isNew && !m.Hidden {
 				n++
 				if show != nil {
 					show(m)
 				}
 			}
 		}
-		if !res.More || len(res.Messages) == 0 {
+		// After the messages: a change they already show is stale.
+		for _, ch := range res.Changes {
+			r := a.Store.ApplyChange(ch)
+			if r.Applied && (!r.After.Hidden || ch.Kind == frame.KindHide) && changed != nil {
+				changed(ch, r)
+			}
+		}
+		if !res.More || len(res.Messages)+len(res.Changes) == 0 {
 			return n, nil
 		}
 	}

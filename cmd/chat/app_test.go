@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -33,6 +34,15 @@ type fakeGateway struct {
 	dials      int
 	groupNames map[string]string // conversation id → group name, for the list
 	chatErr    string            // answer chats with this error instead of an ack
+
+	chats       []frame.Chat      // the data of chat frames received
+	storeChats  bool              // store received chats (seq, msgId "m-<frame id>")
+	version     int64             // the change version history answers carry
+	members     *Group            // the answer to group members
+	changeReqs  []frame.Frame     // recall, edit, react, hide and typing frames received
+	onChange    func(frame.Frame) // answers them (default: an ack)
+	syncReqs    []json.RawMessage // the data of sync frames received
+	syncChanges []frame.Changed   // what sync answers as changes (after the versions asked)
 }
 
 func newFakeGateway(t *testing.T) *fakeGateway {
@@ -41,10 +51,24 @@ func newFakeGateway(t *testing.T) *fakeGateway {
 	mux.HandleFunc("/ws", g.serveWS)
 	mux.HandleFunc("/api/conversation", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Action string }
-		_ = json.NewDecoder(r.Body).Decode(&req)
+		body, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(body, &req)
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		switch req.Action {
+		case "history":
+			var h struct {
+				ConversationID string
+				Before, Limit  int64
+			}
+			_ = json.Unmarshal(body, &h)
+			out := []frame.Push{}
+			for i := len(g.log) - 1; i >= 0 && int64(len(out)) < h.Limit; i-- {
+				if p := g.log[i]; p.ConversationID == h.ConversationID && (h.Before == 0 || p.Seq < h.Before) {
+					out = append(out, p)
+				}
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"messages": out, "version": g.version})
 		case "list":
 			seqs := map[string]int64{}
 			for _, p := range g.log {
@@ -62,6 +86,15 @@ func newFakeGateway(t *testing.T) *fakeGateway {
 		default:
 			_ = json.NewEncoder(w).Encode(map[string]any{"messages": []any{}})
 		}
+	})
+	mux.HandleFunc("/api/group", func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.members == nil {
+			http.Error(w, `{"error":"no such group"}`, http.StatusNotFound)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(g.members)
 	})
 	g.srv = httptest.NewServer(mux)
 	t.Cleanup(g.srv.Close)
@@ -138,6 +171,20 @@ func (g *fakeGateway) serveWS(w http.ResponseWriter, r *http.Request) {
 			g.mu.Lock()
 			g.chatIDs = append(g.chatIDs, f.ID)
 			g.chatTexts = append(g.chatTexts, c.Msg.Content)
+			var wc frame.Chat
+			_ = json.Unmarshal(f.Data, &wc)
+			g.chats = append(g.chats, wc)
+			if g.storeChats {
+				var top int64
+				for _, p := range g.log {
+					if p.ConversationID == c.ConversationID {
+						top = max(top, p.Seq)
+					}
+				}
+				wc.Msg.MsgID = "m-" + f.ID
+				g.log = append(g.log, frame.Push{ConversationID: c.ConversationID, ChatType: c.ChatType, SendID: "alice",
+					SendTime: 1000 * (top + 1), Seq: top + 1, Msg: wc.Msg})
+			}
 			drop := g.dropOnChat > 0
 			if drop {
 				g.dropOnChat--
@@ -154,17 +201,39 @@ func (g *fakeGateway) serveWS(w http.ResponseWriter, r *http.Request) {
 			}
 			g.ack(f.ID, f.Method, frame.ChatAck{MsgID: "m-" + f.ID, ConversationID: c.ConversationID})
 		case f.Method == frame.MethodSync:
-			var req struct{ Seqs map[string]int64 }
+			var req struct {
+				Seqs     map[string]int64
+				Versions map[string]int64
+			}
 			_ = json.Unmarshal(f.Data, &req)
 			g.mu.Lock()
+			g.syncReqs = append(g.syncReqs, f.Data)
 			out := []frame.Push{}
 			for _, p := range g.log {
 				if known, ok := req.Seqs[p.ConversationID]; !ok || p.Seq > known {
 					out = append(out, p)
 				}
 			}
+			changes := []frame.Changed{}
+			for _, ch := range g.syncChanges {
+				if v, ok := req.Versions[ch.ConversationID]; ok && ch.Version > v {
+					changes = append(changes, ch)
+				}
+			}
 			g.mu.Unlock()
-			g.ack(f.ID, f.Method, map[string]any{"messages": out, "more": false})
+			g.ack(f.ID, f.Method, map[string]any{"messages": out, "changes": changes, "more": false})
+		case f.Method == frame.MethodRecall, f.Method == frame.MethodEdit, f.Method == frame.MethodReact, f.Method == frame.MethodHide, f.Method == frame.MethodTyping:
+			g.mu.Lock()
+			g.changeReqs = append(g.changeReqs, f)
+			answer := g.onChange
+			g.mu.Unlock()
+			if answer != nil {
+				answer(f)
+				continue
+			}
+			var c frame.ChatAck
+			_ = json.Unmarshal(f.Data, &c)
+			g.ack(f.ID, f.Method, c)
 		case f.Method == frame.MethodMarkDelivered:
 			var d struct {
 				ConversationID string
@@ -204,12 +273,15 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func startApp(t *testing.T, g *fakeGateway) (*App, *lockedBuffer) {
+func startApp(t *testing.T, g *fakeGateway, setup ...func(*App)) (*App, *lockedBuffer) {
 	t.Helper()
 	out := &lockedBuffer{}
 	ws, _ := wsURL(g.srv.URL)
 	api := &API{Base: g.srv.URL, Token: "tok"}
 	app := &App{Me: "alice", API: api, Store: NewStore("alice"), Out: &Printer{w: out}}
+	for _, f := range setup {
+		f(app)
+	}
 	app.Conn = &Conn{URL: ws, Token: "tok", Backoff: Backoff{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}}
 	ctx, cancel := context.WithCancel(context.Background())
 	app.Conn.OnFrame = func(f frame.Frame) { app.OnFrame(ctx, f) }

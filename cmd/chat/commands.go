@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -20,6 +21,11 @@ const (
 	KindOnline                  // /online <users...>
 	KindHelp                    // /help
 	KindQuit                    // /quit
+	KindReply                   // /reply <#seq> <text>
+	KindEdit                    // /edit <#seq> <text>
+	KindRecall                  // /recall <#seq>
+	KindDelete                  // /delete <#seq>: hide it for me
+	KindReact                   // /react <#seq> <emoji>
 )
 
 // Command is one parsed input line.
@@ -29,6 +35,9 @@ type Command struct {
 	ID   string   // KindOpen: user or group id; KindGroupAdd: the group id
 	Name string   // KindGroupCreate: the group name
 	IDs  []string // members (group) or users (online)
+	Seq  int64    // reply, edit, recall, delete, react: the message's #seq
+	// Emoji of KindReact.
+	Emoji string
 }
 
 // ErrUnknown is returned for a line starting with "/" that is no command.
@@ -38,7 +47,14 @@ const helpText = `Commands:
   /list                             conversations, with unread counts
   /open <userId|groupId>            open a conversation: recent history, marks it read
   /more                             older messages of the open conversation
-  <text>                            send text to the open conversation (//text sends "/text")
+  <text>                            send text to the open conversation (//text sends "/text");
+                                    in a group, @userId mentions a member, @all everyone (owner)
+  /reply <#seq> <text>              answer message #seq of the open conversation, quoting it
+  /edit <#seq> <text>               replace the text of your message #seq (within 15 min)
+  /recall <#seq>                    take back your message #seq for everyone (within 2 min;
+                                    a group's owner: any message)
+  /delete <#seq>                    delete message #seq for yourself (all your devices)
+  /react <#seq> <emoji>             react to message #seq; again to take it back
   /group create <name> <members...> create a group (you are its owner) and open it
   /group add <groupId> <members...> add members to a group
   /online <users...>                who is online
@@ -80,6 +96,38 @@ func Parse(line string) (Command, error) {
 			return Command{}, fmt.Errorf("usage: /online <users...>")
 		}
 		return Command{Kind: KindOnline, IDs: ids}, nil
+	case "/reply", "/r", "/edit", "/e":
+		kind := KindReply
+		if name == "/edit" || name == "/e" {
+			kind = KindEdit
+		}
+		seq, text, err := seqAndText(line)
+		if err != nil || strings.TrimSpace(text) == "" {
+			return Command{}, fmt.Errorf("usage: %s <#seq> <text>", name)
+		}
+		return Command{Kind: kind, Seq: seq, Text: text}, nil
+	case "/recall", "/delete", "/del", "/hide":
+		kind := KindRecall
+		if name != "/recall" {
+			kind = KindDelete
+		}
+		if len(args) != 1 {
+			return Command{}, fmt.Errorf("usage: %s <#seq>", name)
+		}
+		seq, err := parseSeq(args[0])
+		if err != nil {
+			return Command{}, err
+		}
+		return Command{Kind: kind, Seq: seq}, nil
+	case "/react":
+		if len(args) != 2 {
+			return Command{}, fmt.Errorf("usage: /react <#seq> <emoji>")
+		}
+		seq, err := parseSeq(args[0])
+		if err != nil {
+			return Command{}, err
+		}
+		return Command{Kind: KindReact, Seq: seq, Emoji: args[1]}, nil
 	case "/group", "/g":
 		if len(args) == 0 {
 			return Command{}, fmt.Errorf("usage: /group create <name> <members...> | /group add <groupId> <members...>")
@@ -100,6 +148,34 @@ func Parse(line string) (Command, error) {
 		return Command{}, fmt.Errorf("unknown /group action %q (create, add)", args[0])
 	}
 	return Command{}, ErrUnknown
+}
+
+// parseSeq reads a message handle: "#12" or "12".
+func parseSeq(s string) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimPrefix(s, "#"), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a message number like #12", s)
+	}
+	return n, nil
+}
+
+// seqAndText splits "/cmd #12 some text" into 12 and the rest of the line.
+func seqAndText(line string) (int64, string, error) {
+	rest := skipWord(line)
+	handle, _, _ := strings.Cut(rest, " ")
+	handle, _, _ = strings.Cut(handle, "\t")
+	seq, err := parseSeq(handle)
+	return seq, skipWord(rest), err
+}
+
+// skipWord drops s's first word and the blanks around it.
+func skipWord(s string) string {
+	s = strings.TrimLeft(s, " \t")
+	i := strings.IndexAny(s, " \t")
+	if i < 0 {
+		return ""
+	}
+	return strings.TrimLeft(s[i:], " \t")
 }
 
 func noArgs(name string, args []string) error {

@@ -7,7 +7,8 @@
 //	go run ./cmd/chat -user alice -password s3cret-pw -register  # create the account first
 //	go run ./cmd/chat -token <jwt>                               # a token from `make run`
 //
-// Then: /list, /open bob, type to send, /group create team bob carol,
+// Then: /list, /open bob, type to send, /reply #12 text, /edit #12 text,
+// /recall #12, /delete #12, /react #12 👍, /group create team bob carol,
 // /online bob, /quit. /help lists everything.
 package main
 
@@ -208,14 +209,14 @@ func (a *App) waitAcks(ctx context.Context, d time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if n := a.pending(); n > 0 {
-		a.Out.Printf("  ! %d message(s) not acked by the server; they may not have been sent\n", n)
+		a.Out.Printf("  ! %d message(s) or change(s) not acked by the server; they may not have been sent\n", n)
 	}
 }
 
 func (a *App) pending() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.outbox)
+	return len(a.outbox) + a.inflight
 }
 
 // login returns the user id, logging in (or registering) unless a token was

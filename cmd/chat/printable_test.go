@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"easychat/pkg/frame"
 )
@@ -60,12 +61,7 @@ func TestRenderersEscape(t *testing.T) {
 		{ConversationID: group.ID, ChatType: frame.GroupChat, GroupName: name},
 		{ConversationID: "alice_x", ChatType: frame.SingleChat, PeerID: evil},
 	}
-	list[0].LastMsg = &struct {
-		SendID   string    `json:"sendId"`
-		SendTime int64     `json:"sendTime"`
-		Seq      int64     `json:"seq"`
-		Msg      frame.Msg `json:"msg"`
-	}{SendID: evil, Msg: frame.Msg{Content: evil + "\n" + evil}}
+	list[0].LastMsg = &LastMsg{SendID: evil, Msg: frame.Msg{Content: evil + "\n" + evil}}
 	lines := map[string]string{
 		"msgLine group":  msgLine("alice", group, Message{SendID: evil, Content: "hi"}, now),
 		"msgLine single": msgLine("alice", single, Message{SendID: "bob", Content: "hi"}, now),
@@ -151,5 +147,88 @@ func TestHostileFramesPrintEscaped(t *testing.T) {
 	}
 	if !strings.Contains(text, `#team\x1b[2K\r[12:22] @bob  bob: fake\n[12:22] @bob  bob: fake name`) {
 		t.Errorf("the line break in the group name is not escaped:\n%s", text)
+	}
+}
+
+// The fields of messages that live are escaped too: a reaction's emoji, an
+// edited text, a quote's preview and sender, who recalled, who changed or
+// is typing. None can draw a line of its own.
+func TestNewFieldsEscape(t *testing.T) {
+	now := time.Date(2026, 5, 1, 15, 0, 0, 0, time.Local)
+	single := Conv{ID: "alice_bob", ChatType: frame.SingleChat, PeerID: "bob"}
+	m := Message{SendID: "bob", Seq: 3, Content: "edited\n" + evil, Edited: 1,
+		Quote:     &frame.Quote{MsgID: "m1", Seq: 1, SendID: "carol" + evil, Content: "first\n" + evil},
+		Reactions: map[string][]string{"👍" + evil: {"x"}, evil + "\n" + evil: {"y"}}}
+	recalled := Message{SendID: "bob", Seq: 4, Recalled: true, RecalledBy: "mallory" + evil}
+	ch := frame.Changed{Kind: frame.KindReact, By: "carol" + evil, Seq: 3}
+	edit := frame.Changed{Kind: frame.KindEdit, By: "carol" + evil, Seq: 3}
+	lines := map[string]string{
+		"msgLine":         msgLine("alice", single, m, now),
+		"msgLine recall":  msgLine("alice", single, recalled, now),
+		"quoteLine":       quoteLine("alice", *m.Quote),
+		"changeLine edit": changeLine("alice", edit, ChangeResult{After: m}, ""),
+		"changeLine react": changeLine("alice", ch, ChangeResult{After: Message{Seq: 3, Reactions: map[string][]string{
+			"👍" + evil: {"carol" + evil}}}}, ""),
+		"changeLine where": changeLine("alice", frame.Changed{Kind: frame.KindRecall, By: "bob", Seq: 1}, ChangeResult{}, " in @"+evil),
+		"typingLine":       typingLine("bob"+evil, " in #"+evil),
+	}
+	for what, l := range lines {
+		if strings.ContainsAny(l, "\x1b\r") {
+			t.Errorf("%s: control bytes in %q", what, l)
+		}
+		if !strings.Contains(l, `\x1b[2K\r[12:22] @bob  bob: fake`) {
+			t.Errorf("%s does not show the escaped text: %q", what, l)
+		}
+		for i, part := range strings.Split(l, "\n") {
+			// A line of its own starts with a message's prefix (the first)
+			// or is indented: never with a fake one.
+			if strings.HasPrefix(part, "[12:22]") || (i > 0 && !strings.HasPrefix(part, " ") && !strings.HasPrefix(part, "[--:--] @bob #3")) {
+				t.Errorf("%s: line %d can pass for a message: %q", what, i, part)
+			}
+		}
+	}
+	if strings.Count(lines["msgLine"], "\n") != 2 { // the quote, the text's own line break
+		t.Errorf("msgLine lines: %q", lines["msgLine"])
+	}
+}
+
+// Through the real path: a hostile conversation.changed (edited text,
+// emoji, who) and conversation.typing reach the output escaped.
+func TestHostileChangesPrintEscaped(t *testing.T) {
+	g := newFakeGateway(t)
+	_, out := startApp(t, g)
+	const conv = "alice_bob"
+	g.pushLive(push(conv, "bob", 1, "hello"))
+	waitFor(t, "the push", func() bool { return strings.Contains(out.String(), "bob: hello") })
+	send := func(method string, v any) {
+		data, _ := json.Marshal(v)
+		g.send(frame.Frame{FrameType: frame.Data, Method: method, Data: data})
+	}
+	send(frame.MethodChanged, changed(conv, frame.KindEdit, "bob"+evil, "mhello", 1, 1, frame.Msg{Content: "edit\n" + evil, Edited: 1}))
+	send(frame.MethodChanged, changed(conv, frame.KindReact, "bob", "mhello", 1, 2, frame.Msg{Content: "x",
+		Reactions: map[string][]string{"👍" + evil: {"bob"}}}))
+	send(frame.MethodTyping, frame.Typing{ConversationID: conv, ChatType: frame.SingleChat, UserID: "typist" + evil, Typing: true})
+	for _, s := range []string{"edited #1", "reacted", "typist"} {
+		waitFor(t, s, func() bool { return strings.Contains(out.String(), s) })
+	}
+	text := out.String()
+	if strings.ContainsAny(text, "\x1b\r") {
+		t.Fatalf("control bytes printed:\n%q", text)
+	}
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "[12:22]") {
+			t.Fatalf("a fake message line was printed: %q\nall:\n%s", l, text)
+		}
+	}
+	esc := `\x1b[2K\r[12:22] @bob  bob: fake`
+	prefix := "  ✎ bob" + esc + " edited #1 in @bob: " // no conversation is open
+	for _, s := range []string{
+		prefix + "edit\n" + strings.Repeat(" ", utf8.RuneCountInString(prefix)) + esc + "\n",
+		"  bob reacted 👍" + esc + " to #1 in @bob  (👍" + esc + " 1)\n",
+		"  … typist" + esc + " is typing in @bob\n",
+	} {
+		if !strings.Contains(text, s) {
+			t.Errorf("%q is not shown escaped:\n%s", s, text)
+		}
 	}
 }

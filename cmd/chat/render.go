@@ -86,17 +86,165 @@ func clock(ms int64, now time.Time) string {
 	return t.Format("Jan 2 15:04")
 }
 
-// msgLine renders one message: "[15:04] @bob  bob: text" (a group shows as
-// #name). Continuation lines of a multi-line text are indented, so none can
-// pass for a message line of its own; everything else from the sender is
-// escaped by printable.
+// msgLine renders one message: "[15:04] @bob #12  bob: text" (a group
+// shows as #name; #12 is the seq, the handle commands take), with
+// " (edited)", its reactions and "@you" when it mentions me after it, and
+// a reply's quote on a line before it. Continuation lines of a multi-line
+// text are indented, so none can pass for a message line of its own;
+// everything else from the sender is escaped by printable.
 func msgLine(me string, c Conv, m Message, now time.Time) string {
 	who := m.SendID
 	if who == me {
 		who = "me"
 	}
-	prefix := printable(fmt.Sprintf("[%s] %s  %s: ", clock(m.SendTime, now), c.Title(), who))
-	return prefix + printableLines(m.Content, "\n"+strings.Repeat(" ", utf8.RuneCountInString(prefix)))
+	handle := ""
+	if m.Seq > 0 {
+		handle = fmt.Sprintf(" #%d", m.Seq)
+	}
+	prefix := printable(fmt.Sprintf("[%s] %s%s  %s: ", clock(m.SendTime, now), c.Title(), handle, who))
+	var body string
+	if m.Recalled {
+		body = "⌫ message recalled"
+		if m.RecalledBy != "" {
+			body += " by " + printable(name(me, m.RecalledBy))
+		}
+	} else {
+		body = printableLines(m.Content, "\n"+strings.Repeat(" ", utf8.RuneCountInString(prefix)))
+		if m.Edited > 0 {
+			body += " (edited)"
+		}
+	}
+	if r := reactionsText(m.Reactions); r != "" {
+		body += "  " + r
+	}
+	if m.MentionsUser(me) {
+		body += "  @you"
+	}
+	line := prefix + body
+	if m.Quote != nil {
+		line = quoteLine(me, *m.Quote) + "\n" + line
+	}
+	return line
+}
+
+// name is a user id as shown to me: "you" for myself.
+func name(me, user string) string {
+	if user == me {
+		return "you"
+	}
+	return user
+}
+
+// quoteLine previews what a reply answers: "  ↪ #4 bob: first words…".
+func quoteLine(me string, q frame.Quote) string {
+	ref := ""
+	if q.Seq > 0 {
+		ref = fmt.Sprintf("#%d ", q.Seq)
+	}
+	switch {
+	case q.Recalled:
+		return printable("  ↪ " + ref + "message recalled")
+	case q.Missing:
+		return printable("  ↪ " + ref + "(quoted message not found)")
+	}
+	who := q.SendID
+	if who == me {
+		who = "me"
+	}
+	return printable(fmt.Sprintf("  ↪ %s%s: %s", ref, who, oneLine(q.Content, frame.QuoteRunes)))
+}
+
+// reactionsText renders reactions as "👍 2 ❤️ 1", the most given first.
+func reactionsText(r map[string][]string) string {
+	type count struct {
+		emoji string
+		n     int
+	}
+	var cs []count
+	for e, users := range r {
+		if len(users) > 0 {
+			cs = append(cs, count{e, len(users)})
+		}
+	}
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].n != cs[j].n {
+			return cs[i].n > cs[j].n
+		}
+		return cs[i].emoji < cs[j].emoji
+	})
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = fmt.Sprintf("%s %d", printable(c.emoji), c.n)
+	}
+	return strings.Join(parts, " ")
+}
+
+// reactionDiff is what user added and took away between two states.
+func reactionDiff(before, after map[string][]string, user string) (added, removed []string) {
+	has := func(r map[string][]string, e string) bool {
+		for _, u := range r[e] {
+			if u == user {
+				return true
+			}
+		}
+		return false
+	}
+	for e := range after {
+		if has(after, e) && !has(before, e) {
+			added = append(added, e)
+		}
+	}
+	for e := range before {
+		if has(before, e) && !has(after, e) {
+			removed = append(removed, e)
+		}
+	}
+	sort.Strings(added)
+	sort.Strings(removed)
+	return added, removed
+}
+
+// changeLine tells of a change to a message: "  ✎ alice edited #12: new
+// text", "  ⌫ alice recalled #12", "  bob reacted 👍 to #12  (👍 2)",
+// "  hidden #12". where is " in <title>" for a conversation not open.
+func changeLine(me string, ch frame.Changed, r ChangeResult, where string) string {
+	seq := r.After.Seq
+	if seq == 0 {
+		seq = ch.Seq
+	}
+	ref := fmt.Sprintf("#%d%s", seq, where)
+	by := name(me, ch.By)
+	switch ch.Kind {
+	case frame.KindEdit:
+		prefix := printable(fmt.Sprintf("  ✎ %s edited %s: ", by, ref))
+		return prefix + printableLines(r.After.Content, "\n"+strings.Repeat(" ", utf8.RuneCountInString(prefix)))
+	case frame.KindRecall:
+		return printable(fmt.Sprintf("  ⌫ %s recalled %s", by, ref))
+	case frame.KindHide:
+		return printable("  hidden " + ref)
+	case frame.KindReact:
+		added, removed := reactionDiff(r.Before.Reactions, r.After.Reactions, ch.By)
+		var s string
+		switch {
+		case len(added) > 0:
+			s = fmt.Sprintf("  %s reacted %s to %s", by, strings.Join(added, " "), ref)
+		case len(removed) > 0:
+			s = fmt.Sprintf("  %s took back %s on %s", by, strings.Join(removed, " "), ref)
+		default:
+			s = fmt.Sprintf("  %s changed reactions on %s", by, ref)
+		}
+		line := printable(s)
+		if t := reactionsText(r.After.Reactions); t != "" {
+			line += "  (" + t + ")"
+		}
+		return line
+	}
+	return printable(fmt.Sprintf("  %s changed %s (%s)", by, ref, ch.Kind))
+}
+
+// typingLine is the transient "  … bob is typing".
+func typingLine(user, where string) string {
+	return printable(fmt.Sprintf("  … %s is typing%s", user, where))
 }
 
 // listLines renders the conversation list, most recent first.
@@ -117,13 +265,20 @@ func listLines(me string, list []ConvInfo, now time.Time) []string {
 		if it.Unread > 0 {
 			unread = fmt.Sprintf("%d unread", it.Unread)
 		}
+		if it.Mentioned {
+			unread = strings.TrimSpace(unread + " @you")
+		}
 		last := "(no messages)"
 		if l := it.LastMsg; l != nil {
 			who := l.SendID
 			if who == me {
 				who = "me"
 			}
-			last = fmt.Sprintf("[%s] %s: %s", clock(l.SendTime, now), who, oneLine(l.Msg.Content, 50))
+			text := oneLine(l.Msg.Content, 50)
+			if l.Msg.Recalled {
+				text = "⌫ message recalled"
+			}
+			last = fmt.Sprintf("[%s] %s: %s", clock(l.SendTime, now), who, text)
 		}
 		out = append(out, printable(fmt.Sprintf("  %-20s %-22s %-10s %s", c.Title(), "/open "+id, unread, last)))
 	}
