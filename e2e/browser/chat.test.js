@@ -336,3 +336,269 @@ test('history loads page by page when scrolling back', { timeout: 180000 }, asyn
   await gus.page.locator('#older', { hasText: 'Start of the conversation' }).waitFor();
   await closeAll(finn, gus);
 });
+
+// ---- messages that live: replies, reactions, edits, recalls, delete for
+// me, typing and @mentions (docs of protocol 14)
+
+// createGroup has owner create a group named name with members, from the
+// page; it resolves to the group's id.
+async function createGroup(owner, name, members) {
+  await owner.page.click('#new-group');
+  await owner.page.fill('#group-form [name=name]', name);
+  await owner.page.fill('#group-form [name=members]', members.map((u) => u.id).join(' '));
+  await owner.page.click('#group-form button[type=submit]');
+  await owner.page.locator('#chat-name', { hasText: name }).waitFor();
+  await owner.page.locator('#chat-sub', { hasText: `${members.length + 1} members` }).waitFor();
+  return owner.page.getAttribute('#chat-pane', 'data-conv');
+}
+
+// networkSwitch routes u's websockets through a switch (before its page
+// loads): net.cut() drops them and keeps new ones out until net.up = true.
+async function networkSwitch(u) {
+  const net = { up: true, sockets: new Set() };
+  await u.context.routeWebSocket(/\/ws$/, async (ws) => {
+    if (!net.up) {
+      await ws.close({ code: 4000, reason: 'test: network down' });
+      return;
+    }
+    const server = ws.connectToServer();
+    const pair = { ws, server };
+    net.sockets.add(pair);
+    ws.onClose((code, reason) => {
+      net.sockets.delete(pair);
+      server.close({ code, reason }).catch(() => {});
+    });
+  });
+  net.cut = async () => {
+    net.up = false;
+    for (const { ws } of [...net.sockets]) await ws.close({ code: 4001, reason: 'test: network cut' });
+  };
+  return net;
+}
+
+test('reply, reactions, edit, recall and delete for me, on a desktop and a phone; changes missed offline come with the sync', { timeout: 300000 }, async () => {
+  const hana = await user('hana');
+  const ivan = await user('ivan', { viewport: PHONE, scale: 2 });
+  const net = await networkSwitch(ivan);
+  await hana.register();
+  await ivan.page.reload(); // under the switch from here on
+  await ivan.register();
+  const conv = singleConv(hana.id, ivan.id);
+
+  await hana.startChat(ivan.id);
+  await hana.send('Lunch at noon?');
+  await ivan.openConv(conv);
+  await ivan.waitMsg('Lunch at noon?');
+
+  // Reply, on the phone: tap the message, then Reply. A bar above the
+  // composer says what is answered, and can be cancelled.
+  await ivan.act('Lunch at noon?', 'Reply');
+  const bar = ivan.page.locator('#compose-bar');
+  await bar.locator('.compose-title', { hasText: 'Reply to Hana' }).waitFor();
+  assert.equal(await bar.locator('.compose-text').textContent(), 'Lunch at noon?');
+  await ivan.page.getByRole('button', { name: 'Cancel reply' }).click();
+  await bar.waitFor({ state: 'hidden' });
+  await ivan.act('Lunch at noon?', 'Reply');
+  await bar.waitFor();
+  await ivan.page.fill('#composer textarea', 'Noon works. The usual place?');
+  await ivan.shot('12-phone-reply-bar');
+  await ivan.page.press('#composer textarea', 'Enter');
+  await bar.waitFor({ state: 'hidden' });
+  // Both see the quoted message above the reply; a plain message has none.
+  for (const [u, who] of [[ivan, 'Hana'], [hana, 'You']]) {
+    const q = u.msg('Noon works.').locator('.quote');
+    await q.locator('.quote-from', { hasText: who }).waitFor();
+    assert.equal(await q.locator('.quote-text').textContent(), 'Lunch at noon?', u.id);
+    assert.equal(await u.msg('Lunch at noon?').locator('.quote').isVisible(), false, u.id);
+  }
+
+  // Reactions: Hana gives 👍 from the palette; both see the chip. Ivan adds
+  // his by clicking it, then takes it back; the chip's title says who.
+  await hana.react('Noon works.', '👍');
+  for (const u of [hana, ivan]) await u.chip('Noon works.', '👍').filter({ hasText: '👍 1' }).waitFor();
+  assert.equal(await hana.chip('Noon works.', '👍').getAttribute('aria-pressed'), 'true');
+  assert.equal(await ivan.chip('Noon works.', '👍').getAttribute('aria-pressed'), 'false');
+  await ivan.chip('Noon works.', '👍').click();
+  await hana.chip('Noon works.', '👍').filter({ hasText: '👍 2' }).waitFor();
+  assert.equal(await hana.chip('Noon works.', '👍').getAttribute('title'), 'you, Ivan');
+  await ivan.react('Lunch at noon?', '❤️');
+  await hana.chip('Lunch at noon?', '❤️').filter({ hasText: '❤️ 1' }).waitFor();
+  await ivan.page.mouse.click(5, 400); // nothing open
+  await ivan.shot('13-phone-reactions');
+  await ivan.chip('Noon works.', '👍').click();
+  await hana.chip('Noon works.', '👍').filter({ hasText: '👍 1' }).waitFor();
+  assert.equal(await hana.chip('Noon works.', '👍').getAttribute('title'), 'you');
+
+  // Edit: only one's own messages offer it; the text and "(edited)" show
+  // on both sides, and so does the reply's quote of it.
+  let li = await hana.showActions('Noon works.');
+  assert.equal(await li.getByRole('button', { name: 'Reply', exact: true }).count(), 1);
+  assert.equal(await li.getByRole('button', { name: 'Edit', exact: true }).count(), 0, "Ivan's message");
+  assert.equal(await li.getByRole('button', { name: 'Recall', exact: true }).count(), 0, "Ivan's message");
+  await hana.act('Lunch at noon?', 'Edit');
+  await hana.page.locator('#compose-bar', { hasText: 'Edit message' }).waitFor();
+  assert.equal(await hana.page.inputValue('#composer textarea'), 'Lunch at noon?');
+  await hana.send('Lunch at 12:30?');
+  for (const u of [hana, ivan]) {
+    await u.msg('Lunch at 12:30?').locator('.edited', { hasText: '(edited)' }).waitFor();
+    await u.msg('Noon works.').locator('.quote-text', { hasText: 'Lunch at 12:30?' }).waitFor();
+    assert.equal(await u.msg('Lunch at noon?').count(), 0, u.id);
+    assert.equal(await u.msg('Noon works.').locator('.edited').isVisible(), false, 'not edited');
+  }
+  await hana.page.mouse.move(0, 0);
+  await hana.shot('14-desktop-reply-react-edit');
+
+  // Recall (own, within 2 minutes): gone for both, "message recalled" in
+  // its place and in the list.
+  await ivan.send('Oops, wrong chat');
+  await hana.waitMsg('Oops, wrong chat');
+  ivan.page.once('dialog', (d) => d.accept());
+  await ivan.act('Oops, wrong chat', 'Recall');
+  for (const u of [ivan, hana]) {
+    await eventually(async () => {
+      const t = await u.texts();
+      assert.ok(!t.includes('Oops, wrong chat'), `${u.id}: ${t}`);
+      assert.equal(t.at(-1), 'message recalled', u.id);
+    });
+    await u.page.locator('#msg-list .msg.recalled .text', { hasText: 'message recalled' }).waitFor();
+  }
+  await hana.row(conv).locator('.conv-last', { hasText: 'message recalled' }).waitFor();
+  await ivan.page.mouse.click(5, 400);
+  await ivan.shot('15-phone-recalled');
+
+  // A change the server refuses shows as a notice (here: a message it does
+  // not have).
+  await hana.page.evaluate((id) => {
+    const c = window.easychat.state.convs.get(id);
+    window.easychat.client.react(c, { msgId: '0'.repeat(32) }, '👍', false);
+  }, conv);
+  await hana.page.locator('#notice', { hasText: 'Could not react' }).waitFor();
+
+  // Delete for me: gone from Hana's view, also after a reload; Ivan keeps it.
+  hana.page.once('dialog', (d) => d.accept());
+  await hana.act('Noon works.', 'Delete for me');
+  await hana.msg('Noon works.').waitFor({ state: 'detached' });
+  await hana.page.reload();
+  await hana.waitOnline();
+  await hana.page.locator(`#chat-pane[data-conv="${conv}"]`).waitFor();
+  await eventually(async () => assert.deepEqual(await hana.texts(), ['Lunch at 12:30?', 'message recalled']));
+  assert.equal(await ivan.msg('Noon works.').count(), 1);
+
+  // Ivan's network drops; Hana edits and reacts meanwhile. Back online, his
+  // client syncs the changes it missed without a reload.
+  await net.cut();
+  await ivan.page.locator('#conn[data-state=offline]').waitFor({ state: 'attached' }); // the top bar is hidden in a chat at phone width
+  await hana.act('Lunch at 12:30?', 'Edit');
+  await hana.send('Lunch at 1 then?');
+  await hana.msg('Lunch at 1 then?').locator('.edited').waitFor();
+  await hana.react('Lunch at 1 then?', '😂');
+  await hana.chip('Lunch at 1 then?', '😂').waitFor();
+  assert.equal(await ivan.msg('Lunch at 1 then?').count(), 0, 'nothing arrives while offline');
+  net.up = true;
+  await ivan.page.locator('#conn[data-state=online]').waitFor({ state: 'attached', timeout: 30000 });
+  await ivan.msg('Lunch at 1 then?').locator('.chip', { hasText: '😂 1' }).waitFor();
+  await ivan.chip('Lunch at 1 then?', '❤️').filter({ hasText: '❤️ 1' }).waitFor();
+  await eventually(async () => assert.deepEqual(await ivan.texts(), ['Lunch at 1 then?', 'Noon works. The usual place?', 'message recalled']));
+  await ivan.shot('16-phone-synced-changes');
+  await closeAll(hana, ivan);
+});
+
+test('a group: typing indicator, @mentions and @all, owner recall, reactions from several', { timeout: 300000 }, async () => {
+  const olga = await user('olga');
+  const pia = await user('pia');
+  const quinn = await user('quinn', { viewport: PHONE, scale: 2 });
+  await olga.register();
+  await pia.register();
+  await quinn.register();
+  const gid = await createGroup(olga, 'Climbing trip', [pia, quinn]);
+  await pia.row(gid).waitFor();
+  await pia.openConv(gid);
+  await pia.page.locator('#chat-sub', { hasText: '3 members' }).waitFor();
+  await quinn.row(gid).waitFor(); // Quinn stays on her list
+
+  // Typing: Pia sees "Olga is typing…" under the header while Olga types;
+  // it goes when her message comes, and soon after she leaves the composer.
+  const typing = pia.page.locator('#typing');
+  await olga.typeSlowly('Who has the rope?');
+  await typing.filter({ hasText: 'Olga is typing…' }).waitFor();
+  await pia.shot('17-typing');
+  await olga.page.press('#composer textarea', 'Enter');
+  await pia.waitMsg('Who has the rope?');
+  await typing.waitFor({ state: 'hidden', timeout: 2000 });
+  await olga.typeSlowly('And the');
+  await typing.filter({ hasText: 'Olga is typing…' }).waitFor();
+  const left = Date.now();
+  await olga.page.click('#chat-name'); // out of the composer
+  await typing.waitFor({ state: 'hidden', timeout: 3500 }); // before its 5 s would run out
+  assert.ok(Date.now() - left < 3500);
+  await olga.page.fill('#composer textarea', '');
+
+  // @mentions: typing "@" offers the members (not "@all": Pia is not the
+  // owner); picking one puts the name in the text.
+  const choices = pia.page.locator('#mention-list .mention-choice');
+  await pia.typeSlowly('@');
+  await choices.filter({ hasText: 'Quinn' }).waitFor();
+  assert.deepEqual(await choices.locator('.mention-name').allTextContents(), ['Olga', 'Quinn']);
+  await pia.typeSlowly('qu');
+  await eventually(async () => assert.deepEqual(await choices.locator('.mention-name').allTextContents(), ['Quinn']));
+  await pia.shot('18-mention-choices');
+  await choices.filter({ hasText: 'Quinn' }).click();
+  assert.equal(await pia.page.inputValue('#composer textarea'), '@Quinn ');
+  await pia.typeSlowly('can you bring the stove?');
+  await pia.page.press('#composer textarea', 'Enter');
+  const stove = '@Quinn can you bring the stove?';
+  await olga.waitMsg(stove);
+  // Quinn, on her list, sees she was mentioned; Olga's copy is not marked.
+  await quinn.row(gid).locator('.mention-badge', { hasText: '@you' }).waitFor();
+  // A long last message is cut short: the page stays as wide as the phone.
+  assert.equal(await quinn.page.evaluate(() => document.documentElement.scrollWidth), PHONE.width);
+  assert.equal(await olga.msg(stove).evaluate((e) => e.classList.contains('mentioned')), false);
+  assert.equal(await pia.row(gid).locator('.mention-badge').isVisible(), false);
+  await quinn.shot('19-phone-mentioned-list');
+  // The server's list says so too (a reload).
+  await quinn.page.reload();
+  await quinn.waitOnline();
+  await quinn.row(gid).locator('.mention-badge', { hasText: '@you' }).waitFor();
+  await quinn.openConv(gid);
+  await quinn.page.locator('#msg-list .msg.mentioned .text', { hasText: stove }).waitFor();
+  await quinn.shot('20-phone-mentioned-message');
+  await quinn.page.click('#back');
+  await quinn.row(gid).locator('.mention-badge').waitFor({ state: 'hidden' });
+  await quinn.openConv(gid);
+
+  // @all, by the owner: everyone's copy is marked.
+  await olga.typeSlowly('@al');
+  await olga.page.locator('#mention-list .mention-choice', { hasText: '@all' }).click();
+  await olga.typeSlowly('leaving at 8 sharp');
+  await olga.page.press('#composer textarea', 'Enter');
+  const all = '@all leaving at 8 sharp';
+  for (const u of [pia, quinn]) await u.page.locator('#msg-list .msg.mentioned .text', { hasText: all }).waitFor();
+  assert.equal(await olga.msg(all).evaluate((e) => e.classList.contains('mentioned')), false, 'not her own');
+
+  // Reactions from two members; the chip's title names them.
+  await pia.react(all, '👍');
+  await quinn.react(all, '👍');
+  await olga.chip(all, '👍').filter({ hasText: '👍 2' }).waitFor();
+  assert.equal(await olga.chip(all, '👍').getAttribute('title'), 'Pia, Quinn');
+
+  // Recall: Pia may recall her own message, not Olga's; Olga, the owner,
+  // recalls Pia's.
+  let li = await pia.showActions(all);
+  assert.equal(await li.getByRole('button', { name: 'Recall', exact: true }).count(), 0, "the owner's message");
+  li = await pia.showActions(stove);
+  assert.equal(await li.getByRole('button', { name: 'Recall', exact: true }).count(), 1, 'her own');
+  await pia.page.mouse.move(0, 0);
+  olga.page.once('dialog', (d) => d.accept());
+  await olga.act(stove, 'Recall');
+  for (const u of [olga, pia, quinn]) {
+    await eventually(async () => {
+      const t = await u.texts();
+      assert.deepEqual(t, ['Who has the rope?', 'message recalled', all], u.id);
+    });
+  }
+  await olga.page.mouse.move(0, 0);
+  await olga.shot('21-group-desktop');
+  await quinn.page.mouse.click(5, 400);
+  await quinn.shot('22-group-phone');
+  await closeAll(olga, pia, quinn);
+});

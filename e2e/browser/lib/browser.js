@@ -135,6 +135,42 @@ class ChatUser {
 
   async status(text) { return this.msg(text).first().getAttribute('data-status'); }
 
+  get phone() { return this.viewport.width < 500; }
+
+  // showActions brings up the actions of the message with text as a person
+  // does: by hovering it, or at phone width by tapping it.
+  async showActions(text) {
+    const li = this.msg(text).first();
+    const bubble = li.locator('.bubble');
+    if (!this.phone) await bubble.hover();
+    else if (!(await li.evaluate((e) => e.classList.contains('open')))) await bubble.tap();
+    await li.locator('.tools').waitFor();
+    return li;
+  }
+
+  // act clicks the action named label (Reply, React, Edit, Recall, Delete
+  // for me) of the message with text.
+  async act(text, label) {
+    const li = await this.showActions(text);
+    await li.getByRole('button', { name: label, exact: true }).click();
+    return li;
+  }
+
+  // react gives emoji to the message with text, from the React palette.
+  async react(text, emoji) {
+    const li = await this.act(text, 'React');
+    await li.getByRole('button', { name: `React with ${emoji}`, exact: true }).click();
+  }
+
+  // chip is the reaction chip of emoji under the message with text.
+  chip(text, emoji) { return this.msg(text).first().locator('.reactions .chip', { hasText: emoji }); }
+
+  // typeSlowly types into the composer key by key, as a person does (the
+  // typing indicator and @mention choices follow keystrokes).
+  async typeSlowly(text, delay = 40) {
+    await this.page.locator('#composer textarea').pressSequentially(text, { delay });
+  }
+
   // texts lists the visible conversation's messages, top to bottom.
   texts() {
     return this.page.$$eval('#msg-list .msg .text', (els) => els.map((e) => e.textContent));

@@ -2,17 +2,22 @@
 // needs no page and no network. The first cases are those of the terminal
 // client's store (cmd/chat/store_test.go), whose rules the web client
 // shares; the others are the web client's own (unread counting against the
-// list, history bounds, ticks, the outbox, receipts).
+// list, history bounds, ticks, the outbox, receipts, and the message state
+// of protocol 14: changes and versions, replies, mentions, typing).
 //
 // They live outside static/ so the gateway does not serve them.
 // Run: make test-web, or cd gateway/web && node --test
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Store } from '../static/js/model.js';
+import { Store, chatData } from '../static/js/model.js';
 import {
   GROUP, SINGLE, MAX_MARK_IDS, knownSeq, sortedMessages, ownStatus, readersOf, toMark,
   deliveredToReport, needsHistory, recvIdOf, singleConvId,
 } from '../static/js/conv.js';
+import {
+  TypingGate, TYPING_EVERY, TYPING_GAP, EDIT_WINDOW, RECALL_WINDOW, canEdit, canRecall, canReply,
+  resolveQuote, quoteOf, reactionList, hasReacted, mentionsIn, mentionQuery, mentionChoices, mentionsMe, clip,
+} from '../static/js/msgstate.js';
 
 const NOW = 999999;
 
@@ -523,4 +528,374 @@ test('a session starts empty; leaving or losing a group forgets it', () => {
   assert.equal(s.nameOf('zoe'), 'Zoe');
   s.end();
   assert.deepEqual([s.me, s.openId, s.outbox.size], ['', null, 0]);
+});
+
+// ---- message state (protocol 14): changes, versions, replies, mentions, typing
+
+// withMsg is push() with msg fields added (state of the message).
+function withMsg(p, fields) { return { ...p, msg: { ...p.msg, ...fields } }; }
+
+// changed is the data of a conversation.changed frame: change number
+// version of kind on the message of push p, whose state is now msg.
+function changed(p, version, kind, msg, by = 'bob') {
+  const d = { conversationId: p.conversationId, chatType: p.chatType, version, kind, msgId: p.msg.msgId, seq: p.seq, by, time: 5 };
+  if (kind !== 'hide') d.message = { ...p, msg: { ...p.msg, ...msg, version } };
+  return d;
+}
+
+test('a pushed, synced or read message keeps its state: quote, mentions, edited, recalled, reactions, version', () => {
+  const s = store();
+  const p = withMsg(push('g-1', 'bob', 2, 'answer'), {
+    quote: { msgId: 'mq', seq: 1, sendId: 'alice', content: 'question' },
+    mentions: ['alice'], edited: 77, reactions: { '👍': ['carol'] }, version: 4,
+  });
+  s.merge(p, 'push', null);
+  const m = s.convs.get('g-1').msgs.get('manswer');
+  assert.deepEqual([m.quote.content, m.mentions, m.mentionAll, m.edited, m.recalled, m.version, m.hidden],
+    ['question', ['alice'], false, 77, false, 4, false]);
+  assert.deepEqual(m.reactions, { '👍': ['carol'] });
+  // A later read of the same message with a newer state takes it; an older one does not.
+  s.merge(withMsg(push('g-1', 'bob', 2, 'answer'), { content: 'answer!', edited: 88, version: 6 }), 'history', null);
+  assert.deepEqual([m.content, m.edited, m.version, m.quote], ['answer!', 88, 6, null]);
+  s.merge(withMsg(push('g-1', 'bob', 2, 'answer'), { content: 'stale', version: 5 }), 'sync', null);
+  assert.equal(m.content, 'answer!');
+});
+
+test('changes: a newer version replaces the message, an older or equal one does not; the conversation remembers the highest', () => {
+  const s = store();
+  const p = push('alice_bob', 'bob', 1, 'helo');
+  s.merge(p, 'push', null);
+  const c = s.convs.get('alice_bob');
+  const m = c.msgs.get('mhelo');
+  let r = s.applyChange(changed(p, 1, 'edit', { content: 'hello', edited: 10 }), 'push');
+  assert.deepEqual([r.changed, r.gap, m.content, m.edited, m.version, c.version], [true, false, 'hello', 10, 1, 1]);
+  assert.equal(c.lastMsg.content, 'hello', 'the list shows the edit');
+  r = s.applyChange(changed(p, 2, 'react', { content: 'hello', edited: 10, reactions: { '❤️': ['alice'] } }, 'alice'), 'push');
+  assert.deepEqual(m.reactions, { '❤️': ['alice'] });
+  // Out of order: version 1 again (say, from a sync that crossed the push).
+  r = s.applyChange(changed(p, 1, 'edit', { content: 'hello', edited: 10 }), 'sync');
+  assert.equal(r.changed, false);
+  assert.deepEqual(m.reactions, { '❤️': ['alice'] }, 'not undone by an older state');
+  assert.equal(c.version, 2, 'never moves back');
+  assert.equal(s.applyChange({ ...changed(p, 3, 'edit', {}), conversationId: 'alice_zed' }, 'push'), null, 'unknown conversation');
+});
+
+test('changes: recall clears the content, quote, mentions and reactions, and shows in the list', () => {
+  const s = store();
+  const p = withMsg(push('g-1', 'bob', 3, 'secret'), {
+    quote: { msgId: 'mq', content: 'q' }, mentions: ['alice'], reactions: { '👍': ['carol'] },
+  });
+  s.merge(p, 'push', null);
+  const c = s.convs.get('g-1');
+  assert.equal(c.mentioned, true);
+  s.applyChange(changed(p, 1, 'recall', { content: '', quote: undefined, mentions: undefined, reactions: undefined, recalled: true, recalledBy: 'bob' }), 'push');
+  const m = c.msgs.get('msecret');
+  assert.deepEqual([m.content, m.recalled, m.recalledBy, m.quote, m.mentions, m.reactions],
+    ['', true, 'bob', null, [], {}]);
+  assert.equal(mentionsMe(m, 'alice'), false, 'a recalled message mentions no one');
+  assert.deepEqual(c.lastMsg, { msgId: 'msecret', sendId: 'bob', content: '', sendTime: 3000, seq: 3, recalled: true });
+  assert.equal(canReply(m), false);
+  assert.deepEqual(sortedMessages(c).map((x) => x.msgId), ['msecret'], 'still shown, as recalled');
+  // A list's last message that is not held changes too.
+  const s2 = store();
+  s2.applyList([listEntry('alice_bob', { peerId: 'bob', seq: 9, lastMsg: { sendId: 'bob', seq: 9, sendTime: 9, msg: { msgId: 'm9', content: 'nine' } } })], null);
+  const r = s2.applyChange(changed(push('alice_bob', 'bob', 9, '9'), 1, 'recall', { content: '', recalled: true }), 'push');
+  assert.equal(r.changed, true);
+  assert.equal(s2.convs.get('alice_bob').lastMsg.recalled, true);
+});
+
+test('changes: a hide takes the message out of view for good, its seq still held; the list shows the one before', () => {
+  const s = store();
+  for (let i = 1; i <= 3; i++) s.merge(push('alice_bob', 'bob', i, 't' + i), 'push', null);
+  const c = s.convs.get('alice_bob');
+  const r = s.applyChange({ conversationId: 'alice_bob', chatType: SINGLE, version: 1, kind: 'hide', msgId: 'mt3', seq: 3, by: 'alice' }, 'push');
+  assert.equal(r.changed, true);
+  assert.deepEqual(contents(s, 'alice_bob'), ['t1', 't2']);
+  assert.equal(c.lastMsg.content, 't2');
+  assert.equal(knownSeq(c), 3, 'no gap for sync to fill');
+  assert.equal(c.msgs.get('mt3').content, '', 'nothing of it kept');
+  // It comes again (a history page read before the hide): still hidden.
+  s.merge(push('alice_bob', 'bob', 3, 't3'), 'history', null);
+  assert.deepEqual(contents(s, 'alice_bob'), ['t1', 't2']);
+  // Hidden before it was held; and as history marks it.
+  s.applyChange({ conversationId: 'alice_bob', version: 2, kind: 'hide', msgId: 'mt5', by: 'alice' }, 'push');
+  s.merge(push('alice_bob', 'bob', 5, 't5'), 'sync', null);
+  s.merge(withMsg(push('alice_bob', 'bob', 4, 't4'), { content: '', hidden: true }), 'sync', null);
+  assert.deepEqual(contents(s, 'alice_bob'), ['t1', 't2']);
+  assert.equal(c.unread, 3, 'hidden ones are not unread');
+  // A hide confirmed by the ack before its push.
+  s.hideLocal(c, 'mt2');
+  assert.deepEqual(contents(s, 'alice_bob'), ['t1']);
+  assert.equal(c.lastMsg.content, 't1');
+});
+
+test('the list\'s last message (msgId beside msg, as stored) follows changes, and a hide once history tells of it', () => {
+  const s = store();
+  const last = (seq, text, msg = {}) => ({ msgId: 'm' + text, sendId: 'bob', seq, sendTime: seq, msg: { mType: 0, content: text, ...msg } });
+  s.applyList([
+    listEntry('alice_bob', { peerId: 'bob', seq: 2, lastMsg: last(2, 'two') }),
+    listEntry('alice_dan', { peerId: 'dan', seq: 4, lastMsg: last(4, 'four', { recalled: true, content: '' }) }),
+  ], null);
+  const c = s.convs.get('alice_bob');
+  assert.equal(c.lastMsg.msgId, 'mtwo');
+  assert.equal(s.convs.get('alice_dan').lastMsg.recalled, true);
+  s.applyChange(changed(push('alice_bob', 'bob', 2, 'two'), 1, 'edit', { content: 'TWO' }), 'push');
+  assert.equal(c.lastMsg.content, 'TWO');
+  // I hid it (the list does not say so); the history page does.
+  s.applyHistory(c, [push('alice_bob', 'bob', 1, 'one'), withMsg(push('alice_bob', 'bob', 2, 'two'), { content: '', hidden: true })], 0, 30, 2);
+  assert.equal(c.lastMsg.content, 'one');
+  assert.deepEqual(contents(s, 'alice_bob'), ['one']);
+  s.applyList([listEntry('alice_bob', { peerId: 'bob', seq: 2, lastMsg: last(2, 'two') })], null);
+  assert.equal(c.lastMsg.content, 'one', 'a later list does not bring it back');
+});
+
+test('versions: known from history or a group I made, followed by pushes, a gap asks for a sync', () => {
+  const s = store();
+  s.applyList([listEntry('alice_bob', { peerId: 'bob', seq: 2 })], null);
+  const c = s.convs.get('alice_bob');
+  assert.deepEqual(s.knownVersions(), {}, 'nothing known: no versions (no changes asked for)');
+  s.applyHistory(c, [push('alice_bob', 'bob', 1, 'one'), push('alice_bob', 'bob', 2, 'two')], 0, 30, 5);
+  assert.deepEqual(s.knownVersions(), { alice_bob: 5 });
+  const p = push('alice_bob', 'bob', 2, 'two');
+  assert.equal(s.applyChange(changed(p, 6, 'edit', { content: '2' }), 'push').gap, false);
+  assert.equal(c.version, 6);
+  // 7 missed: the message still changes (by its own version), the
+  // conversation's stays for the sync to fetch what is missing.
+  const r = s.applyChange(changed(p, 8, 'edit', { content: 'II' }), 'push');
+  assert.deepEqual([r.gap, r.changed, c.version, c.msgs.get('mtwo').content], [true, true, 6, 'II']);
+  assert.deepEqual(s.knownVersions(), { alice_bob: 6 });
+  // A later history page does not move it (sync does).
+  s.applyHistory(c, [], 1, 30, 9);
+  assert.equal(c.version, 6);
+  const g = s.groupCreated({ groupId: 'g-1', name: 'New', owner: 'alice', members: ['alice', 'bob'] });
+  assert.deepEqual(s.knownVersions(), { alice_bob: 6, 'g-1': 0 });
+  assert.equal(s.isOwner(g), true);
+  assert.equal(s.isOwner(c), false);
+});
+
+test('versions: messages held without a known version are synced from 0 after a lost connection', () => {
+  const s = store();
+  const p = push('alice_bob', 'bob', 1, 'one');
+  s.push(p, null);
+  const c = s.convs.get('alice_bob');
+  assert.deepEqual(s.knownVersions(), {}, 'held while connected: changes come as pushes');
+  s.disconnected();
+  assert.deepEqual(s.knownVersions(), { alice_bob: 0 });
+  // A push before the sync answers does not stand for what was missed.
+  assert.equal(s.applyChange(changed(p, 4, 'edit', { content: 'uno' }), 'push').gap, true);
+  assert.equal(c.versionKnown, false);
+  s.applyHistory(c, [], 1, 30, 4);
+  assert.equal(c.versionKnown, false, 'nor does a history page');
+  // The sync's answer, all of it: known from there.
+  const versions = s.knownVersions();
+  const r = s.applySync({ messages: [push('alice_bob', 'bob', 2, 'two')], changes: [changed(p, 3, 'react', { reactions: { '👍': ['bob'] } }), changed(p, 4, 'edit', { content: 'uno' })] }, versions, null);
+  assert.deepEqual([r.more, r.unknown, r.deliver.length], [false, false, 1]);
+  assert.deepEqual([c.version, c.versionKnown, c.versionStale], [4, true, false]);
+  assert.equal(c.msgs.get('mone').content, 'uno');
+  assert.deepEqual(s.knownVersions(), { alice_bob: 4 });
+  // Not known yet and never cut off: the first change pushed is where it starts.
+  const s2 = store();
+  const q = push('g-1', 'bob', 1, 'g');
+  s2.push(q, null);
+  assert.equal(s2.applyChange(changed(q, 12, 'react', { reactions: { '😂': ['bob'] } }), 'push').gap, false);
+  assert.deepEqual(s2.knownVersions(), { 'g-1': 12 });
+});
+
+test('sync: versions go with seqs; a cut answer asks again; an answer with nothing after a version still makes it known', () => {
+  const s = store();
+  const c = s.startSingle('bob');
+  s.applyHistory(c, [push('alice_bob', 'bob', 1, 'one')], 0, 30, 2);
+  s.push(push('alice_bob', 'bob', 2, 'two'), null);
+  s.disconnected();
+  s.push(push('g-1', 'carol', 1, 'g1'), null);
+  s.disconnected();
+  const versions = s.knownVersions();
+  assert.deepEqual(versions, { alice_bob: 2, 'g-1': 0 });
+  assert.deepEqual(s.knownSeqs(), { alice_bob: 2, 'g-1': 1 });
+  let r = s.applySync({ messages: [], changes: [changed(push('alice_bob', 'bob', 1, 'one'), 3, 'edit', { content: '1' })], more: true }, versions, null);
+  assert.equal(r.more, true);
+  assert.equal(s.convs.get('g-1').versionKnown, false, 'not until the answer is whole');
+  assert.deepEqual(s.knownVersions(), { alice_bob: 3, 'g-1': 0 });
+  r = s.applySync({ messages: [], changes: [] }, s.knownVersions(), null);
+  assert.equal(r.more, false);
+  assert.deepEqual(s.knownVersions(), { alice_bob: 3, 'g-1': 0 });
+  assert.equal(s.convs.get('g-1').versionKnown, true);
+  assert.equal(s.applySync({ messages: [], changes: [], more: true }, {}, null).more, false, 'an empty page ends it');
+});
+
+test('replies: the quote goes out as its msgId; the reply shows the quoted message as it is now', () => {
+  const s = store('alice', 5000);
+  const c = s.ensure('g-1', GROUP);
+  s.merge(push('g-1', 'bob', 1, 'Where do we meet?'), 'push', null);
+  const q = c.msgs.get('mWhere do we meet?');
+  const item = s.queue(c, 'f1', 'At the station', { quote: quoteOf(q), mentions: ['bob'], mentionAll: true });
+  assert.deepEqual(chatData(item), {
+    chatType: GROUP, recvId: 'g-1', conversationId: 'g-1',
+    msg: { mType: 0, content: 'At the station', quote: { msgId: 'mWhere do we meet?' }, mentions: ['bob'], mentionAll: true },
+  });
+  const pending = c.msgs.get('f:f1');
+  assert.equal(pending.quote.content, 'Where do we meet?', 'shown while pending');
+  // Restored after a reload with its quote.
+  const s2 = store();
+  s2.restore({}, JSON.parse(JSON.stringify([...s.outbox.values()])));
+  assert.equal(s2.convs.get('g-1').msgs.get('f:f1').quote.sendId, 'bob');
+  assert.deepEqual(chatData(s2.outbox.get('f1')).msg.quote, { msgId: 'mWhere do we meet?' });
+  // A plain message has no quote or mentions; a single chat never mentions.
+  assert.deepEqual(chatData(s.queue(c, 'f2', 'plain')).msg, { mType: 0, content: 'plain' });
+  assert.deepEqual(chatData(s.queue(s.startSingle('bob'), 'f3', 'x', { mentions: ['bob'] })).msg, { mType: 0, content: 'x' });
+  // The quoted message recalled or edited later: the reply shows that.
+  assert.equal(resolveQuote(c, pending.quote).content, 'Where do we meet?');
+  q.content = 'Where do we meet on Saturday?';
+  assert.equal(resolveQuote(c, pending.quote).content, 'Where do we meet on Saturday?');
+  q.recalled = true;
+  q.content = '';
+  assert.deepEqual(resolveQuote(c, pending.quote), { msgId: 'mWhere do we meet?', seq: 1, sendId: 'bob', mType: 0, recalled: true });
+  // Not held: the server's preview as it is.
+  const far = { msgId: 'mold', seq: 1, sendId: 'carol', missing: true };
+  assert.equal(resolveQuote(c, far), far);
+  assert.equal(resolveQuote(c, null), null);
+  assert.equal(clip('x'.repeat(81)), 'x'.repeat(80) + '…');
+  assert.equal(clip('😀'.repeat(80)), '😀'.repeat(80), 'characters, not UTF-16 units');
+});
+
+test('mentioned: from the list, and from pushes that mention me or all, until the conversation is read', () => {
+  const s = store();
+  s.applyList([
+    listEntry('g-1', { groupName: 'A', seq: 5, readSeq: 2, unread: 3, mentioned: true }),
+    listEntry('g-2', { groupName: 'B', seq: 5, readSeq: 2, unread: 3 }),
+  ], null);
+  const g1 = s.convs.get('g-1');
+  const g2 = s.convs.get('g-2');
+  assert.deepEqual([g1.mentioned, g2.mentioned], [true, false]);
+  // Pushes: others mentioned, me mentioned, @all, my own @all, on screen.
+  s.push(withMsg(push('g-2', 'bob', 6, 'hi carol'), { mentions: ['carol'] }), null);
+  assert.equal(g2.mentioned, false);
+  s.push(withMsg(push('g-2', 'alice', 7, 'hi all'), { mentionAll: true }), null);
+  assert.equal(g2.mentioned, false, 'my own @all');
+  s.push(withMsg(push('g-2', 'bob', 8, 'hi alice'), { mentions: ['carol', 'alice'] }), 'g-2');
+  assert.equal(g2.mentioned, false, 'on screen');
+  s.merge(withMsg(push('g-2', 'bob', 4, 'old one'), { mentions: ['alice'] }), 'history', null);
+  assert.equal(g2.mentioned, false, 'history');
+  s.push(withMsg(push('g-2', 'bob', 9, 'hey @alice'), { mentions: ['alice'] }), null);
+  assert.equal(g2.mentioned, true);
+  // A list answer that crossed the push keeps it.
+  s.applyList([listEntry('g-2', { groupName: 'B', seq: 8, readSeq: 2, unread: 5 })], null);
+  assert.equal(g2.mentioned, true);
+  // Read: marking, opening, a receipt of mine covering it.
+  s.setRead(g2, 9);
+  assert.equal(g2.mentioned, false);
+  s.push(withMsg(push('g-2', 'bob', 10, '@all lunch'), { mentionAll: true }), null);
+  assert.equal(g2.mentioned, true, '@all');
+  s.open('g-2');
+  assert.equal(g2.mentioned, false);
+  s.close();
+  s.applyReceipt({ conversationId: 'g-1', readerId: 'alice', readSeq: 5 });
+  assert.equal(g1.mentioned, false);
+  // The list says it, but my read position has passed it.
+  s.applyList([listEntry('g-1', { groupName: 'A', seq: 5, readSeq: 5, mentioned: true })], null);
+  assert.equal(g1.mentioned, false);
+  assert.equal(s.clearUnread(g1), false);
+  g1.mentioned = true;
+  assert.equal(s.clearUnread(g1), true, 'a stale mention is cleared like a count');
+});
+
+test('mentions while writing: "@id" or the chosen name as a word, @all for the owner only, choices by prefix', () => {
+  const cands = [{ id: 'bob', label: 'Bob' }, { id: 'carol', label: 'Carol Ann' }, { id: 'bo', label: 'bo' }];
+  assert.deepEqual(mentionsIn('@Bob and @Carol Ann, see this', cands, false), { mentions: ['bob', 'carol'], mentionAll: false });
+  assert.deepEqual(mentionsIn('@bobby, mail x@bob.com', cands, false).mentions, [], 'not words of their own');
+  assert.deepEqual(mentionsIn('thanks @bob.', cands, false).mentions, ['bob'], 'at the end of a sentence');
+  assert.deepEqual(mentionsIn('@all meeting', cands, false), { mentions: [], mentionAll: false });
+  assert.deepEqual(mentionsIn('@all meeting', cands, true), { mentions: [], mentionAll: true });
+  const many = Array.from({ length: 60 }, (_, i) => ({ id: 'u' + String(i).padStart(2, '0'), label: '' }));
+  assert.equal(mentionsIn(many.map((c) => '@' + c.id).join(' '), many, false).mentions.length, 50);
+
+  assert.deepEqual(mentionQuery('hi @ca', 6), { start: 3, query: 'ca' });
+  assert.deepEqual(mentionQuery('@', 1), { start: 0, query: '' });
+  assert.equal(mentionQuery('mail x@ca', 9), null, 'inside a word');
+  assert.equal(mentionQuery('@bob hi', 7), null, 'past it');
+  assert.equal(mentionQuery('no at', 5), null);
+
+  const names = { bob: 'Bob', carol: 'Carol Ann', alice: 'Alice' };
+  const nameOf = (u) => names[u] || u;
+  const members = ['alice', 'bob', 'carol', 'dan'];
+  assert.deepEqual(mentionChoices('', members, nameOf, 'alice', false).map((c) => c.id), ['bob', 'carol', 'dan']);
+  assert.deepEqual(mentionChoices('', members, nameOf, 'alice', true).map((c) => c.id), ['all', 'bob', 'carol', 'dan']);
+  assert.deepEqual(mentionChoices('car', members, nameOf, 'alice', true).map((c) => c.label), ['Carol Ann']);
+  assert.deepEqual(mentionChoices('B', members, nameOf, 'alice', false).map((c) => c.id), ['bob'], 'by name, any case');
+  assert.deepEqual(mentionChoices('ali', members, nameOf, 'alice', false), [], 'not me');
+});
+
+test('what may be done to a message: reply, react, edit within 15 minutes, recall within 2 (owner: always)', () => {
+  const t0 = 1_000_000;
+  const mine = { msgId: 'm1', sendId: 'alice', sendTime: t0, content: 'x', mType: 0 };
+  const theirs = { ...mine, msgId: 'm2', sendId: 'bob' };
+  const pending = { ...mine, msgId: '' };
+  assert.equal(canEdit(mine, 'alice', t0 + EDIT_WINDOW - 1), true);
+  assert.equal(canEdit(mine, 'alice', t0 + EDIT_WINDOW), false);
+  assert.equal(canEdit(theirs, 'alice', t0), false);
+  assert.equal(canEdit(pending, 'alice', t0), false, 'not acked yet');
+  assert.equal(canRecall(mine, 'alice', t0 + RECALL_WINDOW - 1, false), true);
+  assert.equal(canRecall(mine, 'alice', t0 + RECALL_WINDOW, false), false);
+  assert.equal(canRecall(theirs, 'alice', t0, false), false);
+  assert.equal(canRecall(theirs, 'alice', t0 + 10 * RECALL_WINDOW, true), true, "the group's owner");
+  const gone = { ...mine, recalled: true };
+  assert.deepEqual([canEdit(gone, 'alice', t0), canRecall(gone, 'alice', t0, true), canReply(gone), canReply(pending)], [false, false, false, false]);
+  assert.equal(canReply(theirs), true);
+});
+
+test('reactions: listed in order with their people and whether one is mine', () => {
+  const m = { reactions: { '👍': ['bob', 'alice'], '😂': ['carol'], '🙏': [] } };
+  assert.deepEqual(reactionList(m, 'alice'), [
+    { emoji: '👍', users: ['bob', 'alice'], count: 2, mine: true },
+    { emoji: '😂', users: ['carol'], count: 1, mine: false },
+  ]);
+  assert.equal(hasReacted(m, 'alice', '👍'), true, 'a click takes it away');
+  assert.equal(hasReacted(m, 'alice', '😂'), false, 'a click adds it');
+  assert.deepEqual(reactionList({}, 'alice'), []);
+});
+
+test('typing: shown for its ttl unless repeated, gone on "stopped", on a message from that user, or never for me', () => {
+  let now = 1000;
+  const s = new Store(() => now);
+  s.begin({ userId: 'alice', nickname: '', token: 't' });
+  const c = s.ensure('g-1', GROUP);
+  assert.equal(s.applyTyping({ conversationId: 'g-9', userId: 'bob', typing: true, ttl: 5000 }), null, 'unknown conversation');
+  assert.equal(s.applyTyping({ conversationId: 'g-1', userId: 'alice', typing: true, ttl: 5000 }), null, 'me, on another device');
+  assert.deepEqual(s.applyTyping({ conversationId: 'g-1', userId: 'bob', typing: true, ttl: 5000 }), { conv: c, ttl: 5000 });
+  s.applyTyping({ conversationId: 'g-1', userId: 'carol', typing: true }); // no ttl: the default
+  assert.deepEqual(s.typers(c), ['bob', 'carol']);
+  now = 4000;
+  s.applyTyping({ conversationId: 'g-1', userId: 'bob', typing: true, ttl: 5000 }); // refreshed
+  now = 6000;
+  assert.deepEqual(s.typers(c), ['bob'], "carol's expired");
+  now = 9001;
+  assert.deepEqual(s.typers(c), [], "bob's too");
+  s.applyTyping({ conversationId: 'g-1', userId: 'bob', typing: true, ttl: 5000 });
+  s.applyTyping({ conversationId: 'g-1', userId: 'carol', typing: true, ttl: 5000 });
+  assert.deepEqual(s.applyTyping({ conversationId: 'g-1', userId: 'carol', typing: false }).ttl, 0);
+  assert.deepEqual(s.typers(c), ['bob']);
+  s.push(push('g-1', 'bob', 1, 'done typing'), null);
+  assert.deepEqual(s.typers(c), [], 'his message came');
+});
+
+test('typing sender: at most every 3 s while typing, "stopped" once, never two frames within the server\'s second', () => {
+  const g = new TypingGate();
+  assert.equal(g.stopped(0), -1, 'nothing to stop');
+  assert.equal(g.typed(1000), 0, 'at once');
+  assert.equal(g.typed(1500), -1);
+  assert.equal(g.typed(1000 + TYPING_EVERY - 1), -1);
+  assert.equal(g.typed(1000 + TYPING_EVERY), 0, 'still typing: said again');
+  const last = 1000 + TYPING_EVERY;
+  // Sent at once: "stopped" waits for the gap after the last frame.
+  assert.equal(g.stopped(last + 200), TYPING_GAP - 200);
+  assert.equal(g.stopped(last + 300), -1, 'once');
+  const stop = last + TYPING_GAP; // when "stopped" goes
+  // Typing again right after: asked again when the gap has passed.
+  assert.equal(g.typed(stop + 100), TYPING_GAP - 100);
+  assert.equal(g.typed(stop + TYPING_GAP), 0);
+  // A typing:true that did not go through: the next keystroke tries again.
+  assert.equal(g.typed(stop + TYPING_GAP + 10), -1);
+  g.refused();
+  assert.equal(g.typed(stop + 2 * TYPING_GAP), 0);
+  assert.equal(g.stopped(stop + 10 * TYPING_GAP), 0, 'long after: at once');
 });

@@ -9,7 +9,7 @@ import { Conn } from './js/conn.js';
 import { makeApi } from './js/api.js';
 import { Client } from './js/client.js';
 import * as storage from './js/storage.js';
-import { $ } from './js/views/dom.js';
+import { $, notice } from './js/views/dom.js';
 import { createTopbar } from './js/views/topbar.js';
 import { createLogin } from './js/views/login.js';
 import { createList } from './js/views/list.js';
@@ -20,7 +20,10 @@ const store = new Store();
 const api = makeApi(() => (store.session ? store.session.token : ''),
   () => logout('Your session has expired. Please sign in again.'));
 const conn = new Conn({
-  onState: () => topbar.renderConn(),
+  onState: (s) => {
+    topbar.renderConn();
+    if (s === 'offline') client.onDisconnected();
+  },
   onOpen: () => client.onConnected(),
   onRetry: (attempt, wasOpen) => {
     topbar.renderConn();
@@ -55,6 +58,8 @@ const client = new Client(store, conn, api, {
   olderLoaded: () => chat.olderLoaded(),
   pushed: () => chat.pushed(),
   closeConv,
+  notice,
+  composing: (id) => store.openId === id && chat.composing(),
 });
 
 const topbar = createTopbar(conn, { onLogout: () => logout('') });
@@ -68,10 +73,17 @@ const list = createList(store, {
   },
 });
 const chat = createChat(store, {
-  onSend: (conv, text) => client.send(conv, text),
+  onSend: (conv, text, extra) => client.send(conv, text, extra),
   onRetry: (frameId) => client.retryFailed(frameId),
   onOlder: (conv) => client.loadOlder(conv),
   onBack: closeConv,
+  onTyped: (conv) => client.typed(conv),
+  onStopTyping: (conv) => client.stopTyping(conv),
+  onRecall: (conv, m) => client.recall(conv, m),
+  onEdit: (conv, m, text) => client.edit(conv, m, text),
+  onReact: (conv, m, emoji, remove) => client.react(conv, m, emoji, remove),
+  onHide: (conv, m) => client.hide(conv, m),
+  notice,
 });
 bindGroups(store, {
   create: async (name, members) => {
@@ -102,7 +114,14 @@ document.addEventListener('visibilitychange', () => {
 window.addEventListener('online', () => conn.reconnectNow());
 window.addEventListener('focus', () => client.markReadSoon());
 
+// leaving: the conversation on screen is about to change; stop "typing" there.
+function leaving() {
+  const prev = store.convs.get(store.openId);
+  if (prev) client.stopTyping(prev);
+}
+
 function openConv(id) {
+  if (store.openId !== id) leaving();
   const opened = store.open(id);
   if (!opened) return;
   const { conv, switched } = opened;
@@ -119,6 +138,7 @@ function openConv(id) {
 }
 
 function closeConv() {
+  leaving();
   store.close();
   $('app').dataset.view = 'list';
   history.replaceState(null, '', location.pathname);

@@ -8,7 +8,11 @@
 //   olderLoaded()     a history page was put above what is shown
 //   pushed()          a push came (follow it if at the bottom)
 //   closeConv()       leave the open conversation
+//   notice(text)      tell the user something briefly (a refused change)
+//   composing(id)     whether the user is writing in conversation id now
 import { SINGLE, recvIdOf, toMark, deliveredToReport, hasUnsequenced, lowestSeq } from './conv.js';
+import { chatData } from './model.js';
+import { TypingGate } from './msgstate.js';
 import { newId } from './conn.js';
 import * as storage from './storage.js';
 
@@ -16,6 +20,13 @@ const HISTORY_PAGE = 30;
 const PRESENCE_EVERY = 20000;
 // Errors worth sending again: the server could not take it now.
 const TRANSIENT = /retry|unavailable|busy|timeout|shutting down/i;
+// What the user asked of a message, for a refusal's notice.
+const VERBS = {
+  'conversation.recall': 'recall the message',
+  'conversation.edit': 'edit the message',
+  'conversation.react': 'react',
+  'conversation.hide': 'delete the message',
+};
 
 export class Client {
   constructor(store, conn, api, ui) {
@@ -33,6 +44,7 @@ export class Client {
     this.deliveredTimer = 0;
     this.presenceTimer = 0;
     this.readsTimer = 0;
+    this.typingGates = new Map(); // conversationId → TypingGate
   }
 
   // stop ends the periodic work of a session.
@@ -64,8 +76,10 @@ export class Client {
 
   // ---- sending
 
-  send(conv, text) {
-    const item = this.store.queue(conv, newId('m'), text);
+  // send sends text to conv; extra: quote, mentions, mentionAll.
+  send(conv, text, extra) {
+    this.stopTyping(conv);
+    const item = this.store.queue(conv, newId('m'), text, extra);
     this.saveOutbox();
     this.transmit(item);
     this.ui.render();
@@ -76,13 +90,7 @@ export class Client {
   transmit(item) {
     if (item.sending || item.failed || !this.conn.isOpen()) return;
     item.sending = true;
-    const data = {
-      chatType: item.chatType,
-      recvId: item.recvId,
-      conversationId: item.convId,
-      msg: { mType: 0, content: item.content },
-    };
-    this.conn.request('conversation.chat', data, item.id).then((ack) => {
+    this.conn.request('conversation.chat', chatData(item), item.id).then((ack) => {
       item.sending = false;
       this.store.acked(item, ack);
       this.saveOutbox();
@@ -134,17 +142,12 @@ export class Client {
       do {
         this.syncAgain = false;
         for (let page = 0; page < 100; page++) {
-          const res = await this.conn.request('conversation.sync', { seqs: this.store.knownSeqs(), limit: 200 });
-          const ms = res.messages || [];
-          const viewing = this.ui.viewing();
-          let unknown = false;
-          for (const p of ms) {
-            if (!this.store.convs.has(p.conversationId)) unknown = true;
-            const r = this.store.merge(p, 'sync', viewing);
-            if (r.deliver) this.reportDeliveredSoon(r.conv);
-          }
-          if (unknown) this.refreshList().catch(() => {});
-          if (!res.more || !ms.length) break;
+          const versions = this.store.knownVersions();
+          const res = await this.conn.request('conversation.sync', { seqs: this.store.knownSeqs(), versions, limit: 200 });
+          const r = this.store.applySync(res, versions, this.ui.viewing());
+          for (const c of r.deliver) this.reportDeliveredSoon(c);
+          if (r.unknown) this.refreshList().catch(() => {});
+          if (!r.more) break;
         }
       } while (this.syncAgain);
     })().finally(() => {
@@ -182,7 +185,7 @@ export class Client {
       const res = await this.api('conversation', {
         action: 'history', conversationId: conv.id, before, limit: HISTORY_PAGE,
       });
-      this.store.applyHistory(conv, res.messages || [], before, HISTORY_PAGE);
+      this.store.applyHistory(conv, res.messages || [], before, HISTORY_PAGE, res.version);
       this.ui.olderLoaded();
     } catch (e) {
       if (e.status === 403 || e.status === 404) this.store.noHistory(conv);
@@ -302,8 +305,31 @@ export class Client {
       this.onDelivered(f.data);
     } else if (f.method === 'group.changed' && f.data) {
       this.onGroupChange(f.data);
+    } else if (f.method === 'conversation.changed' && f.data) {
+      this.onChanged(f.data);
+    } else if (f.method === 'conversation.typing' && f.data) {
+      this.onTyping(f.data);
     }
   }
+
+  onChanged(d) {
+    const r = this.store.applyChange(d, 'push');
+    if (!r) return;
+    if (r.gap) this.scheduleSync(300);
+    if (r.changed) this.ui.render();
+  }
+
+  onTyping(d) {
+    const r = this.store.applyTyping(d);
+    if (!r) return;
+    this.ui.render();
+    // Drawn again when it expires (typers() leaves it out by then).
+    if (r.ttl) setTimeout(() => this.ui.render(), r.ttl + 50);
+  }
+
+  // onDisconnected: the socket is gone; changes made meanwhile come with
+  // the sync after the reconnect.
+  onDisconnected() { this.store.disconnected(); }
 
   onReceipt(d) {
     const r = this.store.applyReceipt(d);
@@ -334,6 +360,87 @@ export class Client {
     this.refreshList().catch(() => {});
     const conv = this.store.convs.get(d.groupId);
     if (conv && this.store.openId === d.groupId) this.loadGroup(conv);
+  }
+
+  // ---- changes to messages: recall, edit, react, hide (delete for me)
+
+  // change sends a change of message m; a refusal is shown as a notice.
+  // The result comes back as conversation.changed (to every member, or to
+  // my devices for a hide); should it not, a sync fetches it.
+  change(method, conv, m, extra) {
+    const data = { conversationId: conv.id, msgId: m.msgId, ...extra };
+    if (!this.conn.isOpen()) {
+      this.ui.notice(`Cannot ${VERBS[method]} while offline.`);
+      return Promise.resolve(false);
+    }
+    return this.conn.request(method, data).then((ack) => {
+      if (method === 'conversation.hide') {
+        this.store.hideLocal(conv, m.msgId);
+        this.ui.render();
+      } else if (ack && ack.version) {
+        setTimeout(() => {
+          const held = conv.msgs.get(m.msgId);
+          if (held && (held.version || 0) < ack.version) this.scheduleSync(0);
+        }, 1500);
+      }
+      return true;
+    }, (err) => {
+      this.ui.notice(`Could not ${VERBS[method]}: ${err.message}`);
+      return false;
+    });
+  }
+
+  recall(conv, m) { return this.change('conversation.recall', conv, m); }
+
+  edit(conv, m, content) { return this.change('conversation.edit', conv, m, { content }); }
+
+  react(conv, m, emoji, remove) { return this.change('conversation.react', conv, m, { emoji, remove: !!remove }); }
+
+  hide(conv, m) { return this.change('conversation.hide', conv, m); }
+
+  // ---- typing
+
+  gate(conv) {
+    let g = this.typingGates.get(conv.id);
+    if (!g) this.typingGates.set(conv.id, (g = new TypingGate()));
+    return g;
+  }
+
+  // typed: the user typed in conv's composer. Too soon after the last
+  // frame, it is tried again once the server takes one, if the user is
+  // still writing (a short burst right after sending would go unseen).
+  typed(conv) {
+    if (!this.conn.isOpen()) return;
+    const g = this.gate(conv);
+    const wait = g.typed(Date.now());
+    if (wait === 0) this.sendTyping(conv, g);
+    else if (wait > 0 && !g.retry) {
+      g.retry = setTimeout(() => {
+        g.retry = 0;
+        if (this.ui.composing(conv.id)) this.typed(conv);
+      }, wait);
+    }
+  }
+
+  // stopTyping: the user sent, or left the composer.
+  stopTyping(conv) {
+    const g = this.typingGates.get(conv.id);
+    if (!g) return;
+    clearTimeout(g.retry);
+    g.retry = 0;
+    const wait = g.stopped(Date.now());
+    if (wait < 0) return;
+    setTimeout(() => { if (!g.active) this.sendTyping(conv, null); }, wait);
+  }
+
+  // sendTyping sends typing:true (g, the gate that allowed it) or false.
+  sendTyping(conv, g) {
+    if (!this.conn.isOpen()) return;
+    // Best effort: a lost typing frame only shows late, or not at all.
+    this.conn.request('conversation.typing', { conversationId: conv.id, typing: !!g }).catch((e) => {
+      if (g) g.refused();
+      if (e.frame) console.debug('typing refused:', e.message);
+    });
   }
 
   forgetGroup(id) {

@@ -1,6 +1,7 @@
 // One conversation as the client holds it, and the rules read off it:
 // what is held up to where, the order of its messages, the ticks on mine,
 // what to mark read and to report delivered. Pure: no page, no network.
+// A message's own state (quote, edits, reactions…) is js/msgstate.js's.
 //
 // Ticks on your own messages:
 //   clock  pending: sent on the socket, no ack yet (resent with the same
@@ -11,6 +12,8 @@
 //          and the sender gets conversation.delivered
 //   ✓✓     read (green): a conversation.read receipt from the peer (a
 //          group member) covers the message (its msgId, or readSeq >= its seq)
+
+import { setState } from './msgstate.js';
 
 export const GROUP = 1;
 export const SINGLE = 2;
@@ -44,6 +47,15 @@ export function newConv(id, chatType, me) {
     peerDelivered: 0, // single chat: the peer's devices hold everything up to here
     deliveredSent: 0, // what this device last reported as received
     readIds: new Map(), // msgId → Set(readerId) (receipts)
+    // Changes: the highest change number applied, contiguously (a gap
+    // leaves it for a sync to fill). Known: held messages are up to it;
+    // stale: some were held across a lost connection, before it was known.
+    version: 0,
+    versionKnown: false,
+    versionStale: false,
+    hiddenIds: new Set(), // messages I deleted for me, held or not
+    mentioned: false, // a message after my read position mentions me
+    typing: new Map(), // userId → until (ms)
   };
 }
 
@@ -53,7 +65,7 @@ export function recvIdOf(conv) { return conv.chatType === SINGLE ? conv.peerId :
 // normalize turns a push, sync or history item into a message; now stands
 // in for a missing send time.
 export function normalize(p, now) {
-  return {
+  return setState({
     key: p.msg.msgId,
     msgId: p.msg.msgId,
     frameId: '',
@@ -61,18 +73,32 @@ export function normalize(p, now) {
     sendId: p.sendId,
     seq: p.seq || 0,
     sendTime: p.sendTime || now,
-    content: p.msg.content,
-    mType: p.msg.mType || 0,
     status: '',
-  };
+  }, p.msg);
 }
 
 // bumpLast makes m the conversation's last message if it is the newest.
 export function bumpLast(conv, m) {
+  if (m.hidden) return;
   const l = conv.lastMsg;
   const newer = !l || (m.seq && l.seq ? m.seq >= l.seq : m.sendTime >= l.sendTime);
-  if (newer) conv.lastMsg = { sendId: m.sendId, content: m.content, sendTime: m.sendTime, seq: m.seq };
+  if (newer) {
+    conv.lastMsg = { msgId: m.msgId, sendId: m.sendId, content: m.content, sendTime: m.sendTime, seq: m.seq, recalled: !!m.recalled };
+  }
   conv.updatedAt = Math.max(conv.updatedAt, m.sendTime || 0);
+}
+
+// refreshLast brings the last message up to date after message m changed:
+// its new text, or, hidden, the newest one still shown.
+export function refreshLast(conv, m) {
+  if (!conv.lastMsg || !m.msgId || conv.lastMsg.msgId !== m.msgId) return;
+  if (!m.hidden) {
+    conv.lastMsg.content = m.content;
+    conv.lastMsg.recalled = !!m.recalled;
+    return;
+  }
+  conv.lastMsg = null;
+  for (const o of conv.msgs.values()) bumpLast(conv, o);
 }
 
 export function lowestSeq(conv) {
@@ -104,12 +130,29 @@ export function knownSeq(conv) {
   return top;
 }
 
-// sortedMessages orders by seq. A message of mine whose seq is not known
-// yet goes right after the newest one I held when I sent it (afterSeq),
-// until a sync tells its real place.
+// sortedMessages is what the conversation shows, ordered by seq (hidden
+// ones are left out). A message of mine whose seq is not known yet goes
+// right after the newest one I held when I sent it (afterSeq), until a sync
+// tells its real place.
 export function sortedMessages(conv) {
   const key = (m) => (m.seq ? m.seq : (m.afterSeq || 0) + 0.5);
-  return [...conv.msgs.values()].sort((a, b) => (key(a) - key(b)) || (a.sendTime - b.sendTime));
+  return [...conv.msgs.values()].filter((m) => !m.hidden).sort((a, b) => (key(a) - key(b)) || (a.sendTime - b.sendTime));
+}
+
+// holdsMessages says whether conv holds a message the server has named.
+export function holdsMessages(conv) {
+  for (const m of conv.msgs.values()) if (m.msgId) return true;
+  return false;
+}
+
+// typers is who is typing in conv at now (the expired are dropped).
+export function typers(conv, now) {
+  const out = [];
+  for (const [u, until] of conv.typing) {
+    if (until > now) out.push(u);
+    else conv.typing.delete(u);
+  }
+  return out;
 }
 
 export function readersOf(conv, m, me) {

@@ -7,10 +7,16 @@
 // the client frame id while a sent message is not acked yet): pushes, sync
 // answers and history pages all merge into it, so a message shows exactly
 // once whatever path brought it, and the view sorts by seq (js/conv.js).
+//
+// Changes to messages (recall, edit, reactions, delete for me) come as
+// conversation.changed frames, and in sync answers after the change number
+// (version) a conversation is known up to; each carries the message as it
+// is now, taken if its version is newer than the one held.
 import {
-  GROUP, SINGLE, singleConvId, newConv, recvIdOf, normalize, bumpLast,
-  lowestSeq, highestSeq, knownSeq, hasUnsequenced,
+  GROUP, SINGLE, singleConvId, newConv, recvIdOf, normalize, bumpLast, refreshLast,
+  lowestSeq, highestSeq, knownSeq, hasUnsequenced, holdsMessages, typers,
 } from './conv.js';
+import { setState, isNewer, hide, mentionsMe, TYPING_TTL } from './msgstate.js';
 
 const MAX_PRESENCE_IDS = 100;
 const MAX_PROFILE_IDS = 200;
@@ -126,17 +132,32 @@ export class Store {
     if (m) {
       if (!m.seq && p.seq) m.seq = p.seq;
       if (m.status === 'pending') m.status = 'sent';
+      if (isNewer(p.msg, m)) {
+        setState(m, p.msg);
+        if (m.hidden) {
+          hide(m);
+          conv.hiddenIds.add(id);
+        }
+        refreshLast(conv, m);
+      }
     } else {
       m = normalize(p, this.now());
       if (m.sendId === me) m.status = 'sent';
+      if (m.hidden || conv.hiddenIds.has(id)) hide(m);
       conv.msgs.set(id, m);
+      if (m.hidden) {
+        conv.hiddenIds.add(id);
+        refreshLast(conv, m); // the list's last message may be it
+      }
       if (fresh && p.seq > 1) conv.baseSeq = p.seq - 1; // older ones come with history
       // Count it unread only if it is newer than what the server's count
       // (from the list) already covered.
-      if (source !== 'history' && m.seq > conv.seq && m.sendId !== me && m.seq > conv.readSeq && conv.id !== viewing) {
-        conv.unread++;
-      }
+      const news = source !== 'history' && m.sendId !== me && m.seq > conv.readSeq && conv.id !== viewing && !m.hidden;
+      if (news && m.seq > conv.seq) conv.unread++;
+      if (news && mentionsMe(m, me)) conv.mentioned = true;
     }
+    // A message from someone ends their "typing".
+    if (source !== 'history') conv.typing.delete(m.sendId);
     if (m.seq > conv.seq) conv.seq = m.seq;
     if (m.seq === 1) conv.historyDone = true;
     bumpLast(conv, m);
@@ -165,11 +186,154 @@ export class Store {
   }
 
   // applyHistory merges a history page asked for with before (0: the
-  // newest) and limit, and records whether older ones remain.
-  applyHistory(conv, page, before, limit) {
+  // newest) and limit, and records whether older ones remain. version is
+  // the answer's change number: changes are synced from it, unless the
+  // version is known already (sync covers it) or messages were held across
+  // a lost connection (they may miss changes older than it).
+  applyHistory(conv, page, before, limit, version) {
+    const adopt = typeof version === 'number' && !conv.versionKnown && !conv.versionStale;
     for (const p of page) this.merge(p, 'history', null);
     if (page.length < limit || lowestSeq(conv) === 1) conv.historyDone = true;
+    if (adopt) {
+      conv.version = Math.max(conv.version, version);
+      conv.versionKnown = true;
+    }
   }
+
+  // ---- changes to messages
+
+  // knownVersions is the versions argument of conversation.sync: the
+  // change number of each conversation whose version is known, and 0 for
+  // those whose messages were held across a lost connection before it was.
+  knownVersions() {
+    const out = {};
+    for (const c of this.convs.values()) {
+      if (c.versionKnown) out[c.id] = c.version;
+      else if (c.versionStale) out[c.id] = 0;
+    }
+    return out;
+  }
+
+  // disconnected records that the connection was lost: changes made
+  // meanwhile to messages held without a known version are to be synced
+  // from the start.
+  disconnected() {
+    for (const c of this.convs.values()) {
+      if (!c.versionKnown && holdsMessages(c)) c.versionStale = true;
+    }
+  }
+
+  // applyChange takes the data of a conversation.changed frame (source
+  // "push") or one change of a sync answer ("sync"). The message it
+  // carries replaces the held one if its version is newer; a hide takes
+  // the message out of view. It returns null for an unknown conversation,
+  // else {conv, changed, gap}: changed, the view is to be drawn again; gap,
+  // changes were missed (a sync fetches them).
+  applyChange(d, source) {
+    const conv = d && this.convs.get(d.conversationId);
+    if (!conv) return null;
+    let changed = false;
+    const m = conv.msgs.get(d.msgId);
+    if (d.kind === 'hide') {
+      conv.hiddenIds.add(d.msgId);
+      if (m && !m.hidden) {
+        hide(m);
+        refreshLast(conv, m);
+        changed = true;
+      }
+    } else if (d.message && d.message.msg) {
+      const msg = d.message.msg;
+      if (m && isNewer(msg, m)) {
+        setState(m, msg);
+        if (m.hidden || conv.hiddenIds.has(m.msgId)) hide(m);
+        refreshLast(conv, m);
+        changed = true;
+      } else if (!m && conv.lastMsg && conv.lastMsg.msgId === d.msgId) {
+        // Not held, but the list shows it.
+        conv.lastMsg.content = msg.content || '';
+        conv.lastMsg.recalled = !!msg.recalled;
+        changed = true;
+      }
+    }
+    let gap = false;
+    const v = d.version || 0;
+    if (source === 'sync') {
+      if (v > conv.version) conv.version = v;
+    } else if (v > conv.version) {
+      if (conv.versionStale) {
+        gap = true; // a sync from 0 is due
+      } else if (!conv.versionKnown || v === conv.version + 1 || !holdsMessages(conv)) {
+        // Not known yet: what is held came while connected, so with every
+        // change before this one.
+        conv.version = v;
+        conv.versionKnown = true;
+      } else {
+        gap = true;
+      }
+    }
+    return { conv, changed, gap };
+  }
+
+  // applySync takes one page of a conversation.sync answer asked with
+  // versions: the messages, then the changes. It returns the conversations
+  // with news to report as delivered, whether a conversation was not known
+  // yet, and whether to ask for more.
+  applySync(res, versions, viewing) {
+    const deliver = [];
+    let unknown = false;
+    const ms = res.messages || [];
+    const changes = res.changes || [];
+    for (const p of ms) {
+      if (!this.convs.has(p.conversationId)) unknown = true;
+      const r = this.merge(p, 'sync', viewing);
+      if (r.deliver) deliver.push(r.conv);
+    }
+    for (const d of changes) this.applyChange(d, 'sync');
+    if (!res.more) {
+      // Every change after the versions sent is in: the conversations
+      // named are known up to there at least.
+      for (const [id, v] of Object.entries(versions || {})) {
+        const c = this.convs.get(id);
+        if (!c) continue;
+        if (v > c.version) c.version = v;
+        c.versionKnown = true;
+        c.versionStale = false;
+      }
+    }
+    const more = !!res.more && (ms.length > 0 || changes.length > 0);
+    return { deliver, unknown, more };
+  }
+
+  // hideLocal takes a message out of my view once the server took my
+  // "delete for me" (its conversation.changed may come later).
+  hideLocal(conv, msgId) {
+    conv.hiddenIds.add(msgId);
+    const m = conv.msgs.get(msgId);
+    if (m && !m.hidden) {
+      hide(m);
+      refreshLast(conv, m);
+    }
+  }
+
+  // ---- typing
+
+  // applyTyping takes a conversation.typing frame; it returns the
+  // conversation and how long to show it (0: stopped), or null.
+  applyTyping(d) {
+    if (!d || !d.userId || d.userId === this.me) return null;
+    const conv = this.convs.get(d.conversationId);
+    if (!conv) return null;
+    if (!d.typing) {
+      conv.typing.delete(d.userId);
+      return { conv, ttl: 0 };
+    }
+    const ttl = d.ttl > 0 ? d.ttl : TYPING_TTL;
+    conv.typing.set(d.userId, this.now() + ttl);
+    return { conv, ttl };
+  }
+
+  // typers is who is typing in conv now.
+  typers(conv) { return typers(conv, this.now()); }
 
   // noHistory records that the server has no history of conv for me (not
   // a member, or no such conversation): there is nothing more to load.
@@ -207,14 +371,24 @@ export class Store {
       // and are added, so a late answer cannot undo them.
       let own = 0;
       let newer = 0;
+      let newerMention = false;
       for (const m of c.msgs.values()) {
         if (m.sendId === me && m.seq > s.readSeq && m.seq <= s.seq) own++;
-        if (m.sendId !== me && m.seq > s.seq && m.seq > c.readSeq) newer++;
+        if (m.sendId !== me && m.seq > s.seq && m.seq > c.readSeq) {
+          newer++;
+          if (mentionsMe(m, me)) newerMention = true;
+        }
       }
       const counted = c.readSeq >= s.seq ? 0 : Math.max(0, s.unread - own);
       c.unread = c.id === viewing ? 0 : counted + newer;
+      // The list's "mentioned" covers up to its seq, as its count does.
+      c.mentioned = c.id !== viewing && ((!!s.mentioned && c.readSeq < s.seq) || newerMention);
       if (s.lastMsg && s.lastMsg.msg) {
-        bumpLast(c, normalize({ ...s.lastMsg, conversationId: s.conversationId }, this.now()));
+        // The list's last message has its msgId beside msg (the stored shape).
+        const msg = { msgId: s.lastMsg.msgId, ...s.lastMsg.msg };
+        const last = normalize({ ...s.lastMsg, conversationId: s.conversationId, msg }, this.now());
+        if (c.hiddenIds.has(last.msgId)) last.hidden = true;
+        bumpLast(c, last);
       }
       c.updatedAt = Math.max(c.updatedAt, s.updatedAt || 0);
     }
@@ -225,8 +399,9 @@ export class Store {
   // ---- sending
 
   // queue puts a text of mine in the outbox under frame id and shows it as
-  // pending; the caller sends it.
-  queue(conv, id, text) {
+  // pending; the caller sends it. extra: quote (the preview of the message
+  // answered), mentions and mentionAll (group chats only).
+  queue(conv, id, text, extra = {}) {
     const item = {
       id,
       convId: conv.id,
@@ -237,6 +412,9 @@ export class Store {
       failed: false,
       afterSeq: highestSeq(conv),
     };
+    if (extra.quote && extra.quote.msgId) item.quote = extra.quote;
+    if (conv.chatType === GROUP && extra.mentions && extra.mentions.length) item.mentions = [...extra.mentions];
+    if (conv.chatType === GROUP && extra.mentionAll) item.mentionAll = true;
     this.outbox.set(id, item);
     this.addPending(item);
     return item;
@@ -244,7 +422,7 @@ export class Store {
 
   addPending(item) {
     const conv = this.ensure(item.convId, item.chatType);
-    const m = {
+    const m = setState({
       key: 'f:' + item.id,
       msgId: '',
       frameId: item.id,
@@ -252,11 +430,9 @@ export class Store {
       sendId: this.me,
       seq: 0,
       sendTime: item.time,
-      content: item.content,
-      mType: 0,
       status: item.failed ? 'failed' : 'pending',
       afterSeq: item.afterSeq || highestSeq(conv),
-    };
+    }, { content: item.content, quote: item.quote, mentions: item.mentions, mentionAll: item.mentionAll });
     conv.msgs.set(m.key, m);
     bumpLast(conv, m);
   }
@@ -320,6 +496,7 @@ export class Store {
     const prev = conv.readSeq;
     conv.readSeq = seq;
     conv.unread = 0;
+    conv.mentioned = false;
     return prev;
   }
 
@@ -329,8 +506,9 @@ export class Store {
 
   // clearUnread reports whether there was a count to clear.
   clearUnread(conv) {
-    if (!conv.unread) return false;
+    if (!conv.unread && !conv.mentioned) return false;
     conv.unread = 0;
+    conv.mentioned = false;
     return true;
   }
 
@@ -353,8 +531,10 @@ export class Store {
     if (d.readerId === this.me) {
       if (d.readSeq > conv.readSeq) conv.readSeq = d.readSeq;
       let refresh = false;
-      if (conv.readSeq >= conv.seq) conv.unread = 0;
-      else if (conv.unread) refresh = true;
+      if (conv.readSeq >= conv.seq) {
+        conv.unread = 0;
+        conv.mentioned = false;
+      } else if (conv.unread || conv.mentioned) refresh = true;
       return { conv, mine: true, refresh };
     }
     const prev = conv.readers.get(d.readerId) || 0;
@@ -425,6 +605,7 @@ export class Store {
     const switched = this.openId !== id;
     this.openId = id;
     conv.unread = 0;
+    conv.mentioned = false;
     return { conv, switched };
   }
 
@@ -451,7 +632,15 @@ export class Store {
     conv.groupName = g.name;
     conv.updatedAt = g.createdAt || this.now();
     conv.historyDone = true;
+    conv.versionKnown = true; // no message, so no change either
     return conv;
+  }
+
+  // isOwner says whether I own the group conv (and so may recall any of
+  // its messages, and @all).
+  isOwner(conv) {
+    const g = conv.chatType === GROUP && this.groups.get(conv.id);
+    return !!g && g.owner === this.me;
   }
 
   // forgetGroup drops a group I left or was removed from; it reports
@@ -461,4 +650,13 @@ export class Store {
     this.convs.delete(id);
     return this.openId === id;
   }
+}
+
+// chatData is the data of the conversation.chat frame that sends item.
+export function chatData(item) {
+  const msg = { mType: 0, content: item.content };
+  if (item.quote && item.quote.msgId) msg.quote = { msgId: item.quote.msgId };
+  if (item.mentions && item.mentions.length) msg.mentions = item.mentions;
+  if (item.mentionAll) msg.mentionAll = true;
+  return { chatType: item.chatType, recvId: item.recvId, conversationId: item.convId, msg };
 }

@@ -52,3 +52,13 @@ export function fillAvatar(a, conv, store) {
     dot.hidden = true;
   }
 }
+
+// notice shows text for a few seconds (a refused action, say).
+let noticeTimer = 0;
+export function notice(text) {
+  const n = $('notice');
+  n.textContent = text;
+  n.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { n.hidden = true; }, 5000);
+}

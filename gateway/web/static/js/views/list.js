@@ -30,7 +30,10 @@ export function createList(store, { onOpen, onNewChat }) {
     const top = el('div', 'conv-top');
     top.append(el('span', 'conv-name'), el('time', 'conv-time'));
     const bottom = el('div', 'conv-bottom');
-    bottom.append(el('span', 'conv-last'), el('span', 'badge'));
+    const at = el('span', 'mention-badge', '@you');
+    at.title = 'You were mentioned';
+    at.setAttribute('aria-label', 'You were mentioned');
+    bottom.append(el('span', 'conv-last'), at, el('span', 'badge'));
     body.append(top, bottom);
     li.append(av, body);
     li.addEventListener('click', () => onOpen(c.id));
@@ -56,12 +59,13 @@ export function createList(store, { onOpen, onNewChat }) {
       let last = 'No messages yet';
       if (c.lastMsg) {
         const who = c.lastMsg.sendId === store.me ? 'You: ' : c.chatType === GROUP ? store.nameOf(c.lastMsg.sendId) + ': ' : '';
-        last = who + c.lastMsg.content;
+        last = who + (c.lastMsg.recalled ? 'message recalled' : c.lastMsg.content);
       }
       li.querySelector('.conv-last').textContent = last;
       const badge = li.querySelector('.badge');
       badge.textContent = c.unread > 99 ? '99+' : String(c.unread);
       badge.hidden = !c.unread;
+      li.querySelector('.mention-badge').hidden = !c.mentioned;
       li.classList.toggle('active', c.id === store.openId);
       li.classList.toggle('unread', c.unread > 0);
       ul.append(li); // moves it into sorted place
