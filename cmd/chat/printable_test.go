@@ -132,14 +132,7 @@ func TestHostileFramesPrintEscaped(t *testing.T) {
 		waitFor(t, s, func() bool { return strings.Contains(out.String(), s) })
 	}
 	text := out.String()
-	if strings.ContainsAny(text, "\x1b\r") {
-		t.Fatalf("control bytes printed:\n%q", text)
-	}
-	for _, l := range strings.Split(text, "\n") {
-		if strings.HasPrefix(l, "[12:22]") {
-			t.Fatalf("a fake message line was printed: %q\nall:\n%s", l, text)
-		}
-	}
+	noFakeLines(t, text)
 	for _, s := range []string{"carol", "#team", "reader", "dev", "changed", "by", "new", "✗ not sent to @bob: rejected"} {
 		if !strings.Contains(text, s+`\x1b[2K\r[12:22] @bob  bob: fake`) {
 			t.Errorf("%q is not shown escaped:\n%s", s, text)
@@ -212,14 +205,7 @@ func TestHostileChangesPrintEscaped(t *testing.T) {
 		waitFor(t, s, func() bool { return strings.Contains(out.String(), s) })
 	}
 	text := out.String()
-	if strings.ContainsAny(text, "\x1b\r") {
-		t.Fatalf("control bytes printed:\n%q", text)
-	}
-	for _, l := range strings.Split(text, "\n") {
-		if strings.HasPrefix(l, "[12:22]") {
-			t.Fatalf("a fake message line was printed: %q\nall:\n%s", l, text)
-		}
-	}
+	noFakeLines(t, text)
 	esc := `\x1b[2K\r[12:22] @bob  bob: fake`
 	prefix := "  ✎ bob" + esc + " edited #1 in @bob: " // no conversation is open
 	for _, s := range []string{
@@ -229,6 +215,20 @@ func TestHostileChangesPrintEscaped(t *testing.T) {
 	} {
 		if !strings.Contains(text, s) {
 			t.Errorf("%q is not shown escaped:\n%s", s, text)
+		}
+	}
+}
+
+// noFakeLines fails if text holds a control byte or a line that poses as a
+// message.
+func noFakeLines(t *testing.T, text string) {
+	t.Helper()
+	if strings.ContainsAny(text, "\x1b\r") {
+		t.Fatalf("control bytes printed:\n%q", text)
+	}
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "[12:22]") {
+			t.Fatalf("a fake message line was printed: %q\nall:\n%s", l, text)
 		}
 	}
 }
