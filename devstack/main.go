@@ -8,9 +8,13 @@
 //	MONGO_URI                (embedded FerretDB)    use a real MongoDB instead
 //	FERRETDB_POSTGRESQL_URL  (SQLite)               embedded FerretDB stores in PostgreSQL instead
 //	REDIS_URL                (embedded)             use a real Redis instead
+//	S3_ENDPOINT              (embedded gofakes3)    use a real S3-compatible store (host:port) instead, with
+//	                                                S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET [easychat],
+//	                                                S3_REGION [us-east-1], S3_SECURE [false]
 //	EMBEDDED_KAFKA_ADDR      127.0.0.1:9092
 //	EMBEDDED_MONGO_ADDR      127.0.0.1:27017
 //	EMBEDDED_REDIS_ADDR      127.0.0.1:6390         (not 6379, so a local Redis can keep its port)
+//	EMBEDDED_S3_ADDR         127.0.0.1:9000
 //	FAAS_PORT                8080                   local FaaS runtime (OpenFaaS API)
 //	FAAS_USER                admin
 //	FAAS_PASSWORD            generated into $EASYCHAT_STATE_DIR/faas-password
@@ -83,6 +87,13 @@ func main() {
 		KafkaAddr:           env("EMBEDDED_KAFKA_ADDR", "127.0.0.1:9092"),
 		MongoAddr:           env("EMBEDDED_MONGO_ADDR", "127.0.0.1:27017"),
 		RedisAddr:           env("EMBEDDED_REDIS_ADDR", "127.0.0.1:6390"),
+		S3Addr:              env("EMBEDDED_S3_ADDR", "127.0.0.1:9000"),
+		S3Endpoint:          os.Getenv("S3_ENDPOINT"),
+		S3Bucket:            os.Getenv("S3_BUCKET"),
+		S3Region:            os.Getenv("S3_REGION"),
+		S3Secure:            os.Getenv("S3_SECURE") == "true",
+		S3AccessKey:         os.Getenv("S3_ACCESS_KEY"),
+		S3SecretKey:         os.Getenv("S3_SECRET_KEY"),
 		FaasPort:            faasPort,
 		FaasUser:            env("FAAS_USER", "admin"),
 		FaasPassword:        os.Getenv("FAAS_PASSWORD"),
@@ -144,9 +155,10 @@ Easy Chat is up (%s).
   kafka          %s
   mongo          %s
   redis          %s
+  s3             %s (bucket %s)
   state          %s
 `, took.Round(time.Millisecond), gw.URL(), s.FaasURL, s.FaasURL, user, pass,
-		gw.PushURL(), cfg.ConnectorHTTPAddr, s.Brokers, s.MongoURI, s.RedisURL, cfg.StateDir)
+		gw.PushURL(), cfg.ConnectorHTTPAddr, s.Brokers, s.MongoURI, s.RedisURL, s.S3.Endpoint, s.S3.Bucket, cfg.StateDir)
 
 	issuer := token.New(s.JWTSecret(), 24*time.Hour)
 	fmt.Println("Demo tokens (24 h):")

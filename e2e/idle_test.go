@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"easychat/devstack/stack"
 	"easychat/pkg/frame"
 )
 
@@ -25,6 +26,11 @@ func TestIdleFunctionsGoToZeroAndTheFirstChatIsDeliveredOnce(t *testing.T) {
 		if err := s.Redeploy(ctx, nil, fns...); err != nil {
 			t.Errorf("restoring the default zero-duration: %v", err)
 		}
+		// The tests that follow find the functions as the others did: every
+		// replica of the redeploy up and ready, none of the old ones still
+		// stopping (a call to a replica that is being replaced fails at
+		// the runtime, and the client would have to resend).
+		waitSettled(t, s, fns...)
 	})
 
 	gw := s.Gateways()[0]
@@ -75,6 +81,34 @@ func TestIdleFunctionsGoToZeroAndTheFirstChatIsDeliveredOnce(t *testing.T) {
 			}
 		case <-quiet:
 			done = true
+		}
+	}
+}
+
+// waitSettled waits until each function has its wanted replicas, all ready.
+func waitSettled(t *testing.T, s *stack.Stack, fns ...string) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for _, fn := range fns {
+		for {
+			st, err := s.Provider.Function(fn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs := s.Provider.Replicas(fn)
+			ready := 0
+			for _, r := range rs {
+				if r.Ready {
+					ready++
+				}
+			}
+			if st.Replicas >= 1 && uint64(len(rs)) == st.Replicas && uint64(ready) == st.Replicas {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not settle: %+v, replicas %+v", fn, st, rs)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 }

@@ -52,12 +52,19 @@ func system(t *testing.T) *stack.Stack {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		sys, sysErr = stack.Start(ctx, stack.Config{
-			RepoRoot:        repoRoot(t),
-			StateDir:        sysDir,
-			KafkaBrokers:    os.Getenv("KAFKA_BROKERS"),
-			MongoURI:        os.Getenv("MONGO_URI"),
-			FerretPGURL:     os.Getenv("FERRETDB_POSTGRESQL_URL"),
-			RedisURL:        os.Getenv("REDIS_URL"),
+			RepoRoot:     repoRoot(t),
+			StateDir:     sysDir,
+			KafkaBrokers: os.Getenv("KAFKA_BROKERS"),
+			MongoURI:     os.Getenv("MONGO_URI"),
+			FerretPGURL:  os.Getenv("FERRETDB_POSTGRESQL_URL"),
+			RedisURL:     os.Getenv("REDIS_URL"),
+			S3Endpoint:   os.Getenv("S3_ENDPOINT"),
+			S3AccessKey:  os.Getenv("S3_ACCESS_KEY"),
+			S3SecretKey:  os.Getenv("S3_SECRET_KEY"),
+			S3Bucket:     os.Getenv("S3_BUCKET"),
+			// Uploads no message uses are swept within seconds (the
+			// orphan test waits for it; others send at once).
+			DeployEnv:       []string{"FILE_ORPHAN_TTL=4s", "FILE_SWEEP_EVERY=1s"},
 			KafkaPartitions: 4,
 			RouteTTL:        3 * time.Second,
 			ConnectorBatch:  16,

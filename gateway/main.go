@@ -7,12 +7,16 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"easychat/gateway/server"
+	"easychat/pkg/blob"
+	"easychat/pkg/envconf"
 	"easychat/pkg/logging"
 	"easychat/pkg/nonce"
 )
@@ -32,6 +36,14 @@ func main() {
 func run(logger *slog.Logger) error {
 	cfg, err := server.ConfigFromEnv()
 	if err != nil {
+		return err
+	}
+	var env envconf.Reader
+	s3, err := blob.ConfigFromEnv(&env)
+	if err = errors.Join(err, env.Err()); err != nil {
+		return fmt.Errorf("file store: %w", err)
+	}
+	if cfg.Files, err = blob.NewS3(s3); err != nil {
 		return err
 	}
 	reg, rdb, err := server.NewRedisRegistry(cfg.RedisURL, cfg.RouteTTL)

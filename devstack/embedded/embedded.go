@@ -1,6 +1,7 @@
 // Package embedded runs the infrastructure of the one-command stack inside the
 // process: Kafka (kfake), a Mongo-compatible server (FerretDB on SQLite, or on
-// PostgreSQL when asked) and Redis (miniredis). Each speaks the real wire
+// PostgreSQL when asked), Redis (miniredis) and an S3-compatible object store
+// (gofakes3). Each speaks the real wire
 // protocol, so components use their production clients against them.
 package embedded
 
@@ -9,13 +10,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/alicebob/miniredis/v2"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3bolt"
 	"github.com/twmb/franz-go/pkg/kfake"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Kafka is an in-process Kafka cluster.
@@ -195,4 +200,49 @@ func (r *Redis) Restart() error {
 		return fmt.Errorf("restarting redis: %w", err)
 	}
 	return nil
+}
+
+// S3 is an in-process S3-compatible server (gofakes3) keeping objects in a
+// bolt file, so uploads survive a restart of the stack.
+type S3 struct {
+	srv *http.Server
+	ln  net.Listener
+	db  *bolt.DB
+}
+
+// StartS3 serves the S3 API on addr ("127.0.0.1:0" for any port) with bucket
+// created, storing under dataDir. It takes any credentials: the dev stack
+// still gives every component generated ones, as production needs.
+func StartS3(addr, dataDir, bucket string) (*S3, error) {
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating s3 data dir: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(dataDir, "objects.bolt"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("opening s3 store: %w", err)
+	}
+	back := s3bolt.New(db)
+	if err := back.CreateBucket(bucket); err != nil && !gofakes3.HasErrorCode(err, gofakes3.ErrBucketAlreadyExists) {
+		db.Close()
+		return nil, fmt.Errorf("creating bucket %s: %w", bucket, err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("listening for s3 on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: gofakes3.New(back, gofakes3.WithoutVersioning()).Server(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return &S3{srv: srv, ln: ln, db: db}, nil
+}
+
+// Endpoint is the host:port of the S3 API.
+func (s *S3) Endpoint() string { return s.ln.Addr().String() }
+
+// Close stops the server and closes its store.
+func (s *S3) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx)
+	_ = s.db.Close()
 }

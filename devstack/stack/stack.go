@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ import (
 	"easychat/faas/provider"
 	"easychat/gateway/server"
 	"easychat/gateway/session"
+	"easychat/pkg/blob"
 	"easychat/pkg/event"
 	"easychat/pkg/nonce"
 	"easychat/pkg/route"
@@ -46,9 +48,14 @@ type Config struct {
 	MongoURI     string // external Mongo; empty: embedded FerretDB
 	FerretPGURL  string // embedded FerretDB stores in this PostgreSQL instead of SQLite
 	RedisURL     string // external Redis; empty: embedded
+	// S3 is an external S3-compatible store (S3Endpoint host:port, with
+	// S3AccessKey and S3SecretKey); empty endpoint: the embedded one.
+	S3Endpoint, S3Bucket, S3Region string
+	S3Secure                       bool
+	S3AccessKey, S3SecretKey       string
 
-	KafkaAddr, MongoAddr, RedisAddr string // embedded listeners ("127.0.0.1:0" for any)
-	KafkaPartitions                 int32
+	KafkaAddr, MongoAddr, RedisAddr, S3Addr string // embedded listeners ("127.0.0.1:0" for any)
+	KafkaPartitions                         int32
 
 	FaasPort            int    // 0: any
 	FaasUser            string // basic auth of /system/*
@@ -87,6 +94,8 @@ type Stack struct {
 	Brokers  string
 	MongoURI string
 	RedisURL string
+	S3       blob.S3Config
+	Blobs    *blob.S3
 	Provider *provider.Provider
 	FaasURL  string
 
@@ -153,7 +162,8 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	for _, g := range []struct {
 		v    *string
 		name string
-	}{{&s.cfg.FaasPassword, "faas-password"}, {&s.cfg.JWTSecret, "jwt-secret"}, {&s.cfg.InternalKey, "internal-key"}} {
+	}{{&s.cfg.FaasPassword, "faas-password"}, {&s.cfg.JWTSecret, "jwt-secret"}, {&s.cfg.InternalKey, "internal-key"},
+		{&s.cfg.S3AccessKey, "s3-access-key"}, {&s.cfg.S3SecretKey, "s3-secret-key"}} {
 		if *g.v == "" {
 			if *g.v, err = generated(filepath.Join(cfg.StateDir, g.name)); err != nil {
 				return nil, err
@@ -247,6 +257,29 @@ func (s *Stack) startInfra(ctx context.Context) error {
 		s.closers = append(s.closers, m.Close)
 		s.MongoURI = m.URI()
 	}
+	s.S3 = blob.S3Config{Endpoint: cfg.S3Endpoint, Bucket: or(cfg.S3Bucket, "easychat"), Region: or(cfg.S3Region, "us-east-1"),
+		Secure: cfg.S3Secure, AccessKey: s.cfg.S3AccessKey, SecretKey: s.cfg.S3SecretKey}
+	if s.S3.Endpoint == "" {
+		o, err := embedded.StartS3(or(cfg.S3Addr, "127.0.0.1:0"), filepath.Join(cfg.StateDir, "s3"), s.S3.Bucket)
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, o.Close)
+		s.S3.Endpoint = o.Endpoint()
+	}
+	b, err := blob.NewS3(s.S3)
+	if err != nil {
+		return err
+	}
+	s.Blobs = b
+	if cfg.S3Endpoint != "" {
+		// A real server's bucket may be new (CI starts one empty).
+		bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := b.EnsureBucket(bctx, s.S3.Region); err != nil {
+			return err
+		}
+	}
 	if s.RedisURL = cfg.RedisURL; s.RedisURL == "" {
 		r, err := embedded.StartRedis(or(cfg.RedisAddr, "127.0.0.1:0"))
 		if err != nil {
@@ -261,7 +294,8 @@ func (s *Stack) startInfra(ctx context.Context) error {
 // deploy stores the shared secrets in the runtime and runs `faas-cli deploy`
 // on stack.yml, the way a user deploys to OpenFaaS.
 func (s *Stack) deploy(ctx context.Context) error {
-	for name, val := range map[string]string{secret.Internal: s.cfg.InternalKey, secret.JWT: s.cfg.JWTSecret} {
+	for name, val := range map[string]string{secret.Internal: s.cfg.InternalKey, secret.JWT: s.cfg.JWTSecret,
+		secret.S3AccessKey: s.cfg.S3AccessKey, secret.S3SecretKey: s.cfg.S3SecretKey} {
 		if err := s.putSecret(ctx, name, val); err != nil {
 			return err
 		}
@@ -298,6 +332,10 @@ func (s *Stack) faasDeploy(ctx context.Context, env []string, args ...string) er
 		"KAFKA_BROKERS="+s.Brokers,
 		"MONGO_URI="+s.MongoURI,
 		"REDIS_URL="+s.RedisURL,
+		"S3_ENDPOINT="+s.S3.Endpoint,
+		"S3_BUCKET="+s.S3.Bucket,
+		"S3_REGION="+s.S3.Region,
+		"S3_SECURE="+strconv.FormatBool(s.S3.Secure),
 	)
 	cmd.Env = append(cmd.Env, s.cfg.DeployEnv...)
 	cmd.Env = append(cmd.Env, env...)
@@ -397,6 +435,7 @@ func (s *Stack) AddGatewayWith(ctx context.Context, addr, internalAddr string, a
 	cfg.RedisURL = s.RedisURL
 	cfg.JWTSecret = s.cfg.JWTSecret
 	cfg.InternalKey = s.cfg.InternalKey
+	cfg.Files = s.Blobs
 	cfg.Replays = nonce.NewRedis(s.rdb)
 	if s.cfg.AckMode != "" {
 		cfg.AckMode = s.cfg.AckMode

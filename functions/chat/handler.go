@@ -17,6 +17,7 @@ import (
 	"easychat/pkg/chat"
 	"easychat/pkg/deps"
 	"easychat/pkg/frame"
+	"easychat/pkg/reject"
 	"easychat/pkg/sign"
 )
 
@@ -31,7 +32,20 @@ func service() (*chat.Service, error) {
 	}
 	c := deps.Settings()
 	return &chat.Service{Pub: pub, Groups: st, Messages: st, Now: time.Now,
-		RecallWindow: c.RecallWindow, EditWindow: c.EditWindow, Wait: chat.DefaultWait}, nil
+		RecallWindow: c.RecallWindow, EditWindow: c.EditWindow, Wait: chat.DefaultWait, UseFile: useFile}, nil
+}
+
+// useFile checks an image or file message against its upload. The file
+// store is reached only for such messages: without it, text still flows.
+func useFile(ctx context.Context, msgID, user string, mType int, f frame.File) error {
+	fs, err := deps.Files()
+	if err == nil {
+		err = fs.Use(ctx, msgID, user, mType, f)
+	}
+	if err != nil && !reject.Refusal(err) {
+		deps.Log().Error("checking a file message", "key", f.Key, "err", err)
+	}
+	return err
 }
 
 var one = call.Action("chat", func(ctx context.Context, caller sign.Claim, req handler.Request) (any, error) {

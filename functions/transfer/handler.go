@@ -27,9 +27,20 @@ var Handle = call.Component("transfer", func(ctx context.Context, _ sign.Claim, 
 		return nil, err
 	}
 	routes := deps.Routes()
-	s := transfer.Service{Store: st, Lists: deps.ListCache(), Routes: routes, Push: deps.Pusher(), Log: deps.Log()}
+	s := transfer.Service{Store: st, Lists: deps.ListCache(), Routes: routes, Push: deps.Pusher(), Log: deps.Log(),
+		RemoveFile: removeFile}
 	if err := s.Handle(ctx, evs); err != nil {
 		return nil, err
 	}
 	return map[string]int{"stored": len(evs)}, nil
 })
+
+// removeFile deletes a recalled file's bytes; the file store is reached only
+// then.
+func removeFile(ctx context.Context, key string) error {
+	fs, err := deps.Files()
+	if err != nil {
+		return err
+	}
+	return fs.Remove(ctx, key)
+}

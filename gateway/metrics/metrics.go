@@ -26,6 +26,8 @@ type Metrics struct {
 	AcksPending     prometheus.Gauge
 	AckGiveUps      prometheus.Counter
 	Rejected        *prometheus.CounterVec // frames refused, by reason
+	FileRequests    *prometheus.CounterVec // /files/ requests, by op and status
+	FileBytes       *prometheus.CounterVec // file bytes, by direction (in, out)
 }
 
 // New returns collectors registered on a fresh registry, together with the Go
@@ -83,12 +85,21 @@ func New() *Metrics {
 			Name: "easychat_gateway_frames_rejected_total",
 			Help: "Client frames answered with an error frame, by reason.",
 		}, []string{"reason"}),
+		FileRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "easychat_gateway_file_requests_total",
+			Help: "Uploads (put) and downloads (get) of files, by HTTP status.",
+		}, []string{"op", "status"}),
+		FileBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "easychat_gateway_file_bytes_total",
+			Help: "Bytes of files uploaded (in) and downloaded (out).",
+		}, []string{"direction"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Connections, m.FramesIn, m.FramesOut, m.FunctionSeconds, m.BatchSize, m.PushDeliveries,
 		m.PushMissing, m.SlowDrops, m.AuthFailures, m.AcksPending, m.AckGiveUps, m.Rejected,
+		m.FileRequests, m.FileBytes,
 	)
 	return m
 }

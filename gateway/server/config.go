@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"easychat/gateway/session"
+	"easychat/pkg/blob"
 	"easychat/pkg/envconf"
 	"easychat/pkg/frame"
 	"easychat/pkg/secret"
@@ -74,8 +75,11 @@ import (
 //	                                                (keep it below the function's max_body_bytes, 4 MiB)
 //	GATEWAY_TRUSTED_PROXIES  (none)                 comma-separated CIDRs of proxies whose X-Forwarded-For is
 //	                                                believed for the client address (limits per address)
-//	GATEWAY_API_FUNCTIONS    user,group,conversation functions reachable as POST /api/<name> (the HTTP
+//	GATEWAY_API_FUNCTIONS    user,group,conversation,file functions reachable as POST /api/<name> (the HTTP
 //	                                                API, authenticated by the same bearer JWT)
+//	GATEWAY_FILE_TIMEOUT     5m                     bound on one upload or download at /files/ (body included)
+//	S3_ENDPOINT, S3_SECURE, S3_REGION, S3_BUCKET, secrets s3-access-key and s3-secret-key: the file
+//	                                                store /files/ streams to and from (package blob; main)
 //	GATEWAY_LOG_LEVEL        info                   debug | info | warn | error (main only)
 type Config struct {
 	Addr           string
@@ -120,6 +124,10 @@ type Config struct {
 	IdleTimeout       time.Duration
 	ChatBatchBytes    int
 	TrustedProxies    []*net.IPNet
+	// Files is the object store /files/ streams to and from; nil: the
+	// route answers 503 (main builds it from S3_*).
+	Files       blob.Store
+	FileTimeout time.Duration
 	// Replays remembers the nonces of signed pushes, shared by every
 	// instance (a push signed for one instance must not be replayed to
 	// another). nil: this instance's memory only.
@@ -168,7 +176,8 @@ func DefaultConfig() Config {
 		DrainTimeout:   15 * time.Second,
 		PongWait:       60 * time.Second,
 		WriteWait:      10 * time.Second,
-		APIFunctions:   []string{"user", "group", "conversation"},
+		APIFunctions:   []string{"user", "group", "conversation", "file"},
+		FileTimeout:    5 * time.Minute,
 
 		FrameRate:         50,
 		FrameBurst:        200,
@@ -218,6 +227,7 @@ func (c Config) withDefaults() Config {
 	dur(&c.PongWait, d.PongWait)
 	dur(&c.WriteWait, d.WriteWait)
 	dur(&c.ReadTimeout, d.ReadTimeout)
+	dur(&c.FileTimeout, d.FileTimeout)
 	dur(&c.IdleTimeout, d.IdleTimeout)
 	num := func(v *int, def int) {
 		if *v <= 0 {
@@ -306,6 +316,7 @@ func ConfigFromEnv() (Config, error) {
 	c.PongWait = r.Duration("GATEWAY_PONG_WAIT", c.PongWait)
 	c.WriteWait = r.Duration("GATEWAY_WRITE_WAIT", c.WriteWait)
 	c.ReadTimeout = r.Duration("GATEWAY_READ_TIMEOUT", c.ReadTimeout)
+	c.FileTimeout = r.Duration("GATEWAY_FILE_TIMEOUT", c.FileTimeout)
 	c.IdleTimeout = r.Duration("GATEWAY_IDLE_TIMEOUT", c.IdleTimeout)
 	for key, dst := range map[string]*int{
 		"GATEWAY_FRAME_BURST":          &c.FrameBurst,

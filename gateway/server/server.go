@@ -27,12 +27,14 @@ import (
 	"time"
 
 	"easychat/gateway/conn"
+	"easychat/gateway/fileroute"
 	"easychat/gateway/hub"
 	"easychat/gateway/invoke"
 	"easychat/gateway/metrics"
 	"easychat/gateway/session"
 	"easychat/gateway/typing"
 	"easychat/gateway/web"
+	"easychat/pkg/filelink"
 	"easychat/pkg/frame"
 	"easychat/pkg/nonce"
 	"easychat/pkg/push"
@@ -220,6 +222,17 @@ func listen(cfg Config, log *slog.Logger) (pub, internal net.Listener, pushURL s
 	return pub, internal, pushURL, nil
 }
 
+// fileHandler serves /files/: uploads and downloads on signed links.
+func (s *Server) fileHandler() http.Handler {
+	if s.cfg.Files == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			apiError(w, http.StatusServiceUnavailable, "files are not configured on this gateway")
+		})
+	}
+	return &fileroute.Handler{Blobs: s.cfg.Files, Links: filelink.New(s.cfg.InternalKey), Metrics: s.metrics,
+		Log: s.log.With("component", "files"), Timeout: s.cfg.FileTimeout, Draining: s.draining.Load}
+}
+
 // client calls functions, signed, observed in the metrics.
 func (s *Server) client() *invoke.Client {
 	m := s.metrics
@@ -256,6 +269,7 @@ func (s *Server) httpServers() (pub, internal *http.Server) {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", s.serveReady)
 	mux.HandleFunc(APIPrefix, s.serveAPI)
+	mux.Handle(filelink.Path, s.fileHandler())
 	// The browser client; the patterns above are more specific and win.
 	mux.Handle("/", web.Handler())
 	// Slow clients are cut: headers within 5 s, the whole request (an API

@@ -22,6 +22,7 @@ var (
 	errNotYours     = reject.Forbidden("not your message")
 	errRecallWindow = reject.Forbidden("recall window has passed")
 	errEditWindow   = reject.Forbidden("edit window has passed")
+	errEditText     = reject.Invalid("only text messages can be edited")
 	errRecalled     = reject.Conflict("message was recalled")
 	errReactions    = reject.Conflict("too many reactions on this message")
 )
@@ -115,6 +116,8 @@ func (s *Service) may(kind string, c frame.Change, m domain.Message, user string
 			return errNotYours
 		case m.Msg.Recalled:
 			return errRecalled
+		case m.Msg.MType != frame.TextMsg:
+			return errEditText
 		case age > s.window(s.EditWindow, DefaultEditWindow):
 			return errEditWindow
 		}

@@ -53,7 +53,22 @@ type Service struct {
 	// before transfer stored it. Calls of a batch do not wait, so that one
 	// frame cannot hold up the others.
 	Wait time.Duration
+	// UseFile checks the file of an image or file message against its
+	// upload and marks it used by the message (package files); nil: such
+	// messages are refused.
+	UseFile func(ctx context.Context, msgID, user string, mType int, f frame.File) error
 }
+
+// fileOutage is a file message that could not be checked because the file
+// store is unreachable: that item is answered unavailable (retry), not the
+// whole batch, so text messages never wait on the file store.
+type fileOutage struct{ err error }
+
+func (e *fileOutage) Error() string { return "checking a file: " + e.err.Error() }
+func (e *fileOutage) Unwrap() error { return e.err }
+
+// errFileOutage is what the client sees of a fileOutage.
+const errFileOutage = "file storage temporarily unavailable, retry"
 
 // Defaults of the windows.
 const (
@@ -90,6 +105,11 @@ func (s *Service) AcceptBatch(ctx context.Context, items []batch.Item) ([]batch.
 	groups := &memberMemo{m: s.Groups, seen: map[[2]string]memberAnswer{}}
 	for i, it := range items {
 		ack, rec, err := s.prepare(ctx, groups, it, 0)
+		var fo *fileOutage
+		if errors.As(err, &fo) {
+			out[i] = batch.Result{Status: http.StatusServiceUnavailable, Error: errFileOutage}
+			continue
+		}
 		if err != nil && !reject.Refusal(err) {
 			// An outage (the store unreachable), not this item's fault:
 			// the whole batch is answered unavailable and logged once.
@@ -206,6 +226,11 @@ func (s *Service) prepare(ctx context.Context, groups Membership, it batch.Item,
 	if frameID == "" {
 		msgID = randomID()
 	}
+	if msg.MType != frame.TextMsg {
+		if err := s.useFile(ctx, conv, msgID, user, msg); err != nil {
+			return frame.ChatAck{}, domain.Record{}, err
+		}
+	}
 	ev := event.Chat{
 		MsgID: msgID, ConversationID: conv, ChatType: c.ChatType,
 		SendID: user, RecvID: c.RecvID, SendTime: s.Now().UnixMilli(),
@@ -222,4 +247,20 @@ func randomID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// useFile checks an image or file message's file and marks it used.
+func (s *Service) useFile(ctx context.Context, conv, msgID, user string, msg frame.Msg) error {
+	f, err := frame.ParseFile(msg.MType, msg.Content, conv, user)
+	if err != nil {
+		return reject.Invalid("%v", err)
+	}
+	if s.UseFile == nil {
+		return reject.Invalid("this server does not take files")
+	}
+	err = s.UseFile(ctx, msgID, user, msg.MType, f)
+	if err != nil && !reject.Refusal(err) {
+		return &fileOutage{err}
+	}
+	return err
 }

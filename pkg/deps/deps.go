@@ -22,13 +22,24 @@
 //	GROUP_MAX_MEMBERS    [2000]  members of one group
 //	RECALL_WINDOW        [2m]    how long after sending a sender may recall a message
 //	EDIT_WINDOW          [15m]   how long after sending a sender may edit a message
+//	FILE_MAX_BYTES       [20971520] largest file one may upload (20 MiB)
+//	FILE_TYPES           [image/jpeg,image/png,image/gif,image/webp,application/pdf,text/plain,application/zip,application/octet-stream]
+//	                             media types accepted, as found in the bytes
+//	FILE_LINK_TTL        [10m]   life of an upload or download link
+//	FILE_ORPHAN_TTL      [1h]    an upload no message uses is deleted after this
+//	FILE_SWEEP_EVERY     [1m]    orphans are looked for at most this often (on uploads)
+//	FILE_UPLOAD_LIMIT    [100/1h] uploads a user may ask for
+//	S3_ENDPOINT, S3_SECURE, S3_REGION, S3_BUCKET: the file store (package blob)
 //
 // Rate limits are N/duration, or "off". Secrets: internal-key (INTERNAL_KEY)
-// for every function, jwt-secret (JWT_SECRET) for user; see package secret.
+// for every function, jwt-secret (JWT_SECRET) for user, s3-access-key and
+// s3-secret-key (S3_ACCESS_KEY, S3_SECRET_KEY) for those that touch files;
+// see package secret.
 package deps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -37,8 +48,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"easychat/pkg/blob"
 	"easychat/pkg/bus"
 	"easychat/pkg/envconf"
+	"easychat/pkg/filelink"
+	"easychat/pkg/files"
 	"easychat/pkg/limit"
 	"easychat/pkg/listcache"
 	"easychat/pkg/nonce"
@@ -58,6 +72,16 @@ type Limits struct {
 	GroupCreate     limit.Rule
 	GroupAdd        limit.Rule
 	GroupMaxMembers int
+	FileUpload      limit.Rule
+}
+
+// FileConfig configures images and files (package files).
+type FileConfig struct {
+	MaxBytes   int64
+	Types      []string
+	LinkTTL    time.Duration
+	OrphanTTL  time.Duration
+	SweepEvery time.Duration
 }
 
 // Config is a function's configuration.
@@ -71,6 +95,7 @@ type Config struct {
 	Limits       Limits
 	RecallWindow time.Duration
 	EditWindow   time.Duration
+	Files        FileConfig
 }
 
 // Load reads the configuration from the environment; every bad value is
@@ -101,6 +126,14 @@ func Load() (Config, error) {
 		GroupCreate:     rule("GROUP_CREATE_LIMIT", "20/1h"),
 		GroupAdd:        rule("GROUP_ADD_LIMIT", "2000/1h"),
 		GroupMaxMembers: r.Int("GROUP_MAX_MEMBERS", 2000, 2),
+		FileUpload:      rule("FILE_UPLOAD_LIMIT", "100/1h"),
+	}
+	c.Files = FileConfig{
+		MaxBytes:   r.Int64("FILE_MAX_BYTES", files.DefaultMaxBytes, 1),
+		Types:      r.List("FILE_TYPES", files.DefaultTypes),
+		LinkTTL:    r.Duration("FILE_LINK_TTL", files.DefaultLinkTTL),
+		OrphanTTL:  r.Duration("FILE_ORPHAN_TTL", files.DefaultOrphanTTL),
+		SweepEvery: r.Duration("FILE_SWEEP_EVERY", files.DefaultSweepEvery),
 	}
 	if _, err := redis.ParseURL(c.RedisURL); err != nil {
 		r.Fail("REDIS_URL", err)
@@ -201,11 +234,15 @@ func Limiter() *limit.Redis { return limit.NewRedis(Redis()) }
 // secret, refusing replayed calls through Redis. A function without the
 // secret stops here, at its start.
 var Signer = sync.OnceValue(func() *sign.Signer {
+	return sign.New(internalKey()).WithReplays(nonce.NewRedis(Redis()))
+})
+
+var internalKey = sync.OnceValue(func() string {
 	key, err := secret.Require(secret.Internal, "INTERNAL_KEY", sign.DevKey)
 	if err != nil {
 		fatal(err)
 	}
-	return sign.New(key).WithReplays(nonce.NewRedis(Redis()))
+	return key
 })
 
 // Pusher posts to gateways, signed with the internal key. One client per
@@ -220,6 +257,37 @@ func Tokens() *token.Issuer {
 		fatal(err)
 	}
 	return token.New(key, cfg.TokenTTL)
+}
+
+// blobs is the file store; its credentials are required when first used
+// (by the functions that touch files), and an error, not a stop, if missing:
+// a chat function without them still carries text.
+var blobs = NewLazy(func() (blob.Store, error) {
+	var r envconf.Reader
+	c, err := blob.ConfigFromEnv(&r)
+	if err = errors.Join(err, r.Err()); err != nil {
+		return nil, fmt.Errorf("file store configuration: %w", err)
+	}
+	return blob.NewS3(c)
+})
+
+// Blobs is the file store (S3_*, secrets s3-access-key, s3-secret-key).
+func Blobs() (blob.Store, error) { return blobs.Get() }
+
+// Files is the file service, for the file, chat and transfer functions.
+func Files() (*files.Service, error) {
+	st, err := Store()
+	if err != nil {
+		return nil, err
+	}
+	b, err := Blobs()
+	if err != nil {
+		return nil, err
+	}
+	f := cfg.Files
+	return &files.Service{Uploads: st, Blobs: b, Groups: st, Links: filelink.New(internalKey()),
+		Limiter: Limiter(), UploadLimit: cfg.Limits.FileUpload, Log: Log(),
+		MaxBytes: f.MaxBytes, Types: f.Types, LinkTTL: f.LinkTTL, OrphanTTL: f.OrphanTTL, SweepEvery: f.SweepEvery}, nil
 }
 
 // Log is the function's logger.

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"slices"
 
 	"easychat/pkg/frame"
@@ -126,9 +127,19 @@ func Preview(ref frame.Quote, q *Message) *frame.Quote {
 		p.SendID, p.Recalled = q.SendID, true
 	default:
 		p.SendID, p.MType = q.SendID, q.Msg.MType
-		p.Content = clip(q.Msg.Content, frame.QuoteRunes)
+		p.Content = clip(previewText(q.Msg), frame.QuoteRunes)
 	}
 	return p
+}
+
+// previewText is a message's text, or the name of the file it carries.
+func previewText(m frame.Msg) string {
+	if m.MType == frame.TextMsg {
+		return m.Content
+	}
+	var f frame.File
+	_ = json.Unmarshal([]byte(m.Content), &f) // stored messages were checked
+	return f.Name
 }
 
 func clip(s string, n int) string {

@@ -132,3 +132,17 @@ type ListEntry struct {
 	// by it.
 	At int64 `bson:"a,omitempty" json:"-"`
 }
+
+// Upload is a file a user was granted to upload to a conversation and has
+// not yet sent in a message: the file's key in the object store, what was
+// declared for it, and when (unix ms). An upload no message uses is an
+// orphan once it is old enough, and is deleted.
+type Upload struct {
+	Key          string `bson:"_id"`
+	Conversation string `bson:"conv"`
+	User         string `bson:"user"`
+	Name         string `bson:"name"`
+	Size         int64  `bson:"size"`
+	Type         string `bson:"type"`
+	At           int64  `bson:"at"`
+}

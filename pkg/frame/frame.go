@@ -31,7 +31,9 @@ const (
 
 // Message types.
 const (
-	TextMsg = 0
+	TextMsg  = 0
+	ImageMsg = 1 // content: a File with Width and Height
+	FileMsg  = 2 // content: a File
 )
 
 // Methods a client may call.
@@ -278,7 +280,7 @@ func (c Chat) Validate(sender string) (string, error) {
 	if c.RecvID == "" {
 		return "", ErrRecv
 	}
-	if c.Msg.MType != TextMsg {
+	if c.Msg.MType != TextMsg && c.Msg.MType != ImageMsg && c.Msg.MType != FileMsg {
 		return "", ErrMType
 	}
 	if c.Msg.Content == "" {
@@ -307,6 +309,11 @@ func (c Chat) Validate(sender string) (string, error) {
 	}
 	if c.Msg.Quote != nil && !ident.IsMsgID(c.Msg.Quote.MsgID) {
 		return "", ErrQuote
+	}
+	if c.Msg.MType != TextMsg {
+		if _, err := ParseFile(c.Msg.MType, c.Msg.Content, conv, sender); err != nil {
+			return "", err
+		}
 	}
 	if err := c.validMentions(); err != nil {
 		return "", err

@@ -16,8 +16,12 @@ var (
 	ErrForbidden    = errors.New("forbidden")
 	ErrNotFound     = errors.New("not found")
 	ErrConflict     = errors.New("conflict")
-	// ErrLimited is a request over a rate or size limit: retryable later.
+	// ErrLimited is a request over a rate limit: retryable later.
 	ErrLimited = errors.New("limited")
+	// ErrTooLarge is a request for more than a size limit allows.
+	ErrTooLarge = errors.New("too large")
+	// ErrUnsupported is content of a type that is not accepted.
+	ErrUnsupported = errors.New("unsupported type")
 )
 
 // Invalid returns an ErrInvalid with a message for the client.
@@ -37,6 +41,12 @@ func Conflict(format string, a ...any) error { return wrap(ErrConflict, format, 
 
 // Limited returns an ErrLimited with a message for the client.
 func Limited(format string, a ...any) error { return wrap(ErrLimited, format, a...) }
+
+// TooLarge returns an ErrTooLarge with a message for the client.
+func TooLarge(format string, a ...any) error { return wrap(ErrTooLarge, format, a...) }
+
+// Unsupported returns an ErrUnsupported with a message for the client.
+func Unsupported(format string, a ...any) error { return wrap(ErrUnsupported, format, a...) }
 
 // Refusal reports whether err is one of the kinds above: a refusal whose
 // text is meant for the client. Anything else is an internal failure, whose
@@ -70,6 +80,10 @@ func Status(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrLimited):
 		return http.StatusTooManyRequests
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrUnsupported):
+		return http.StatusUnsupportedMediaType
 	default:
 		return http.StatusServiceUnavailable
 	}

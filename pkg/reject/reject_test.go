@@ -14,6 +14,9 @@ func TestStatus(t *testing.T) {
 		Forbidden("no"):        http.StatusForbidden,
 		NotFound("no"):         http.StatusNotFound,
 		Conflict("no"):         http.StatusConflict,
+		Limited("no"):          http.StatusTooManyRequests,
+		TooLarge("no"):         http.StatusRequestEntityTooLarge,
+		Unsupported("no"):      http.StatusUnsupportedMediaType,
 		fmt.Errorf("wrapped: %w", Forbidden("x")): http.StatusForbidden,
 		errors.New("mongo down"):                  http.StatusServiceUnavailable,
 	}

@@ -83,4 +83,7 @@ func Require(name, envKey, dev string) (string, error) {
 const (
 	JWT      = "jwt-secret"   // env JWT_SECRET
 	Internal = "internal-key" // env INTERNAL_KEY: HMAC key for calls between components
+	// The file store's credentials (S3 access key id and secret key).
+	S3AccessKey = "s3-access-key" // env S3_ACCESS_KEY
+	S3SecretKey = "s3-secret-key" // env S3_SECRET_KEY
 )

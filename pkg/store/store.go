@@ -93,6 +93,9 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	if err := s.ensureChatLogIndex(ctx); err != nil {
 		return err
 	}
+	if err := s.ensureUploadIndex(ctx); err != nil {
+		return err
+	}
 	return s.migrateLists(ctx)
 }
 

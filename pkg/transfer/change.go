@@ -102,6 +102,11 @@ func (s *Service) apply(ctx context.Context, m domain.Message, ev event.Chat, c 
 	if !changed {
 		return m, nil
 	}
+	if c.Kind == frame.KindRecall && m.Msg.MType != frame.TextMsg {
+		if err := s.removeFile(ctx, m); err != nil {
+			return m, err
+		}
+	}
 	if err := s.Store.Revise(ctx, next); err != nil {
 		return m, err
 	}
@@ -111,4 +116,22 @@ func (s *Service) apply(ctx context.Context, m domain.Message, ev event.Chat, c 
 		}
 	}
 	return next, nil
+}
+
+// removeFile deletes the bytes of a recalled image or file message before
+// its content goes from the store: a retry after a failure deletes again
+// (nothing to delete), while a recall stored before its file was deleted
+// would leave the file without anything naming it.
+func (s *Service) removeFile(ctx context.Context, m domain.Message) error {
+	var f frame.File
+	if err := json.Unmarshal([]byte(m.Msg.Content), &f); err != nil || f.Key == "" {
+		return nil // not a file's content: nothing stored to delete
+	}
+	if s.RemoveFile == nil {
+		return fmt.Errorf("recalling %s: no file store to delete %s from", m.MsgID, f.Key)
+	}
+	if err := s.RemoveFile(ctx, f.Key); err != nil {
+		return fmt.Errorf("recalling %s: %w", m.MsgID, err)
+	}
+	return nil
 }

@@ -50,6 +50,8 @@ type Service struct {
 	Routes push.Router
 	Push   push.Sender
 	Log    *slog.Logger
+	// RemoveFile deletes the bytes of a file (a recalled file message's).
+	RemoveFile func(ctx context.Context, key string) error
 }
 
 // Decode parses a request body: one event.Chat, or a JSON array of them (a
