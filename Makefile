@@ -6,6 +6,7 @@ FAAS_CLI  := $(BIN)/faas-cli
 # list, so it is pinned in tools/faas-cli and built with `go build`.
 FAAS_CLI_LDFLAGS := -X github.com/openfaas/faas-cli/version.Version=0.13.14
 HELM      := $(BIN)/helm
+VERSITYGW := $(BIN)/versitygw
 # Helm v4.3.2, pinned in tools/helm and built from the module proxy; it
 # renders and lints deploy/chart (CI's fifth lane).
 HELM_LDFLAGS := -X helm.sh/helm/v4/internal/version.version=v4.3.2
@@ -29,7 +30,8 @@ test: faas-cli
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e/cluster
 
 ## test-real: the integration suites against this machine's Redis and
-## FerretDB on PostgreSQL (CI's second lane; see .ci/run). The cluster test
+## FerretDB on PostgreSQL, and the S3 server S3_ENDPOINT names if set (CI's
+## second lane starts versitygw for it; see .ci/run). The cluster test
 ## restarts that Redis only when EASYCHAT_RESTART_REDIS=1 (CI sets it).
 test-real: faas-cli
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
@@ -51,7 +53,7 @@ test-race: faas-cli
 FUZZEXECS ?= 200000x
 FUZZ_TARGETS := easychat/pkg/frame:FuzzDecode easychat/pkg/ident:FuzzIDs easychat/pkg/sign:FuzzVerify \
 	easychat/pkg/token:FuzzVerify easychat/pkg/transfer:FuzzDecode easychat/pkg/receipt:FuzzDecode \
-	./gateway/session:FuzzHandle:30000x
+	easychat/pkg/frame:FuzzParseFile:100000x easychat/pkg/filelink:FuzzVerify ./gateway/session:FuzzHandle:30000x
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; rest=$${t#*:}; fn=$${rest%%:*}; n=$(FUZZEXECS); \
@@ -75,6 +77,12 @@ test-web:
 faas-cli: $(FAAS_CLI)
 $(FAAS_CLI): tools/faas-cli/go.mod tools/faas-cli/go.sum
 	cd tools/faas-cli && GOWORK=off $(GO) build -ldflags "$(FAAS_CLI_LDFLAGS)" -o $(FAAS_CLI) github.com/openfaas/faas-cli
+
+## versitygw: the S3-compatible server CI's second lane runs the file suites
+## against (see .ci/run), pinned in tools/versitygw
+versitygw: $(VERSITYGW)
+$(VERSITYGW): tools/versitygw/go.mod tools/versitygw/go.sum
+	cd tools/versitygw && GOWORK=off $(GO) build -o $(VERSITYGW) github.com/versity/versitygw/cmd/versitygw
 
 helm: $(HELM)
 $(HELM): tools/helm/go.mod tools/helm/go.sum

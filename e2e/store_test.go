@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -388,6 +389,69 @@ func TestStoreChangesSurviveSealingFromOlderCopies(t *testing.T) {
 		}
 		if m.Msg.Content != want {
 			t.Fatalf("seq %d reads %q, want %q", m.Seq, m.Msg.Content, want)
+		}
+	}
+}
+
+// A file is either sent or swept, never both: a message's use of an upload
+// and the orphan sweeper race on the same keys, and each key goes to one.
+func TestStoreUploadGoesToTheMessageOrTheSweeperNotBoth(t *testing.T) {
+	ctx := context.Background()
+	st := openSystemStore(t, ctx)
+	const n = 20
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%s/%s/%032x", frame.SingleConversationID("alice", "bob"), "alice", time.Now().UnixNano()+int64(i))
+		if err := st.AddUpload(ctx, domain.Upload{Key: keys[i], Conversation: "alice_bob", User: "alice", At: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	used := make([]error, n)
+	var claimed []domain.Upload
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i, k := range keys {
+			used[i] = st.UseUpload(ctx, k, fmt.Sprintf("msg-%d", i))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for range 5 {
+			c, err := st.ClaimOrphans(ctx, 2, 1000)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			claimed = append(claimed, c...)
+		}
+	}()
+	wg.Wait()
+	swept := map[string]bool{}
+	for _, u := range claimed {
+		swept[u.Key] = true
+	}
+	for i, k := range keys {
+		switch {
+		case used[i] == nil && swept[k]:
+			t.Errorf("%s both sent and swept", k)
+		case used[i] != nil && !swept[k]:
+			t.Errorf("%s neither sent nor swept: %v", k, used[i])
+		case used[i] != nil && !errors.Is(used[i], reject.ErrNotFound):
+			t.Errorf("%s: %v", k, used[i])
+		}
+	}
+	// Whatever was sent may be sent again by the same message, by no other.
+	for i, k := range keys {
+		if used[i] != nil {
+			continue
+		}
+		if err := st.UseUpload(ctx, k, fmt.Sprintf("msg-%d", i)); err != nil {
+			t.Errorf("resend: %v", err)
+		}
+		if err := st.UseUpload(ctx, k, "another"); !errors.Is(err, reject.ErrConflict) {
+			t.Errorf("another message: %v", err)
 		}
 	}
 }

@@ -1,0 +1,166 @@
+package files
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"easychat/pkg/blob"
+	"easychat/pkg/domain"
+	"easychat/pkg/filelink"
+	"easychat/pkg/frame"
+	"easychat/pkg/reject"
+)
+
+type fakeUploads struct {
+	ups  map[string]domain.Upload
+	used map[string]string
+}
+
+func (f *fakeUploads) AddUpload(_ context.Context, u domain.Upload) error {
+	f.ups[u.Key] = u
+	return nil
+}
+func (f *fakeUploads) UseUpload(_ context.Context, key, msgID string) error {
+	if m, ok := f.used[key]; ok && m != msgID {
+		return reject.Conflict("already sent")
+	}
+	f.used[key] = msgID
+	delete(f.ups, key)
+	return nil
+}
+func (f *fakeUploads) ClaimOrphans(_ context.Context, before int64, limit int) ([]domain.Upload, error) {
+	var out []domain.Upload
+	for _, u := range f.ups {
+		if u.At < before && len(out) < limit {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+func (f *fakeUploads) DropUpload(_ context.Context, key string) error { delete(f.ups, key); return nil }
+
+type fakeBlobs struct{ m map[string]blob.Info }
+
+func (b *fakeBlobs) Put(context.Context, string, io.Reader, blob.Info) error { return nil }
+func (b *fakeBlobs) Stat(_ context.Context, key string) (blob.Info, error) {
+	in, ok := b.m[key]
+	if !ok {
+		return in, blob.ErrNotFound
+	}
+	return in, nil
+}
+func (b *fakeBlobs) Open(context.Context, string) (blob.Object, blob.Info, error) {
+	return nil, blob.Info{}, errors.New("unused")
+}
+func (b *fakeBlobs) Delete(_ context.Context, key string) error { delete(b.m, key); return nil }
+
+type members map[string]bool
+
+func (m members) IsMember(_ context.Context, group, user string) (bool, error) {
+	if group == "g-none" {
+		return false, reject.NotFound("no group")
+	}
+	return m[group+"/"+user], nil
+}
+
+func service() (*Service, *fakeUploads, *fakeBlobs, *time.Time) {
+	now := time.UnixMilli(1_800_000_000_000)
+	ups := &fakeUploads{ups: map[string]domain.Upload{}, used: map[string]string{}}
+	bl := &fakeBlobs{m: map[string]blob.Info{}}
+	s := &Service{Uploads: ups, Blobs: bl, Groups: members{"g-team/alice": true}, Links: filelink.New("k-0123456789abcdef"),
+		Now: func() time.Time { return now }, OrphanTTL: time.Hour}
+	return s, ups, bl, &now
+}
+
+func call(t *testing.T, s *Service, user string, req map[string]any) (any, error) {
+	b, _ := json.Marshal(req)
+	return s.Handle(context.Background(), user, b)
+}
+
+func TestUploadGrants(t *testing.T) {
+	s, ups, _, _ := service()
+	out, err := call(t, s, "alice", map[string]any{"action": "upload", "conversationId": "alice_bob", "name": "a.png", "size": 10, "type": "image/png"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := out.(UploadGrant)
+	if !strings.HasPrefix(g.Key, "alice_bob/alice/") || !strings.HasPrefix(g.URL, "/files/"+g.Key+"?t=") || ups.ups[g.Key].Size != 10 {
+		t.Fatalf("grant %+v, record %+v", g, ups.ups[g.Key])
+	}
+	for name, c := range map[string]struct {
+		user string
+		req  map[string]any
+		want error
+	}{
+		"anonymous":      {"", map[string]any{"action": "upload"}, reject.ErrUnauthorized},
+		"unknown action": {"alice", map[string]any{"action": "delete"}, reject.ErrInvalid},
+		"not a party":    {"carol", map[string]any{"action": "upload", "conversationId": "alice_bob", "name": "a", "size": 1, "type": "text/plain"}, reject.ErrForbidden},
+		"not a member":   {"bob", map[string]any{"action": "upload", "conversationId": "g-team", "name": "a", "size": 1, "type": "text/plain"}, reject.ErrForbidden},
+		"no group":       {"bob", map[string]any{"action": "upload", "conversationId": "g-none", "name": "a", "size": 1, "type": "text/plain"}, reject.ErrNotFound},
+		"too large":      {"alice", map[string]any{"action": "upload", "conversationId": "alice_bob", "name": "a", "size": DefaultMaxBytes + 1, "type": "text/plain"}, reject.ErrTooLarge},
+		"type":           {"alice", map[string]any{"action": "upload", "conversationId": "alice_bob", "name": "a", "size": 1, "type": "text/html"}, reject.ErrUnsupported},
+		"name":           {"alice", map[string]any{"action": "upload", "conversationId": "alice_bob", "name": "a/b", "size": 1, "type": "text/plain"}, reject.ErrInvalid},
+		"conversation":   {"alice", map[string]any{"action": "upload", "conversationId": "nope", "name": "a", "size": 1, "type": "text/plain"}, reject.ErrInvalid},
+		"no keys":        {"alice", map[string]any{"action": "download"}, reject.ErrInvalid},
+		"many keys":      {"alice", map[string]any{"action": "download", "keys": make([]string, MaxKeys+1)}, reject.ErrInvalid},
+		"other's files":  {"carol", map[string]any{"action": "download", "keys": []string{g.Key}}, reject.ErrForbidden},
+	} {
+		if _, err := call(t, s, c.user, c.req); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+	out, err = call(t, s, "bob", map[string]any{"action": "download", "keys": []string{g.Key}})
+	if err != nil || out.(DownloadGrant).URLs[g.Key] == "" {
+		t.Fatalf("member download: %+v, %v", out, err)
+	}
+}
+
+func TestUseChecksTheStoredFile(t *testing.T) {
+	s, ups, bl, _ := service()
+	key := "alice_bob/alice/0123456789abcdef0123456789abcdef"
+	f := frame.File{Key: key, Name: "a.png", Size: 10, Type: "image/png", Width: 3, Height: 2}
+	ctx := context.Background()
+	if err := s.Use(ctx, "m1", "alice", frame.ImageMsg, f); !errors.Is(err, reject.ErrNotFound) {
+		t.Fatalf("not uploaded: %v", err)
+	}
+	bl.m[key] = blob.Info{Key: key, Size: 10, Type: "image/png", Name: "a.png", Uploader: "alice", Width: 3, Height: 2}
+	for name, g := range map[string]frame.File{
+		"size":  {Key: key, Name: "a.png", Size: 11, Type: "image/png", Width: 3, Height: 2},
+		"type":  {Key: key, Name: "a.png", Size: 10, Type: "image/gif", Width: 3, Height: 2},
+		"width": {Key: key, Name: "a.png", Size: 10, Type: "image/png", Width: 30, Height: 2},
+		"name":  {Key: key, Name: "b.png", Size: 10, Type: "image/png", Width: 3, Height: 2},
+	} {
+		if err := s.Use(ctx, "m1", "alice", frame.ImageMsg, g); !errors.Is(err, reject.ErrInvalid) {
+			t.Errorf("%s differs: %v", name, err)
+		}
+	}
+	if err := s.Use(ctx, "m1", "alice", frame.ImageMsg, f); err != nil || ups.used[key] != "m1" {
+		t.Fatalf("use: %v %v", err, ups.used)
+	}
+	if err := s.Use(ctx, "m2", "alice", frame.ImageMsg, f); !errors.Is(err, reject.ErrConflict) {
+		t.Fatalf("second message: %v", err)
+	}
+}
+
+func TestSweepDeletesOnlyOldUnusedUploads(t *testing.T) {
+	s, ups, bl, now := service()
+	old := now.Add(-2 * time.Hour).UnixMilli()
+	for _, k := range []string{"a", "b"} {
+		ups.ups[k] = domain.Upload{Key: k, At: old}
+		bl.m[k] = blob.Info{Key: k}
+	}
+	ups.ups["new"] = domain.Upload{Key: "new", At: now.UnixMilli()}
+	bl.m["new"] = blob.Info{Key: "new"}
+	n, err := s.Sweep(context.Background())
+	if err != nil || n != 2 {
+		t.Fatalf("Sweep = %d, %v", n, err)
+	}
+	if _, ok := bl.m["new"]; !ok || len(bl.m) != 1 || len(ups.ups) != 1 {
+		t.Fatalf("left %v and %v", bl.m, ups.ups)
+	}
+}
