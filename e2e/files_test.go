@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -17,6 +18,7 @@ import (
 	"easychat/pkg/blob"
 	"easychat/pkg/domain"
 	"easychat/pkg/frame"
+	"easychat/pkg/token"
 )
 
 // Images and files: uploads through the gateway into the S3 store, messages
@@ -397,4 +399,66 @@ func TestOrphanUploadsAreDeleted(t *testing.T) {
 	// Swept is gone for good: a message may not name it any more.
 	ca.refused("k2", frame.MethodChat, map[string]any{"chatType": frame.SingleChat, "recvId": bob, "msg": fileMsg(t, frame.ImageMsg, orphan)},
 		"not found")
+}
+
+// BenchmarkFileRoundTrip measures one file's whole way through the embedded
+// system: the upload grant, the PUT through the gateway into the S3 store,
+// the download link and the GET back.
+//
+//	go test -run '^$' -bench FileRoundTrip -benchtime 50x ./e2e
+func BenchmarkFileRoundTrip(b *testing.B) {
+	s := system(b)
+	addr := s.Gateways()[0].Addr()
+	for _, size := range []int{64 << 10, 4 << 20} {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			data := bytes.Repeat([]byte("easychat "), size/9+1)[:size]
+			b.SetBytes(int64(size))
+			var user, tok, conv string
+			for i := 0; b.Loop(); i++ {
+				if i%50 == 0 { // FILE_UPLOAD_LIMIT: 100 an hour per user
+					user = fmt.Sprintf("bench-%x", time.Now().UnixNano())
+					var err error
+					if tok, err = token.New(s.JWTSecret(), time.Hour).Issue(user); err != nil {
+						b.Fatal(err)
+					}
+					conv = frame.SingleConversationID(user, "bench-peer")
+				}
+				g := benchAPI(b, addr, tok, map[string]any{"action": "upload", "conversationId": conv,
+					"name": "bench.txt", "size": size, "type": "text/plain"})
+				req, _ := http.NewRequest(http.MethodPut, "http://"+addr+g["url"].(string), bytes.NewReader(data))
+				res, err := http.DefaultClient.Do(req)
+				if err != nil || res.StatusCode != http.StatusCreated {
+					b.Fatalf("PUT: %v %v", res, err)
+				}
+				res.Body.Close()
+				key := g["key"].(string)
+				l := benchAPI(b, addr, tok, map[string]any{"action": "download", "keys": []string{key}})
+				res, err = http.Get("http://" + addr + l["urls"].(map[string]any)[key].(string))
+				if err != nil || res.StatusCode != http.StatusOK {
+					b.Fatalf("GET: %v %v", res, err)
+				}
+				n, _ := io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if n != int64(size) {
+					b.Fatalf("GET returned %d bytes", n)
+				}
+			}
+		})
+	}
+}
+
+func benchAPI(b *testing.B, addr, tok string, body any) map[string]any {
+	js, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/file", bytes.NewReader(js))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&m); err != nil || res.StatusCode != http.StatusOK {
+		b.Fatalf("file API: %d %v %v", res.StatusCode, m, err)
+	}
+	return m
 }

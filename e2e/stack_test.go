@@ -35,7 +35,7 @@ var (
 	sysDir  string
 )
 
-func system(t *testing.T) *stack.Stack {
+func system(t testing.TB) *stack.Stack {
 	t.Helper()
 	sysOnce.Do(func() {
 		sysDir, sysErr = os.MkdirTemp("", "easychat-e2e-")
