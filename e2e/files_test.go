@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"easychat/devstack/stack"
 	"easychat/pkg/blob"
 	"easychat/pkg/domain"
 	"easychat/pkg/frame"
@@ -137,14 +138,28 @@ func linkOf(t *testing.T, gwAddr, tok, key string) string {
 	return u
 }
 
-func TestImagesAndFilesReachMembersOnly(t *testing.T) {
+// fileScene is two users of a single conversation, alice connected.
+type fileScene struct {
+	s                      *stack.Stack
+	gw                     *stack.Gateway
+	addr, alice, bob, conv string
+	ta, tb                 string
+	ca                     *client
+}
+
+func newFileScene(t *testing.T) fileScene {
 	s := system(t)
 	gw := s.Gateways()[0]
-	addr := gw.Addr()
-	alice, bob, mallory := uid(t, "alice"), uid(t, "bob"), uid(t, "mallory")
-	ta, tb, tm := tokenFor(t, s, alice), tokenFor(t, s, bob), tokenFor(t, s, mallory)
-	conv := frame.SingleConversationID(alice, bob)
-	ca, cb := dial(t, s, gw, alice), dial(t, s, gw, bob)
+	alice, bob := uid(t, "alice"), uid(t, "bob")
+	return fileScene{s: s, gw: gw, addr: gw.Addr(), alice: alice, bob: bob, conv: frame.SingleConversationID(alice, bob),
+		ta: tokenFor(t, s, alice), tb: tokenFor(t, s, bob), ca: dial(t, s, gw, alice)}
+}
+
+func TestImagesAndFilesReachMembersOnly(t *testing.T) {
+	sc := newFileScene(t)
+	s, gw, addr, alice, bob, conv, ta, tb, ca := sc.s, sc.gw, sc.addr, sc.alice, sc.bob, sc.conv, sc.ta, sc.tb, sc.ca
+	cb := dial(t, s, gw, bob)
+	tm := tokenFor(t, s, uid(t, "mallory"))
 
 	img := pngBytes(t, 64, 48)
 	fi := uploaded(t, addr, ta, conv, "chart.png", "image/png", img)
@@ -228,13 +243,8 @@ func mustJSON(t *testing.T, v any) string {
 }
 
 func TestUploadsAndFileMessagesAreChecked(t *testing.T) {
-	s := system(t)
-	gw := s.Gateways()[0]
-	addr := gw.Addr()
-	alice, bob := uid(t, "alice"), uid(t, "bob")
-	ta := tokenFor(t, s, alice)
-	conv := frame.SingleConversationID(alice, bob)
-	ca := dial(t, s, gw, alice)
+	sc := newFileScene(t)
+	s, gw, addr, alice, bob, conv, ta, ca := sc.s, sc.gw, sc.addr, sc.alice, sc.bob, sc.conv, sc.ta, sc.ca
 
 	// What is asked for is bounded.
 	for name, c := range map[string]struct {
@@ -334,13 +344,8 @@ func waitMessage(t *testing.T, ctx context.Context, conv, id string) domain.Mess
 }
 
 func TestRecallDeletesTheFile(t *testing.T) {
-	s := system(t)
-	gw := s.Gateways()[0]
-	addr := gw.Addr()
-	alice, bob := uid(t, "alice"), uid(t, "bob")
-	ta, tb := tokenFor(t, s, alice), tokenFor(t, s, bob)
-	conv := frame.SingleConversationID(alice, bob)
-	ca := dial(t, s, gw, alice)
+	sc := newFileScene(t)
+	s, addr, bob, conv, ta, tb, ca := sc.s, sc.addr, sc.bob, sc.conv, sc.ta, sc.tb, sc.ca
 	ctx := context.Background()
 
 	f := uploaded(t, addr, ta, conv, "oops.png", "image/png", pngBytes(t, 16, 16))
@@ -365,13 +370,8 @@ func TestRecallDeletesTheFile(t *testing.T) {
 // An upload no message uses is deleted once older than FILE_ORPHAN_TTL (4 s
 // in this suite): the next upload request sweeps. One a message uses stays.
 func TestOrphanUploadsAreDeleted(t *testing.T) {
-	s := system(t)
-	gw := s.Gateways()[0]
-	addr := gw.Addr()
-	alice, bob := uid(t, "alice"), uid(t, "bob")
-	ta := tokenFor(t, s, alice)
-	conv := frame.SingleConversationID(alice, bob)
-	ca := dial(t, s, gw, alice)
+	sc := newFileScene(t)
+	s, addr, bob, conv, ta, ca := sc.s, sc.addr, sc.bob, sc.conv, sc.ta, sc.ca
 	ctx := context.Background()
 
 	orphan := uploaded(t, addr, ta, conv, "never-sent.png", "image/png", pngBytes(t, 8, 8))
