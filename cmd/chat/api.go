@@ -34,7 +34,7 @@ func (a *API) Call(ctx context.Context, fn string, body, out any) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(a.Base, "/")+"/api/"+fn, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url("/api/"+fn), bytes.NewReader(b))
 	if err != nil {
 		return err
 	}
@@ -56,19 +56,40 @@ func (a *API) Call(ctx context.Context, fn string, body, out any) error {
 		return err
 	}
 	if res.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		_ = json.Unmarshal(data, &e)
-		if e.Error == "" {
-			e.Error = strings.TrimSpace(string(data))
-		}
-		return &APIError{Status: res.StatusCode, Msg: e.Error}
+		return apiError(res.StatusCode, data)
 	}
 	if out == nil {
 		return nil
 	}
 	return json.Unmarshal(data, out)
+}
+
+// apiError reads a refusal: {"error": "..."}, or the body as it is.
+func apiError(status int, data []byte) *APIError {
+	var e struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(data, &e)
+	if e.Error == "" {
+		e.Error = strings.TrimSpace(string(data))
+	}
+	return &APIError{Status: status, Msg: e.Error}
+}
+
+// url is the gateway's http(s) address of path. The API and /files/ share
+// the websocket's origin, so a ws:// or wss:// -url works as well.
+func (a *API) url(path string) string {
+	base := strings.TrimRight(a.Base, "/")
+	if u, err := url.Parse(base); err == nil {
+		switch u.Scheme {
+		case "ws":
+			u.Scheme = "http"
+		case "wss":
+			u.Scheme = "https"
+		}
+		base = u.String()
+	}
+	return base + path
 }
 
 // Session is the answer to login and register.

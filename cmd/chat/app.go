@@ -36,6 +36,7 @@ type App struct {
 	seqWait      map[string]string // my acked messages (msgId → conversation) whose seq is to tell
 	seqTries     int
 	seqLooping   bool
+	links        map[string]cachedLink // file key → download link (/get)
 
 	syncMu sync.Mutex
 }
@@ -71,6 +72,10 @@ func (a *App) Handle(ctx context.Context, cmd Command) bool {
 		err = a.more(ctx)
 	case KindSend:
 		err = a.send(ctx, cmd.Text, nil)
+	case KindSendFile:
+		err = a.sendFile(ctx, cmd.Path)
+	case KindGet:
+		err = a.getFile(ctx, cmd.Seq, cmd.Path)
 	case KindReply:
 		err = a.reply(ctx, cmd.Seq, cmd.Text)
 	case KindEdit, KindRecall, KindDelete, KindReact:
@@ -308,13 +313,20 @@ func (a *App) send(ctx context.Context, text string, quoted *Message) error {
 		return fmt.Errorf("message too long (max %d bytes)", frame.MaxContent)
 	}
 	c, _ := a.Store.Conv(id)
-	it := &outItem{id: newID("t"), conv: c, msg: frame.Msg{MType: frame.TextMsg, Content: text}, at: a.now().UnixMilli()}
+	msg := frame.Msg{MType: frame.TextMsg, Content: text}
+	if c.ChatType == frame.GroupChat {
+		msg.Mentions, msg.MentionAll = a.mentions(ctx, c.ID, text)
+	}
+	return a.enqueue(ctx, c, msg, quoted)
+}
+
+// enqueue sends msg (text, image or file) to conversation c through the
+// outbox: acked, or resent with the same frame id after a reconnect.
+func (a *App) enqueue(ctx context.Context, c Conv, msg frame.Msg, quoted *Message) error {
+	it := &outItem{id: newID("t"), conv: c, msg: msg, at: a.now().UnixMilli()}
 	if quoted != nil {
 		it.msg.Quote = &frame.Quote{MsgID: quoted.MsgID}
 		it.quote = previewOf(*quoted)
-	}
-	if c.ChatType == frame.GroupChat {
-		it.msg.Mentions, it.msg.MentionAll = a.mentions(ctx, c.ID, text)
 	}
 	a.mu.Lock()
 	a.outbox = append(a.outbox, it)

@@ -22,6 +22,7 @@ import (
 type fakeGateway struct {
 	t   *testing.T
 	srv *httptest.Server
+	mux *http.ServeMux // more routes may be added (files_test.go)
 
 	mu         sync.Mutex
 	log        []frame.Push // every stored message, in seq order per conversation
@@ -96,6 +97,7 @@ func newFakeGateway(t *testing.T) *fakeGateway {
 		}
 		_ = json.NewEncoder(w).Encode(g.members)
 	})
+	g.mux = mux
 	g.srv = httptest.NewServer(mux)
 	t.Cleanup(g.srv.Close)
 	return g

@@ -54,8 +54,8 @@ func (a *App) reply(ctx context.Context, seq int64, text string) error {
 func previewOf(m Message) *frame.Quote {
 	q := &frame.Quote{MsgID: m.MsgID, Seq: m.Seq, SendID: m.SendID, Recalled: m.Recalled}
 	if !m.Recalled {
-		r := []rune(m.Content)
-		q.Content = string(r[:min(len(r), frame.QuoteRunes)])
+		r := []rune(previewText(m))
+		q.Content, q.MType = string(r[:min(len(r), frame.QuoteRunes)]), m.MType
 	}
 	return q
 }
@@ -74,6 +74,9 @@ func (a *App) changeMsg(ctx context.Context, cmd Command) error {
 	case KindEdit:
 		if m.SendID != a.Me {
 			return fmt.Errorf("#%d is not your message", cmd.Seq)
+		}
+		if m.MType != frame.TextMsg {
+			return fmt.Errorf("#%d is %s: only text messages can be edited", cmd.Seq, kindName(m.MType))
 		}
 		if len(cmd.Text) > frame.MaxContent {
 			return fmt.Errorf("message too long (max %d bytes)", frame.MaxContent)
@@ -307,6 +310,6 @@ func (a *App) reportOwnSeqs() {
 	sort.Slice(found, func(i, j int) bool { return found[i].order < found[j].order })
 	for _, m := range found {
 		c, _ := a.Store.Conv(m.ConvID)
-		a.Out.Println(printable(fmt.Sprintf("  ✓ #%d in %s: %s", m.Seq, c.Title(), oneLine(m.Content, 40))))
+		a.Out.Println(printable(fmt.Sprintf("  ✓ #%d in %s: %s", m.Seq, c.Title(), sentSummary(m))))
 	}
 }

@@ -26,6 +26,8 @@ const (
 	KindRecall                  // /recall <#seq>
 	KindDelete                  // /delete <#seq>: hide it for me
 	KindReact                   // /react <#seq> <emoji>
+	KindSendFile                // /send <path>: upload a file or image and send it
+	KindGet                     // /get <#seq> [path]: save a message's file
 )
 
 // Command is one parsed input line.
@@ -38,6 +40,9 @@ type Command struct {
 	Seq  int64    // reply, edit, recall, delete, react: the message's #seq
 	// Emoji of KindReact.
 	Emoji string
+	// Path of KindSendFile (the file), KindGet (where to save; "" for the
+	// file's name in the current directory).
+	Path string
 }
 
 // ErrUnknown is returned for a line starting with "/" that is no command.
@@ -55,6 +60,10 @@ const helpText = `Commands:
                                     a group's owner: any message)
   /delete <#seq>                    delete message #seq for yourself (all your devices)
   /react <#seq> <emoji>             react to message #seq; again to take it back
+  /send <path>                      send a file to the open conversation (also /file; at most
+                                    20 MiB); jpeg, png, gif and webp go as images
+  /get <#seq> [path]                save the file of message #seq: under its name here, in a
+                                    directory, or as path (never overwrites: "name (1).pdf")
   /group create <name> <members...> create a group (you are its owner) and open it
   /group add <groupId> <members...> add members to a group
   /online <users...>                who is online
@@ -128,6 +137,21 @@ func Parse(line string) (Command, error) {
 			return Command{}, err
 		}
 		return Command{Kind: KindReact, Seq: seq, Emoji: args[1]}, nil
+	case "/send", "/file":
+		path := unquote(skipWord(line))
+		if path == "" {
+			return Command{}, fmt.Errorf("usage: %s <path>", name)
+		}
+		return Command{Kind: KindSendFile, Path: path}, nil
+	case "/get":
+		if len(args) == 0 {
+			return Command{}, fmt.Errorf("usage: /get <#seq> [path]")
+		}
+		seq, rest, err := seqAndText(line)
+		if err != nil {
+			return Command{}, err
+		}
+		return Command{Kind: KindGet, Seq: seq, Path: unquote(rest)}, nil
 	case "/group", "/g":
 		if len(args) == 0 {
 			return Command{}, fmt.Errorf("usage: /group create <name> <members...> | /group add <groupId> <members...>")
@@ -176,6 +200,16 @@ func skipWord(s string) string {
 		return ""
 	}
 	return strings.TrimLeft(s[i:], " \t")
+}
+
+// unquote is a path as typed: blanks around it dropped, and one pair of
+// quotes around it too (a path may hold spaces).
+func unquote(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0] {
+		s = s[1 : len(s)-1]
+	}
+	return s
 }
 
 func noArgs(name string, args []string) error {

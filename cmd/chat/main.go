@@ -8,8 +8,8 @@
 //	go run ./cmd/chat -token <jwt>                               # a token from `make run`
 //
 // Then: /list, /open bob, type to send, /reply #12 text, /edit #12 text,
-// /recall #12, /delete #12, /react #12 👍, /group create team bob carol,
-// /online bob, /quit. /help lists everything.
+// /recall #12, /delete #12, /react #12 👍, /send ./chart.png, /get #13,
+// /group create team bob carol, /online bob, /quit. /help lists everything.
 package main
 
 import (

@@ -108,6 +108,8 @@ func msgLine(me string, c Conv, m Message, now time.Time) string {
 		if m.RecalledBy != "" {
 			body += " by " + printable(name(me, m.RecalledBy))
 		}
+	} else if m.MType != frame.TextMsg {
+		body = fileLine(m) // one line: the name is escaped, line breaks too
 	} else {
 		body = printableLines(m.Content, "\n"+strings.Repeat(" ", utf8.RuneCountInString(prefix)))
 		if m.Edited > 0 {
@@ -151,7 +153,14 @@ func quoteLine(me string, q frame.Quote) string {
 	if who == me {
 		who = "me"
 	}
-	return printable(fmt.Sprintf("  ↪ %s%s: %s", ref, who, oneLine(q.Content, frame.QuoteRunes)))
+	text := oneLine(q.Content, frame.QuoteRunes) // a file message's preview is its name
+	switch q.MType {
+	case frame.ImageMsg:
+		text = "[image] " + text
+	case frame.FileMsg:
+		text = "[file] " + text
+	}
+	return printable(fmt.Sprintf("  ↪ %s%s: %s", ref, who, text))
 }
 
 // reactionsText renders reactions as "👍 2 ❤️ 1", the most given first.
@@ -274,7 +283,7 @@ func listLines(me string, list []ConvInfo, now time.Time) []string {
 			if who == me {
 				who = "me"
 			}
-			text := oneLine(l.Msg.Content, 50)
+			text := oneLine(summary(l.Msg.MType, l.Msg.Content), 50)
 			if l.Msg.Recalled {
 				text = "⌫ message recalled"
 			}

@@ -14,6 +14,7 @@ type Message struct {
 	ConvID   string
 	ChatType int
 	SendID   string
+	MType    int // frame.TextMsg, ImageMsg or FileMsg (Content is then a frame.File)
 	Content  string
 	Seq      int64 // 0 until known (a message of mine before the server stored it)
 	SendTime int64 // ms
@@ -33,6 +34,7 @@ type Message struct {
 // setState takes the server's state of the message (content and what
 // changes it). Hidden is mine only and stays.
 func (m *Message) setState(w frame.Msg) {
+	m.MType = w.MType
 	m.Content = w.Content
 	m.Quote = w.Quote
 	m.Mentions = w.Mentions
@@ -537,7 +539,9 @@ func (c *Conv) requote(m *Message) {
 		if m.Recalled {
 			nq = frame.Quote{MsgID: q.MsgID, Seq: q.Seq, SendID: q.SendID, Recalled: true}
 		} else {
-			nq.Content = string([]rune(m.Content)[:min(frame.QuoteRunes, len([]rune(m.Content)))])
+			// A file message's preview is its name, never its JSON.
+			p := []rune(previewText(*m))
+			nq.Content, nq.MType = string(p[:min(frame.QuoteRunes, len(p))]), m.MType
 		}
 		x.Quote = &nq
 	}

@@ -7,12 +7,10 @@ import (
 	"hash/crc32"
 	"image"
 	"image/png"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,65 +19,10 @@ import (
 	"easychat/pkg/filelink"
 )
 
-// memBlobs is an in-memory blob.Store for the handler's own logic; the
-// e2e suite runs it against the S3 protocol.
-type memBlobs struct {
-	mu sync.Mutex
-	m  map[string]stored
-}
-
-type stored struct {
-	b  []byte
-	in blob.Info
-}
-
-func (s *memBlobs) Put(_ context.Context, key string, r io.Reader, in blob.Info) error {
-	b := make([]byte, in.Size)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	in.Key = key
-	s.m[key] = stored{b, in}
-	return nil
-}
-
-func (s *memBlobs) Stat(_ context.Context, key string) (blob.Info, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o, ok := s.m[key]
-	if !ok {
-		return blob.Info{}, blob.ErrNotFound
-	}
-	return o.in, nil
-}
-
-type nopCloser struct{ *bytes.Reader }
-
-func (nopCloser) Close() error { return nil }
-
-func (s *memBlobs) Open(ctx context.Context, key string) (blob.Object, blob.Info, error) {
-	in, err := s.Stat(ctx, key)
-	if err != nil {
-		return nil, in, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return nopCloser{bytes.NewReader(s.m[key].b)}, in, nil
-}
-
-func (s *memBlobs) Delete(_ context.Context, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, key)
-	return nil
-}
-
 const key = "alice_bob/alice/0123456789abcdef0123456789abcdef"
 
-func setup(t *testing.T) (*memBlobs, filelink.Signer, *httptest.Server) {
-	blobs := &memBlobs{m: map[string]stored{}}
+func setup(t *testing.T) (*blob.Memory, filelink.Signer, *httptest.Server) {
+	blobs := blob.NewMemory()
 	links := filelink.New("internal-key-0123456789")
 	srv := httptest.NewServer(&Handler{Blobs: blobs, Links: links, Metrics: metrics.New(), Log: slog.Default()})
 	t.Cleanup(srv.Close)
@@ -153,7 +96,7 @@ func TestHTMLIsNeverServedAsHTML(t *testing.T) {
 		t.Fatalf("HTML declared as text: %d", got)
 	}
 	// Even if stored under an HTML type, it is served as an attachment.
-	blobs.m[key] = stored{page, blob.Info{Key: key, Size: int64(len(page)), Type: "text/html", Name: "p.html"}}
+	blobs.Set(key, page, blob.Info{Size: int64(len(page)), Type: "text/html", Name: "p.html"})
 	get := links.URL(filelink.Link{Op: filelink.Get, Key: key, Expires: time.Now().Add(time.Minute).UnixMilli()})
 	res, err := http.Get(srv.URL + get)
 	if err != nil {
