@@ -11,6 +11,8 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const zlib = require('node:zlib');
 const { startStack } = require('./lib/stack');
 const { launch, ChatUser, uniq, ids, registerAPI, singleConv, eventually, screenshotDir, PHONE } = require('./lib/browser');
 
@@ -601,4 +603,237 @@ test('a group: typing indicator, @mentions and @all, owner recall, reactions fro
   await quinn.page.mouse.click(5, 400);
   await quinn.shot('22-group-phone');
   await closeAll(olga, pia, quinn);
+});
+
+// ---- images and files (protocol 15)
+
+// png is a w×h PNG (an RGB gradient), its bytes built here.
+function png(w, h) {
+  const table = [];
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table.push(c >>> 0);
+  }
+  const crc32 = (b) => {
+    let c = 0xffffffff;
+    for (const x of b) c = table[(c ^ x) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(td));
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8; // bits per channel
+  ihdr[9] = 2; // RGB
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    const row = y * (w * 3 + 1); // filter byte 0, then the pixels
+    for (let x = 0; x < w; x++) {
+      raw[row + 1 + x * 3] = Math.round((x * 255) / w);
+      raw[row + 2 + x * 3] = Math.round((y * 255) / h);
+      raw[row + 3 + x * 3] = 190;
+    }
+  }
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+// padded is head and tail made exactly n bytes long with spaces between.
+function padded(head, tail, n) {
+  const h = Buffer.from(head, 'latin1');
+  const t = Buffer.from(tail, 'latin1');
+  return Buffer.concat([h, Buffer.alloc(n - h.length - t.length, 0x20), t]);
+}
+
+// attachFiles picks files through the paperclip's file chooser.
+async function attachFiles(u, files) {
+  const [chooser] = await Promise.all([
+    u.page.waitForEvent('filechooser'),
+    u.page.getByRole('button', { name: 'Attach a photo or file' }).click(),
+  ]);
+  await chooser.setFiles(files);
+}
+
+const imageMsg = (u) => u.page.locator('#msg-list .msg[data-kind=image]');
+const fileMsg = (u, name) => u.page.locator('#msg-list .msg[data-kind=file]').filter({ has: u.page.locator('.file-name', { hasText: name }) });
+
+// hoverActions shows the actions of message li by hovering it (again,
+// should a drawing move it from under the pointer).
+async function hoverActions(li) {
+  await eventually(async () => {
+    await li.locator('.bubble').hover();
+    await li.locator('.tools').waitFor({ timeout: 2000 });
+  });
+  return li;
+}
+
+// loaded waits until img has its pixels, and says what they are.
+async function loaded(img) {
+  await eventually(async () => assert.ok(await img.evaluate((e) => e.complete && e.naturalWidth > 0), 'image loaded'));
+  return img.evaluate((e) => ({ w: e.naturalWidth, h: e.naturalHeight, src: e.getAttribute('src') }));
+}
+
+test('images and files: attach, thumbnail and full view, file row with a Download link, reply, recall; desktop and phone', { timeout: 300000 }, async () => {
+  const rosa = await user('rosa');
+  const theo = await user('theo');
+  await rosa.register();
+  await theo.register();
+  const conv = singleConv(rosa.id, theo.id);
+  await rosa.startChat(theo.id);
+  await rosa.send('Photos from the site visit, and the report');
+  await theo.row(conv).waitFor();
+  await theo.openConv(conv);
+  await theo.waitMsg('Photos from the site visit');
+
+  // The paperclip is beside the message box.
+  await rosa.page.getByRole('button', { name: 'Attach a photo or file' }).waitFor();
+  await rosa.page.fill('#composer textarea', '');
+  await rosa.shot('23-composer-attach');
+
+  // An image, chosen as a person does: a thumbnail at most 240×240, its
+  // shape from the image's width and height, from a same-origin link.
+  await attachFiles(rosa, [{ name: 'site.png', mimeType: 'image/png', buffer: png(320, 200) }]);
+  await rosa.page.locator('#msg-list .msg.own[data-kind=image][data-status=read], #msg-list .msg.own[data-kind=image][data-status=delivered]').waitFor();
+  const thumb = imageMsg(theo).locator('.thumb');
+  await thumb.waitFor();
+  const pic = await loaded(thumb.locator('img'));
+  assert.deepEqual([pic.w, pic.h], [320, 200]);
+  assert.match(pic.src, /^\/files\/[^?]+\?t=/, 'a same-origin file link');
+  const box = await thumb.boundingBox();
+  assert.deepEqual([Math.round(box.width), Math.round(box.height)], [240, 150]);
+  await loaded(imageMsg(rosa).locator('.thumb img'));
+  assert.equal(await theo.row(conv).locator('.conv-last').textContent(), '[image]');
+  await rosa.row(conv).locator('.conv-last', { hasText: 'You: [image]' }).waitFor();
+
+  // A PDF: a row with the name, its size and a Download link.
+  const pdf = padded('%PDF-1.4\n%âãÏÓ\n1 0 obj << /Type /Catalog >> endobj\n', '\n%%EOF\n', 1234);
+  await attachFiles(rosa, [{ name: 'report.pdf', mimeType: 'application/pdf', buffer: pdf }]);
+  const row = fileMsg(theo, 'report.pdf');
+  await row.waitFor();
+  assert.equal(await row.locator('.file-size').textContent(), '1.2 KB');
+  const link = row.getByRole('link', { name: 'Download report.pdf' });
+  await eventually(async () => assert.match(await link.getAttribute('href') || '', /^\/files\//));
+  assert.equal(await link.getAttribute('download'), 'report.pdf');
+  await theo.row(conv).locator('.conv-last', { hasText: '[file] report.pdf' }).waitFor();
+  // The link gives the bytes, as an attachment.
+  const got = await theo.page.evaluate(async (href) => {
+    const r = await fetch(href);
+    return { status: r.status, cd: r.headers.get('content-disposition'), bytes: [...new Uint8Array(await r.arrayBuffer())] };
+  }, await link.getAttribute('href'));
+  assert.equal(got.status, 200);
+  assert.match(got.cd, /^attachment;\s*filename="?report\.pdf"?/);
+  assert.deepEqual(Buffer.from(got.bytes), pdf);
+  // And a click downloads it under its name.
+  const [dl] = await Promise.all([theo.page.waitForEvent('download'), link.click()]);
+  assert.equal(dl.suggestedFilename(), 'report.pdf');
+  assert.deepEqual(fs.readFileSync(await dl.path()), pdf);
+  // A link about to expire is not used: a new one is asked for first.
+  const old = await link.getAttribute('href');
+  await theo.page.evaluate(() => { for (const l of window.easychat.files.links.links.values()) l.expires = Date.now(); });
+  const [dl2] = await Promise.all([theo.page.waitForEvent('download'), link.click()]);
+  assert.deepEqual(fs.readFileSync(await dl2.path()), pdf);
+  assert.notEqual(await link.getAttribute('href'), old);
+
+  // A file whose type the browser names in a way the server does not take
+  // (a .docx is a zip): declared as bytes, the server says what they are,
+  // and the upload is asked for again with that type.
+  const docx = padded('PK\x03\x04\x14\x00\x06\x00', 'word/document.xml', 600);
+  await attachFiles(rosa, [{ name: 'notes.docx', mimeType: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document', buffer: docx }]);
+  await fileMsg(theo, 'notes.docx').locator('.file-size', { hasText: '600 B' }).waitFor();
+  await theo.row(conv).locator('.conv-last', { hasText: '[file] notes.docx' }).waitFor();
+
+  // Too large: refused before any byte is sent; the reason shows above the
+  // message box until dismissed (here the file is dropped on the chat).
+  await rosa.page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(20 * 1024 * 1024 + 1)], 'backup.zip', { type: 'application/zip' }));
+    const pane = document.getElementById('chat-pane');
+    for (const type of ['dragover', 'drop']) pane.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  const failed = rosa.page.locator('#uploads .upload[data-state=failed]');
+  await failed.filter({ hasText: 'backup.zip' }).filter({ hasText: 'file too large: at most 20 MB' }).waitFor();
+  await rosa.shot('24-upload-refused');
+  await rosa.page.getByRole('button', { name: 'Dismiss backup.zip' }).click();
+  await failed.waitFor({ state: 'detached' });
+
+  // Edit is not offered for a file; reply and react are, as for text.
+  let li = await hoverActions(imageMsg(rosa).first());
+  assert.equal(await li.getByRole('button', { name: 'Edit', exact: true }).isVisible(), false);
+  assert.equal(await li.getByRole('button', { name: 'Recall', exact: true }).isVisible(), true);
+  await rosa.page.mouse.move(0, 0);
+  li = await hoverActions(fileMsg(theo, 'report.pdf'));
+  await li.getByRole('button', { name: 'Reply', exact: true }).click();
+  assert.equal(await theo.page.locator('#compose-bar .compose-text').textContent(), '[file] report.pdf');
+  await theo.send('Thanks, reading it now');
+  for (const u of [theo, rosa]) await u.msg('Thanks, reading it').locator('.quote-text', { hasText: '[file] report.pdf' }).waitFor();
+  li = await hoverActions(imageMsg(theo).first());
+  await li.getByRole('button', { name: 'React', exact: true }).click();
+  await li.getByRole('button', { name: 'React with 👍', exact: true }).click();
+  await imageMsg(rosa).first().locator('.chip', { hasText: '👍 1' }).waitFor();
+  await theo.page.mouse.move(0, 0);
+  await theo.shot('25-peer-image-and-file');
+
+  // The full image: over the page; Escape or a click closes it.
+  await thumb.click();
+  const lb = theo.page.locator('#lightbox');
+  await lb.waitFor();
+  const full = await loaded(lb.locator('img'));
+  assert.deepEqual([full.w, full.h], [320, 200]);
+  assert.equal(await lb.locator('#lightbox-name').textContent(), 'site.png');
+  await theo.shot('26-full-size-image');
+  await theo.page.keyboard.press('Escape');
+  await lb.waitFor({ state: 'hidden' });
+  await thumb.click();
+  await loaded(lb.locator('img'));
+  await lb.click({ position: { x: 5, y: 5 } });
+  await lb.waitFor({ state: 'hidden' });
+
+  // At phone width (Theo's phone): the same, in one column.
+  const phone = new ChatUser(browser, baseURL, theo.id, { viewport: PHONE, scale: 2 });
+  await phone.start();
+  users.push(phone);
+  await phone.login();
+  await phone.row(conv).locator('.conv-last', { hasText: 'Thanks, reading it now' }).waitFor();
+  await phone.openConv(conv);
+  const pthumb = imageMsg(phone).locator('.thumb');
+  await loaded(pthumb.locator('img'));
+  await fileMsg(phone, 'report.pdf').getByRole('link', { name: 'Download report.pdf' }).waitFor();
+  await eventually(async () => assert.match(await fileMsg(phone, 'notes.docx').locator('.file-dl').getAttribute('href') || '', /^\/files\//));
+  assert.equal(await phone.page.evaluate(() => document.documentElement.scrollWidth), PHONE.width, 'nothing wider than the phone');
+  await pthumb.scrollIntoViewIfNeeded();
+  await phone.shot('27-phone-image-and-file');
+  await pthumb.tap();
+  await loaded(phone.page.locator('#lightbox img'));
+  const lbox = await phone.page.locator('#lightbox img').boundingBox();
+  assert.ok(lbox.width <= PHONE.width, 'the full image fits the phone');
+  await phone.shot('28-phone-full-size');
+  await phone.page.getByRole('button', { name: 'Close' }).click();
+  await phone.page.locator('#lightbox').waitFor({ state: 'hidden' });
+
+  // Recall: "message recalled" on every side, and the file is gone.
+  await attachFiles(rosa, [{ name: 'wrong.png', mimeType: 'image/png', buffer: png(90, 160) }]);
+  const wrong = imageMsg(theo).filter({ has: theo.page.locator('img[alt="wrong.png"]') });
+  const wrongPic = await loaded(wrong.locator('img'));
+  assert.deepEqual(await wrong.locator('.thumb').evaluate((e) => [e.offsetWidth, e.offsetHeight]), [90, 160], 'small images keep their size');
+  li = await hoverActions(imageMsg(rosa).filter({ has: rosa.page.locator('img[alt="wrong.png"]') }));
+  rosa.page.once('dialog', (d) => d.accept());
+  await li.getByRole('button', { name: 'Recall', exact: true }).click();
+  for (const u of [rosa, theo, phone]) {
+    await eventually(async () => assert.equal((await u.texts()).at(-1), 'message recalled', u.id));
+    await eventually(async () => assert.equal(await imageMsg(u).count(), 1, `${u.id}: one image left`));
+  }
+  await theo.row(conv).locator('.conv-last', { hasText: 'message recalled' }).waitFor();
+  const gone = await theo.page.evaluate(async (src) => (await fetch(src, { cache: 'no-store' })).status, wrongPic.src);
+  assert.equal(gone, 404, 'a recalled file is deleted');
+  await phone.page.mouse.click(5, 300);
+  await phone.shot('29-phone-recalled');
+  await closeAll(rosa, theo, phone);
 });

@@ -238,9 +238,9 @@ func (h *Handler) get(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	hd.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	hd.Set("Cross-Origin-Resource-Policy", "same-origin")
 	hd.Set("Referrer-Policy", "no-referrer")
-	// The link is the permission: cache no longer than a link lives, and
-	// only in the user's own browser.
-	hd.Set("Cache-Control", "private, max-age=300")
+	// Only in the user's own browser, and asked again each time it is
+	// shown (a 304 while unchanged): a recalled file stops showing at once.
+	hd.Set("Cache-Control", "private, no-cache")
 	cw := &countingWriter{ResponseWriter: w}
 	http.ServeContent(cw, r, "", in.Modified, obj)
 	h.Metrics.FileBytes.WithLabelValues("out").Add(float64(cw.n))

@@ -1,5 +1,5 @@
 // Starts the whole system for the browser tests: the dev stack binary
-// (embedded Kafka, FerretDB, Redis, functions under the local FaaS runtime)
+// (embedded Kafka, FerretDB, Redis, S3, functions under the local FaaS runtime)
 // on free ports and a throwaway state directory, and stops it again.
 'use strict';
 
@@ -70,7 +70,7 @@ async function startOnce({ readyTimeoutMs = 6 * 60 * 1000 } = {}) {
   const bin = path.join(dir, 'devstack');
   execFileSync('go', ['build', '-o', bin, './devstack'], { cwd: repoRoot, stdio: 'inherit' });
 
-  const [gw, gwInternal, faas, kafka, mongo, redis, connector] = await freePorts(7);
+  const [gw, gwInternal, faas, kafka, mongo, redis, s3, connector] = await freePorts(8);
   const addr = (p) => `127.0.0.1:${p}`;
   const env = {
     ...process.env,
@@ -81,6 +81,7 @@ async function startOnce({ readyTimeoutMs = 6 * 60 * 1000 } = {}) {
     EMBEDDED_KAFKA_ADDR: addr(kafka),
     EMBEDDED_MONGO_ADDR: addr(mongo),
     EMBEDDED_REDIS_ADDR: addr(redis),
+    EMBEDDED_S3_ADDR: addr(s3),
     CONNECTOR_HTTP_ADDR: addr(connector),
     LOG_LEVEL: process.env.LOG_LEVEL || 'info',
   };

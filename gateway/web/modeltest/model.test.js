@@ -311,6 +311,25 @@ test('order: a pending message of mine sits after the newest one held when it wa
   assert.equal(c.lastMsg.content, 'three');
 });
 
+test('order: my messages sent one after another keep their order when a sync gives only the first its seq', () => {
+  let now = 5000;
+  const s = new Store(() => now);
+  s.begin({ userId: 'alice', nickname: '', token: 't' });
+  const conv = 'alice_bob';
+  const c = s.startSingle('bob');
+  const a = s.queue(c, 'fa', 'first');
+  now += 300;
+  const b = s.queue(c, 'fb', 'second');
+  s.acked(a, { conversationId: conv, msgId: 'mfirst' });
+  s.acked(b, { conversationId: conv, msgId: 'msecond' });
+  // The sync ran before the second was stored.
+  s.merge({ ...push(conv, 'alice', 1, 'first'), sendTime: 99999 }, 'sync', null);
+  assert.deepEqual(contents(s, conv), ['first', 'second']);
+  s.merge(push(conv, 'bob', 2, 'reply'), 'sync', null);
+  s.merge({ ...push(conv, 'alice', 3, 'second'), sendTime: 99999 }, 'sync', null);
+  assert.deepEqual(contents(s, conv), ['first', 'reply', 'second']);
+});
+
 test('the list shows conversations with messages, groups and the open one, newest activity first', () => {
   const s = store();
   s.merge(push('alice_bob', 'bob', 1, 'old'), 'sync', null);
@@ -593,7 +612,7 @@ test('changes: recall clears the content, quote, mentions and reactions, and sho
   assert.deepEqual([m.content, m.recalled, m.recalledBy, m.quote, m.mentions, m.reactions],
     ['', true, 'bob', null, [], {}]);
   assert.equal(mentionsMe(m, 'alice'), false, 'a recalled message mentions no one');
-  assert.deepEqual(c.lastMsg, { msgId: 'msecret', sendId: 'bob', content: '', sendTime: 3000, seq: 3, recalled: true });
+  assert.deepEqual(c.lastMsg, { msgId: 'msecret', sendId: 'bob', mType: 0, content: '', sendTime: 3000, seq: 3, recalled: true });
   assert.equal(canReply(m), false);
   assert.deepEqual(sortedMessages(c).map((x) => x.msgId), ['msecret'], 'still shown, as recalled');
   // A list's last message that is not held changes too.

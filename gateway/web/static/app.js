@@ -8,6 +8,7 @@ import { GROUP, SINGLE, needsHistory } from './js/conv.js';
 import { Conn } from './js/conn.js';
 import { makeApi } from './js/api.js';
 import { Client } from './js/client.js';
+import { Files } from './js/fileclient.js';
 import * as storage from './js/storage.js';
 import { $, notice } from './js/views/dom.js';
 import { createTopbar } from './js/views/topbar.js';
@@ -62,6 +63,11 @@ const client = new Client(store, conn, api, {
   composing: (id) => store.openId === id && chat.composing(),
 });
 
+const files = new Files(api, {
+  render,
+  send: (conv, mType, content, extra) => client.send(conv, content, { ...extra, mType }),
+});
+
 const topbar = createTopbar(conn, { onLogout: () => logout('') });
 const login = createLogin({ signIn: (body) => api('user', body), onSession: startSession });
 const list = createList(store, {
@@ -84,6 +90,13 @@ const chat = createChat(store, {
   onReact: (conv, m, emoji, remove) => client.react(conv, m, emoji, remove),
   onHide: (conv, m) => client.hide(conv, m),
   notice,
+  onAttach: (conv, list, extra) => files.sendFiles(conv, list, extra),
+  uploads: (id) => files.uploadsOf(id),
+  onDismissUpload: (id) => files.dismiss(id),
+  link: (key) => files.link(key),
+  needLinks: (keys) => files.want(keys),
+  linkFailed: (key) => files.loadFailed(key),
+  freshLink: (key) => files.fresh(key),
 });
 bindGroups(store, {
   create: async (name, members) => {
@@ -147,6 +160,7 @@ function closeConv() {
 
 function startSession(s) {
   store.begin(s);
+  files.reset();
   storage.saveSession(s);
   list.clear();
   chat.clear();
@@ -181,12 +195,13 @@ function logout(msg) {
   client.stop();
   storage.forget(store.me);
   store.end();
+  files.reset();
   history.replaceState(null, '', location.pathname);
   login.show(msg);
 }
 
 // A small handle for debugging in the console.
-window.easychat = { state: store, conn, client, syncNow: () => client.syncNow(), refreshList: () => client.refreshList() };
+window.easychat = { state: store, conn, client, files, syncNow: () => client.syncNow(), refreshList: () => client.refreshList() };
 
 const saved = storage.loadSession();
 if (saved && saved.token && saved.userId) startSession(saved);

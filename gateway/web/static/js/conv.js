@@ -38,7 +38,7 @@ export function newConv(id, chatType, me) {
     baseSeq: 0, // messages up to here are left to history (loaded lazily)
     readSeq: 0, // how far I have read
     unread: 0,
-    lastMsg: null, // {sendId, content, sendTime, seq}
+    lastMsg: null, // {msgId, sendId, mType, content, sendTime, seq, recalled}
     updatedAt: 0,
     msgs: new Map(), // msgId (or "f:"+frame id) → message
     historyDone: false,
@@ -83,7 +83,9 @@ export function bumpLast(conv, m) {
   const l = conv.lastMsg;
   const newer = !l || (m.seq && l.seq ? m.seq >= l.seq : m.sendTime >= l.sendTime);
   if (newer) {
-    conv.lastMsg = { msgId: m.msgId, sendId: m.sendId, content: m.content, sendTime: m.sendTime, seq: m.seq, recalled: !!m.recalled };
+    conv.lastMsg = {
+      msgId: m.msgId, sendId: m.sendId, mType: m.mType || 0, content: m.content, sendTime: m.sendTime, seq: m.seq, recalled: !!m.recalled,
+    };
   }
   conv.updatedAt = Math.max(conv.updatedAt, m.sendTime || 0);
 }

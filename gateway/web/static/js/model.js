@@ -130,7 +130,10 @@ export class Store {
     let m = conv.msgs.get(id);
     const added = !m;
     if (m) {
-      if (!m.seq && p.seq) m.seq = p.seq;
+      if (!m.seq && p.seq) {
+        m.seq = p.seq;
+        if (m.frameId) placeAfter(conv, m);
+      }
       if (m.status === 'pending') m.status = 'sent';
       if (isNewer(p.msg, m)) {
         setState(m, p.msg);
@@ -251,6 +254,7 @@ export class Store {
       } else if (!m && conv.lastMsg && conv.lastMsg.msgId === d.msgId) {
         // Not held, but the list shows it.
         conv.lastMsg.content = msg.content || '';
+        conv.lastMsg.mType = msg.mType || 0;
         conv.lastMsg.recalled = !!msg.recalled;
         changed = true;
       }
@@ -398,15 +402,17 @@ export class Store {
 
   // ---- sending
 
-  // queue puts a text of mine in the outbox under frame id and shows it as
-  // pending; the caller sends it. extra: quote (the preview of the message
-  // answered), mentions and mentionAll (group chats only).
+  // queue puts a message of mine in the outbox under frame id and shows it
+  // as pending; the caller sends it. extra: quote (the preview of the
+  // message answered), mentions and mentionAll (group chats only), mType
+  // (an image or file: text is its JSON content).
   queue(conv, id, text, extra = {}) {
     const item = {
       id,
       convId: conv.id,
       chatType: conv.chatType,
       recvId: recvIdOf(conv),
+      mType: extra.mType || 0,
       content: text,
       time: this.now(),
       failed: false,
@@ -432,7 +438,7 @@ export class Store {
       sendTime: item.time,
       status: item.failed ? 'failed' : 'pending',
       afterSeq: item.afterSeq || highestSeq(conv),
-    }, { content: item.content, quote: item.quote, mentions: item.mentions, mentionAll: item.mentionAll });
+    }, { content: item.content, mType: item.mType, quote: item.quote, mentions: item.mentions, mentionAll: item.mentionAll });
     conv.msgs.set(m.key, m);
     bumpLast(conv, m);
   }
@@ -652,9 +658,18 @@ export class Store {
   }
 }
 
+// placeAfter: my message m has its seq now; messages I sent after it on
+// this device that have none yet go after it too (each was placed after
+// the newest seq held when it was sent, which may be older than m's).
+function placeAfter(conv, m) {
+  for (const o of conv.msgs.values()) {
+    if (!o.seq && o.frameId && o.sendTime >= m.sendTime && (o.afterSeq || 0) < m.seq) o.afterSeq = m.seq;
+  }
+}
+
 // chatData is the data of the conversation.chat frame that sends item.
 export function chatData(item) {
-  const msg = { mType: 0, content: item.content };
+  const msg = { mType: item.mType || 0, content: item.content };
   if (item.quote && item.quote.msgId) msg.quote = { msgId: item.quote.msgId };
   if (item.mentions && item.mentions.length) msg.mentions = item.mentions;
   if (item.mentionAll) msg.mentionAll = true;

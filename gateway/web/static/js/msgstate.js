@@ -3,6 +3,7 @@
 // change number (version) that state is at. Also the rules of what a user
 // may do to a message, and the @mentions of a text being written. Pure: no
 // page, no network.
+import { fileName } from './files.js';
 
 export const REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
 export const EDIT_WINDOW = 15 * 60 * 1000;
@@ -60,11 +61,12 @@ export function clip(s, n = QUOTE_RUNES) {
   return cs.length > n ? cs.slice(0, n).join('') + '…' : cs.join('');
 }
 
-// quoteOf is the preview a reply to m carries until the server's comes.
+// quoteOf is the preview a reply to m carries until the server's comes
+// (as the server's: a file's name for an image or file).
 export function quoteOf(m) {
   const q = { msgId: m.msgId, seq: m.seq || 0, sendId: m.sendId, mType: m.mType || 0 };
   if (m.recalled) q.recalled = true;
-  else q.content = clip(m.content);
+  else q.content = clip(fileName(m.mType || 0, m.content));
   return q;
 }
 

@@ -1,13 +1,18 @@
 // The open conversation: its header, who is typing, the messages with their
 // ticks, quotes, edits, recalls and reactions, each with its actions (on
 // hover or focus; on a tap where there is no hover), the history line above
-// them, and the composer with its reply/edit bar and @mention choices.
+// them, and the composer with its reply/edit bar, @mention choices and
+// attachments (a paperclip, paste or drop; the uploads' progress above it).
+// Image messages show a thumbnail that opens the full image, file messages
+// a row with a Download link.
 import { GROUP, SINGLE, sortedMessages, ownStatus, readersOf } from '../conv.js';
 import {
   REACTIONS, mentionsMe, resolveQuote, quoteOf, canEdit, canRecall, canReply, canReact, reactionList,
   hasReacted, mentionsIn, mentionQuery, mentionChoices,
 } from '../msgstate.js';
+import { IMAGE, isFileMessage, parseFile, previewText, quoteLabel, humanSize, fitSize, extLabel } from '../files.js';
 import { $, el, hue, fmtTime, fillAvatar } from './dom.js';
+import { createLightbox } from './lightbox.js';
 
 const TICKS = { pending: '🕓', failed: '⚠ not sent · retry', read: '✓✓', delivered: '✓✓', sent: '✓' };
 const ACTIONS = [
@@ -25,7 +30,9 @@ const tapMode = () => matchMedia('(hover: none), (max-width: 760px)').matches;
 // (extra: quote, mentions, mentionAll), onRetry(frameId), onOlder(conv),
 // onBack(), onTyped(conv), onStopTyping(conv), onRecall(conv, m),
 // onEdit(conv, m, text), onReact(conv, m, emoji, remove), onHide(conv, m)
-// and notice(text).
+// and notice(text); for files onAttach(conv, files, extra), uploads(convId),
+// onDismissUpload(id), link(key) (a held download link, or ''),
+// needLinks(keys), linkFailed(key) and freshLink(key) (a promise of a link).
 export function createChat(store, h) {
   const { onSend, onRetry, onOlder, onBack } = h;
   const bubbles = new Map(); // message key → <li>, for the open conversation
@@ -37,6 +44,8 @@ export function createChat(store, h) {
   let active = 0; // the highlighted one
   const box = $('messages');
   const list = $('msg-list');
+  const lightbox = createLightbox();
+  const uploadRows = new Map(); // upload id → <li>
 
   $('back').addEventListener('click', onBack);
 
@@ -122,6 +131,95 @@ export function createChat(store, h) {
     ta.focus();
   });
 
+  // ---- attachments: the paperclip, a paste, a drop
+
+  const fileInput = $('file-input');
+  $('attach').addEventListener('click', () => fileInput.click());
+  fileInput.addEventListener('change', () => {
+    const files = [...fileInput.files];
+    fileInput.value = ''; // the same file may be chosen again
+    attach(files);
+  });
+  ta.addEventListener('paste', (e) => {
+    const files = [...((e.clipboardData && e.clipboardData.files) || [])];
+    if (!files.length || mode?.kind === 'edit') return;
+    e.preventDefault();
+    attach(files);
+  });
+  const pane = $('chat-pane');
+  const dragsFiles = (e) => !!e.dataTransfer && [...e.dataTransfer.types].includes('Files');
+  pane.addEventListener('dragover', (e) => {
+    if (!dragsFiles(e) || mode?.kind === 'edit') return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    pane.classList.add('dropping');
+  });
+  pane.addEventListener('dragleave', (e) => {
+    if (!pane.contains(e.relatedTarget)) pane.classList.remove('dropping');
+  });
+  pane.addEventListener('drop', (e) => {
+    pane.classList.remove('dropping');
+    if (!dragsFiles(e) || mode?.kind === 'edit') return;
+    e.preventDefault();
+    attach([...e.dataTransfer.files]);
+  });
+  // A file dropped anywhere else must not replace the page with itself.
+  for (const type of ['dragover', 'drop']) {
+    addEventListener(type, (e) => {
+      if (!dragsFiles(e) || e.defaultPrevented) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = 'none';
+    });
+  }
+
+  // attach sends files to the open conversation, as the answer to the
+  // message being replied to if any.
+  function attach(files) {
+    const conv = openConv();
+    if (!conv || !files.length) return;
+    const extra = {};
+    const target = mode?.kind === 'reply' && conv.msgs.get(mode.key);
+    if (target && canReply(target)) extra.quote = quoteOf(target);
+    if (mode?.kind === 'reply') setMode(null);
+    stickToBottom = true;
+    h.onAttach(conv, files, extra);
+  }
+
+  const UPLOAD_STATE = { queued: 'Waiting…', uploading: 'Uploading…' };
+
+  function uploadRow(u) {
+    const li = el('li', 'upload');
+    const what = el('span', 'upload-what');
+    what.append(el('span', 'upload-name'), el('span', 'upload-note'));
+    const x = el('button', 'ghost icon', '✕');
+    x.type = 'button';
+    x.addEventListener('click', () => h.onDismissUpload(u.id));
+    li.append(el('span', 'upload-icon'), what, x);
+    return li;
+  }
+
+  // renderUploads lists the open conversation's uploads under way or failed.
+  function renderUploads(conv) {
+    const ul = $('uploads');
+    const us = h.uploads(conv.id);
+    const seen = new Set();
+    for (const u of us) {
+      let li = uploadRows.get(u.id);
+      if (!li) uploadRows.set(u.id, (li = uploadRow(u)));
+      seen.add(u.id);
+      li.dataset.state = u.state;
+      li.querySelector('.upload-name').textContent = u.name;
+      li.querySelector('.upload-note').textContent = u.state === 'failed' ? u.error : `${humanSize(u.size)} · ${UPLOAD_STATE[u.state] || ''}`;
+      li.querySelector('button').setAttribute('aria-label', (u.state === 'failed' ? 'Dismiss ' : 'Cancel ') + u.name);
+      li.title = u.state === 'failed' ? `${u.name}: ${u.error}` : u.name;
+      ul.append(li);
+    }
+    for (const [id, li] of uploadRows) {
+      if (!seen.has(id)) { li.remove(); uploadRows.delete(id); }
+    }
+    ul.hidden = !us.length;
+  }
+
   // ---- reply and edit
 
   function setMode(m) {
@@ -149,7 +247,7 @@ export function createChat(store, h) {
     const cancel = $('compose-cancel');
     if (mode.kind === 'reply') {
       $('compose-title').textContent = 'Reply to ' + (target.sendId === store.me ? 'yourself' : store.nameOf(target.sendId));
-      $('compose-text').textContent = target.recalled ? 'message recalled' : quoteOf(target).content;
+      $('compose-text').textContent = target.recalled ? 'message recalled' : quoteLabel(target.mType, quoteOf(target).content);
       cancel.setAttribute('aria-label', 'Cancel reply');
     } else {
       $('compose-title').textContent = 'Edit message';
@@ -278,6 +376,15 @@ export function createChat(store, h) {
     const hit = messageOf(li);
     if (!hit) return;
     const { conv, m } = hit;
+    if (e.target.closest('.thumb')) {
+      openImage(m);
+      return;
+    }
+    const dl = e.target.closest('.file-dl');
+    if (dl) {
+      download(e, dl);
+      return;
+    }
     const btn = e.target.closest('button');
     if (btn && btn.dataset.act) {
       act(btn.dataset.act, conv, m, li);
@@ -310,6 +417,17 @@ export function createChat(store, h) {
       fillTools(li, conv, m);
     }
   });
+  // A long press where there is no hover: the actions, also of an image
+  // (a tap on it opens it).
+  list.addEventListener('contextmenu', (e) => {
+    const li = e.target.closest('.msg');
+    const hit = tapMode() ? messageOf(li) : null;
+    if (!hit || !hit.m.msgId || hit.m.hidden) return;
+    e.preventDefault();
+    closeMenus(li);
+    li.classList.add('open');
+    fillTools(li, hit.conv, hit.m);
+  });
   // What may be done can change with time (the edit and recall windows).
   list.addEventListener('pointerover', (e) => {
     const li = e.target.closest('.msg');
@@ -332,6 +450,24 @@ export function createChat(store, h) {
   document.addEventListener('click', (e) => {
     if (!e.target.closest || !e.target.closest('#msg-list .msg')) closeMenus();
   });
+
+  function openImage(m) {
+    const f = !m.recalled && m.mType === IMAGE ? parseFile(m.content) : null;
+    if (f) lightbox.show(f, h.freshLink(f.key));
+  }
+
+  // download lets the browser follow a Download link that is still good;
+  // else it asks for a new one first.
+  function download(e, a) {
+    const key = a.closest('.attach').dataset.key;
+    if (a.getAttribute('href') && h.link(key)) return;
+    e.preventDefault();
+    h.freshLink(key).then((url) => {
+      if (!url) throw new Error('the file is not available');
+      a.href = url;
+      a.click();
+    }).catch((err) => h.notice('Could not download the file: ' + err.message));
+  }
 
   box.addEventListener('scroll', () => {
     const conv = openConv();
@@ -446,7 +582,7 @@ export function createChat(store, h) {
     btn.hidden = !q;
     if (!q) return;
     const who = q.missing ? '' : q.sendId === store.me ? 'You' : store.nameOf(q.sendId);
-    const text = q.missing ? 'message not found' : q.recalled ? 'message recalled' : q.content || '';
+    const text = q.missing ? 'message not found' : q.recalled ? 'message recalled' : quoteLabel(q.mType, q.content);
     btn.dataset.msgid = q.msgId;
     btn.classList.toggle('gone', !!(q.missing || q.recalled));
     btn.querySelector('.quote-from').textContent = who;
@@ -473,6 +609,89 @@ export function createChat(store, h) {
     }
   }
 
+  function imageBox(f) {
+    const btn = el('button', 'attach thumb');
+    btn.type = 'button';
+    btn.dataset.state = 'loading';
+    btn.title = f.name;
+    btn.setAttribute('aria-label', 'Open image ' + f.name);
+    // The box has the image's shape before it loads.
+    const s = fitSize(f.width, f.height);
+    btn.style.width = s.width + 'px';
+    btn.style.height = s.height + 'px';
+    const img = el('img');
+    img.alt = f.name;
+    img.width = s.width;
+    img.height = s.height;
+    img.loading = 'lazy';
+    img.decoding = 'async';
+    img.draggable = false;
+    img.addEventListener('load', () => { btn.dataset.state = 'loaded'; });
+    img.addEventListener('error', () => {
+      if (!img.getAttribute('src')) return;
+      img.removeAttribute('src');
+      // An old link is asked for again; a new one that fails: it is gone.
+      btn.dataset.state = h.linkFailed(f.key) ? 'loading' : 'broken';
+      if (btn.dataset.state === 'loading') render();
+    });
+    btn.append(img, el('span', 'thumb-note', 'image not available'));
+    return btn;
+  }
+
+  function fileBox(f) {
+    const row = el('div', 'attach file-row');
+    const icon = el('span', 'file-icon', extLabel(f.name, f.type));
+    icon.setAttribute('aria-hidden', 'true');
+    const info = el('span', 'file-info');
+    const name = el('span', 'file-name', f.name);
+    name.title = f.name;
+    info.append(name, el('span', 'file-size', humanSize(f.size)));
+    const a = el('a', 'file-dl', 'Download');
+    a.download = f.name;
+    a.tabIndex = 0; // also before its link has come
+    a.setAttribute('aria-label', 'Download ' + f.name);
+    row.append(icon, info, a);
+    return row;
+  }
+
+  // fillAttach draws m's image or file, if it is one (and not recalled),
+  // and adds to need the keys whose links are to be asked for. It returns
+  // the file drawn, or null.
+  function fillAttach(li, m, need) {
+    const f = !m.recalled && isFileMessage(m.mType) ? parseFile(m.content) : null;
+    const kind = f ? (m.mType === IMAGE ? 'image' : 'file') : '';
+    let box = li.querySelector('.attach');
+    li.dataset.kind = kind || 'text';
+    if (!f) {
+      if (box) box.remove();
+      return null;
+    }
+    if (!box || box.dataset.key !== f.key || box.dataset.kind !== kind) {
+      const next = kind === 'image' ? imageBox(f) : fileBox(f);
+      next.dataset.key = f.key;
+      next.dataset.kind = kind;
+      if (box) box.replaceWith(next);
+      else li.querySelector('.text').before(next);
+      box = next;
+    }
+    const url = h.link(f.key);
+    if (kind === 'image') {
+      const img = box.querySelector('img');
+      // A loaded image keeps its link; only one not shown yet needs one.
+      if (img.getAttribute('src') || box.dataset.state === 'broken') return f;
+      if (url) img.src = url;
+      else need.push(f.key);
+    } else {
+      const a = box.querySelector('.file-dl');
+      if (url) a.href = url;
+      else {
+        a.removeAttribute('href');
+        need.push(f.key);
+      }
+    }
+    return f;
+  }
+
   function fillTools(li, conv, m) {
     const now = Date.now();
     const can = {
@@ -494,6 +713,7 @@ export function createChat(store, h) {
 
   function renderMessages(conv) {
     const seen = new Set();
+    const need = [];
     let prevDay = '';
     let prevSender = '';
     for (const m of sortedMessages(conv)) {
@@ -529,8 +749,10 @@ export function createChat(store, h) {
       from.hidden = own || conv.chatType !== GROUP || prevSender === m.sendId;
       from.style.setProperty('--h', hue(m.sendId));
       fillQuote(li, conv, m);
+      const f = fillAttach(li, m, need);
       const text = li.querySelector('.text');
-      text.textContent = m.recalled ? 'message recalled' : m.content;
+      text.textContent = m.recalled ? 'message recalled' : f ? '' : isFileMessage(m.mType) ? previewText(m.mType, m.content) : m.content;
+      text.hidden = !!f;
       text.title = m.recalled && m.recalledBy ? 'Recalled by ' + (m.recalledBy === store.me ? 'you' : store.nameOf(m.recalledBy)) : '';
       const edited = li.querySelector('.edited');
       edited.hidden = !m.edited || m.recalled;
@@ -552,6 +774,7 @@ export function createChat(store, h) {
     for (const [k, li] of bubbles) {
       if (!seen.has(k)) { li.remove(); bubbles.delete(k); }
     }
+    if (need.length) h.needLinks(need);
   }
 
   function render() {
@@ -563,6 +786,7 @@ export function createChat(store, h) {
     renderTyping(conv);
     renderOlder();
     renderMode(conv);
+    renderUploads(conv);
 
     const wasBottom = atBottom();
     const prevHeight = box.scrollHeight;

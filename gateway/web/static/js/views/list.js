@@ -1,5 +1,6 @@
 // The conversation list, and the form that starts a single chat.
 import { GROUP } from '../conv.js';
+import { previewText } from '../files.js';
 import { $, el, fmtTime, fillAvatar, ID_RE } from './dom.js';
 
 // createList binds the list to store. onOpen(id) opens a conversation;
@@ -59,7 +60,8 @@ export function createList(store, { onOpen, onNewChat }) {
       let last = 'No messages yet';
       if (c.lastMsg) {
         const who = c.lastMsg.sendId === store.me ? 'You: ' : c.chatType === GROUP ? store.nameOf(c.lastMsg.sendId) + ': ' : '';
-        last = who + (c.lastMsg.recalled ? 'message recalled' : c.lastMsg.content);
+        // An image or file message's content is its JSON: "[image]", "[file] name".
+        last = who + (c.lastMsg.recalled ? 'message recalled' : previewText(c.lastMsg.mType, c.lastMsg.content));
       }
       li.querySelector('.conv-last').textContent = last;
       const badge = li.querySelector('.badge');
