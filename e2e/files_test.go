@@ -109,20 +109,7 @@ func links(t *testing.T, gwAddr, tok string, keys ...string) (int, map[string]an
 
 func fetch(t *testing.T, gwAddr, url string, h http.Header) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+gwAddr+url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res, b
+	return httpDo(t, http.MethodGet, "http://"+gwAddr+url, nil, h)
 }
 
 func linkOf(t *testing.T, gwAddr, tok, key string) string {

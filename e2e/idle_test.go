@@ -5,7 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openfaas/faas-provider/types"
+
 	"easychat/devstack/stack"
+	"easychat/faas/provider"
 	"easychat/pkg/frame"
 )
 
@@ -37,22 +40,9 @@ func TestIdleFunctionsGoToZeroAndTheFirstChatIsDeliveredOnce(t *testing.T) {
 	a, b := uid(t, "idle-a"), uid(t, "idle-b")
 	ca, cb := dial(t, s, gw, a), dial(t, s, gw, b)
 
-	deadline := time.Now().Add(wait)
-	for _, fn := range fns {
-		for {
-			st, err := s.Provider.Function(fn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.Replicas == 0 && len(s.Provider.Replicas(fn)) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s not scaled to zero: %+v", fn, st)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	waitFunctions(t, s, "scaled to zero", func(st types.FunctionStatus, rs []provider.Replica) bool {
+		return st.Replicas == 0 && len(rs) == 0
+	}, fns...)
 	// user keeps its 15m default: the short duration was only for these two.
 	if st, err := s.Provider.Function("user"); err != nil || st.Replicas == 0 {
 		t.Fatalf("user scaled down with the default zero-duration: %+v %v", st, err)
@@ -88,6 +78,21 @@ func TestIdleFunctionsGoToZeroAndTheFirstChatIsDeliveredOnce(t *testing.T) {
 // waitSettled waits until each function has its wanted replicas, all ready.
 func waitSettled(t *testing.T, s *stack.Stack, fns ...string) {
 	t.Helper()
+	waitFunctions(t, s, "settled", func(st types.FunctionStatus, rs []provider.Replica) bool {
+		ready := 0
+		for _, r := range rs {
+			if r.Ready {
+				ready++
+			}
+		}
+		return st.Replicas >= 1 && uint64(len(rs)) == st.Replicas && uint64(ready) == st.Replicas
+	}, fns...)
+}
+
+// waitFunctions waits until done holds for each function's status and
+// replicas.
+func waitFunctions(t *testing.T, s *stack.Stack, what string, done func(types.FunctionStatus, []provider.Replica) bool, fns ...string) {
+	t.Helper()
 	deadline := time.Now().Add(wait)
 	for _, fn := range fns {
 		for {
@@ -96,17 +101,11 @@ func waitSettled(t *testing.T, s *stack.Stack, fns ...string) {
 				t.Fatal(err)
 			}
 			rs := s.Provider.Replicas(fn)
-			ready := 0
-			for _, r := range rs {
-				if r.Ready {
-					ready++
-				}
-			}
-			if st.Replicas >= 1 && uint64(len(rs)) == st.Replicas && uint64(ready) == st.Replicas {
+			if done(st, rs) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s did not settle: %+v, replicas %+v", fn, st, rs)
+				t.Fatalf("%s not %s: %+v, replicas %+v", fn, what, st, rs)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}

@@ -233,7 +233,14 @@ func ackData(t *testing.T, f frame.Frame) frame.ChatAck {
 
 func httpPost(t *testing.T, url string, body string, h http.Header) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	res, b := httpDo(t, http.MethodPost, url, strings.NewReader(body), h)
+	return res.StatusCode, string(b)
+}
+
+// httpDo makes one request and returns the answer with its body read.
+func httpDo(t *testing.T, method, url string, body io.Reader, h http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +253,7 @@ func httpPost(t *testing.T, url string, body string, h http.Header) (int, string
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
+	return res, b
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
