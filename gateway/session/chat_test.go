@@ -305,6 +305,7 @@ func (noPresence) Online(context.Context, []string) (map[string]bool, error) {
 // A change of a message, and a chat quoting one, may make the function wait
 // for that message to be stored: each goes in a call of its own, marked
 // alone (never batched with other sockets' frames), in the socket's order.
+// So do image and file messages.
 func TestChangesAndRepliesGoAloneInOrder(t *testing.T) {
 	caller := &gateCaller{gate: make(chan struct{}), calls: make(chan string, 64)}
 	s, sock, env := newTestSession(t, caller, 64)
@@ -316,19 +317,23 @@ func TestChangesAndRepliesGoAloneInOrder(t *testing.T) {
 	s.Handle(chatFrame("2"), false)
 	s.Handle([]byte(`{"frameType":0,"id":"3","method":"conversation.recall","data":{"conversationId":"alice_bob","msgId":"`+msg+`"}}`), false)
 	s.Handle([]byte(`{"frameType":0,"id":"4","method":"conversation.chat","data":{"chatType":2,"recvId":"bob","msg":{"content":"re","quote":{"msgId":"`+msg+`"}}}}`), false)
-	s.Handle(chatFrame("5"), false)
+	// A file message costs the function a look at the file store: alone too,
+	// so that a slow store or a flood of them never holds up others' chats.
+	file := `{\"key\":\"alice_bob/alice/0123456789abcdef0123456789abcdef\",\"name\":\"a.pdf\",\"size\":9,\"type\":\"application/pdf\"}`
+	s.Handle([]byte(`{"frameType":0,"id":"5","method":"conversation.chat","data":{"chatType":2,"recvId":"bob","msg":{"mType":2,"content":"`+file+`"}}}`), false)
+	s.Handle(chatFrame("6"), false)
 	close(caller.gate)
-	waitFor(t, "all answers", func() bool { return len(sock.sent()) == 6 })
+	waitFor(t, "all answers", func() bool { return len(sock.sent()) == 7 })
 	caller.mu.Lock()
 	defer caller.mu.Unlock()
-	if got := strings.Join(caller.ids, ","); got != "0,1,2,3,4,5" {
+	if got := strings.Join(caller.ids, ","); got != "0,1,2,3,4,5,6" {
 		t.Fatalf("calls in order %s", got)
 	}
-	// 0 alone (the worker was idle), then 1+2 together, 3 alone, 4 alone, 5.
-	if got := fmt.Sprint(caller.groups); got != "[1 2 1 1 1]" {
+	// 0 alone (the worker was idle), then 1+2 together, 3, 4 and 5 alone, 6.
+	if got := fmt.Sprint(caller.groups); got != "[1 2 1 1 1 1]" {
 		t.Fatalf("call groups %s", got)
 	}
-	if got := fmt.Sprint(caller.alone); got != "[false false false true true false]" {
+	if got := fmt.Sprint(caller.alone); got != "[false false false true true true false]" {
 		t.Fatalf("alone %s", got)
 	}
 }

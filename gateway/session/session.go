@@ -354,7 +354,9 @@ func (s *Session) dispatch(f frame.Frame) {
 		if b, err := json.Marshal(c); err == nil {
 			f.Data = b
 		}
-		alone = c.Msg.Quote != nil // the quoted message may not be stored yet
+		// The quoted message may not be stored yet; a file is looked up in
+		// the file store: neither may hold up other sockets' chats.
+		alone = c.Msg.Quote != nil || c.Msg.MType != frame.TextMsg
 	}
 	if !s.env.Tracker.Begin() {
 		s.reject(f.ID, "unavailable", ErrTextUnavailable)
