@@ -184,6 +184,7 @@ func (sys *system) startGateway(ctx context.Context) (*gatewayProc, error) {
 		// No secret files: the keys above are the ones in use.
 		"SECRET_MOUNT_PATH=" + filepath.Join(sys.tmp, "no-secrets"),
 	}
+	env = append(env, sys.stack.S3Env()...)
 	p, err := startProc("gateway", bin, nil, env, sys.tmp)
 	if err != nil {
 		return nil, err

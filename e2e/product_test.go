@@ -496,6 +496,7 @@ func TestPresenceClearsAfterGatewayProcessIsKilled(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"GATEWAY_ADDR="+pub, "GATEWAY_INTERNAL_ADDR="+internal, "FAAS_URL="+s.FaasURL, "REDIS_URL="+s.RedisURL,
 		"JWT_SECRET="+s.JWTSecret(), "INTERNAL_KEY="+s.InternalKey(), "GATEWAY_ROUTE_TTL=3s")
+	cmd.Env = append(cmd.Env, s.S3Env()...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -221,9 +221,8 @@ func (s *Stack) startCluster(ctx context.Context) error {
 		env := append(append([]string(nil), base...),
 			"GATEWAY_ADDR="+pub, "GATEWAY_INTERNAL_ADDR="+internal, "GATEWAY_INSTANCE_ID="+name,
 			"FAAS_URL="+s.FaasURL, "REDIS_URL="+s.RedisURL, "JWT_SECRET="+s.cfg.JWTSecret,
-			"GATEWAY_ROUTE_TTL="+ttl.String(),
-			"S3_ENDPOINT="+s.S3.Endpoint, "S3_BUCKET="+s.S3.Bucket, "S3_REGION="+s.S3.Region,
-			"S3_SECURE="+strconv.FormatBool(s.S3.Secure), "S3_ACCESS_KEY="+s.S3.AccessKey, "S3_SECRET_KEY="+s.S3.SecretKey)
+			"GATEWAY_ROUTE_TTL="+ttl.String())
+		env = append(env, s.S3Env()...)
 		if s.cfg.AckMode != "" {
 			env = append(env, "GATEWAY_ACK_MODE="+string(s.cfg.AckMode))
 		}

@@ -480,6 +480,13 @@ func (s *Stack) Gateways() []*Gateway {
 	return append([]*Gateway(nil), s.gateways...)
 }
 
+// S3Env is the environment that points a component at the stack's S3 store,
+// credentials included.
+func (s *Stack) S3Env() []string {
+	return []string{"S3_ENDPOINT=" + s.S3.Endpoint, "S3_BUCKET=" + s.S3.Bucket, "S3_REGION=" + s.S3.Region,
+		"S3_SECURE=" + strconv.FormatBool(s.S3.Secure), "S3_ACCESS_KEY=" + s.S3.AccessKey, "S3_SECRET_KEY=" + s.S3.SecretKey}
+}
+
 // Redis is the client of the stack's Redis (routes, nonces, limits, the
 // list cache).
 func (s *Stack) Redis() *redis.Client { return s.rdb }
