@@ -18,6 +18,7 @@ import (
 	"easychat/devstack/stack"
 	"easychat/pkg/blob"
 	"easychat/pkg/domain"
+	"easychat/pkg/filelink"
 	"easychat/pkg/frame"
 	"easychat/pkg/token"
 )
@@ -188,6 +189,13 @@ func TestImagesAndFilesReachMembersOnly(t *testing.T) {
 	if !strings.Contains(res.Header.Get("Content-Security-Policy"), "sandbox") {
 		t.Errorf("download CSP %q is not sandboxed", res.Header.Get("Content-Security-Policy"))
 	}
+	// A small image is its own thumbnail.
+	if _, m := links(t, addr, tb, fi.Key); true {
+		res, body := fetch(t, addr, m["thumbs"].(map[string]any)[fi.Key].(string), nil)
+		if res.StatusCode != http.StatusOK || !bytes.Equal(body, img) {
+			t.Fatalf("small image's thumbnail: %d, %d bytes", res.StatusCode, len(body))
+		}
+	}
 	// Range requests (resumed downloads, media players) work.
 	res, body = fetch(t, addr, linkOf(t, addr, tb, fi.Key), http.Header{"Range": {"bytes=0-9"}})
 	if res.StatusCode != http.StatusPartialContent || !bytes.Equal(body, img[:10]) {
@@ -335,22 +343,31 @@ func TestRecallDeletesTheFile(t *testing.T) {
 	s, addr, bob, conv, ta, tb, ca := sc.s, sc.addr, sc.bob, sc.conv, sc.ta, sc.tb, sc.ca
 	ctx := context.Background()
 
-	f := uploaded(t, addr, ta, conv, "oops.png", "image/png", pngBytes(t, 16, 16))
+	f := uploaded(t, addr, ta, conv, "oops.png", "image/png", pngBytes(t, 800, 500))
 	id := ca.sent("r1", frame.SingleChat, bob, fileMsg(t, frame.ImageMsg, f))
 	waitMessage(t, ctx, conv, id)
 	link := linkOf(t, addr, tb, f.Key)
+	// Readers are shown a thumbnail of at most 480 pixels a side.
+	_, m := links(t, addr, tb, f.Key)
+	res, body := fetch(t, addr, m["thumbs"].(map[string]any)[f.Key].(string), nil)
+	c, format, err := image.DecodeConfig(bytes.NewReader(body))
+	if res.StatusCode != http.StatusOK || err != nil || format != "jpeg" || c.Width != 480 || c.Height != 300 {
+		t.Fatalf("thumbnail: %d %v %s %+v", res.StatusCode, err, format, c)
+	}
 	ca.mustCall("r2", frame.MethodRecall, map[string]any{"conversationId": conv, "msgId": id})
 	ca.changed(frame.KindRecall)
 
-	if _, err := s.Blobs.Stat(ctx, f.Key); !errors.Is(err, blob.ErrNotFound) {
-		t.Fatalf("recalled file still stored: %v", err)
+	for _, k := range []string{f.Key, filelink.ThumbKey(f.Key)} {
+		if _, err := s.Blobs.Stat(ctx, k); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("recalled file still stored at %s: %v", k, err)
+		}
 	}
 	if res, _ := fetch(t, addr, link, nil); res.StatusCode != http.StatusNotFound {
 		t.Fatalf("download of a recalled file: %d", res.StatusCode)
 	}
-	m := waitMessage(t, ctx, conv, id)
-	if !m.Msg.Recalled || m.Msg.Content != "" {
-		t.Fatalf("stored after recall: %+v", m.Msg)
+	stored := waitMessage(t, ctx, conv, id)
+	if !stored.Msg.Recalled || stored.Msg.Content != "" {
+		t.Fatalf("stored after recall: %+v", stored.Msg)
 	}
 }
 

@@ -180,6 +180,13 @@ func (h *Handler) store(ctx context.Context, r *http.Request, l filelink.Link) (
 		_ = h.Blobs.Delete(context.WithoutCancel(ctx), l.Key)
 		return Answer{}, refuse(http.StatusRequestEntityTooLarge, "the body is longer than the declared %d bytes", l.Size)
 	}
+	if needsThumb(in) {
+		// A failure costs the readers bandwidth, not the upload: they get
+		// the image itself.
+		if err := h.thumbnail(ctx, in); err != nil {
+			h.Log.Warn("no thumbnail made", "key", in.Key, "err", err)
+		}
+	}
 	return Answer{Key: l.Key, Size: in.Size, Type: in.Type, Width: in.Width, Height: in.Height}, nil
 }
 
@@ -206,11 +213,19 @@ func Sniff(head []byte) string {
 }
 
 func (h *Handler) get(ctx context.Context, w http.ResponseWriter, r *http.Request, key, tok string) {
-	if _, err := h.Links.Verify(tok, filelink.Get, key, h.now()); err != nil {
+	l, err := h.Links.Verify(tok, filelink.Get, key, h.now())
+	if err != nil {
 		h.fail(w, refuse(http.StatusForbidden, "%v", err))
 		return
 	}
-	obj, in, err := h.Blobs.Open(ctx, key)
+	var obj blob.Object
+	var in blob.Info
+	if l.Thumb {
+		obj, in, err = h.Blobs.Open(ctx, filelink.ThumbKey(key))
+	}
+	if !l.Thumb || errors.Is(err, blob.ErrNotFound) {
+		obj, in, err = h.Blobs.Open(ctx, key)
+	}
 	if errors.Is(err, blob.ErrNotFound) {
 		h.fail(w, refuse(http.StatusNotFound, "file not found (deleted or recalled)"))
 		return

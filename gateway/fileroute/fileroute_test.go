@@ -131,3 +131,50 @@ func TestSniff(t *testing.T) {
 		}
 	}
 }
+
+func TestImagesGetThumbnailsSmallOnesAreTheirOwn(t *testing.T) {
+	blobs, links, srv := setup(t)
+	get := func(thumb bool) *http.Response {
+		u := links.URL(filelink.Link{Op: filelink.Get, Key: key, Expires: time.Now().Add(time.Minute).UnixMilli(), Thumb: thumb})
+		res, err := http.Get(srv.URL + u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	var big bytes.Buffer
+	_ = png.Encode(&big, image.NewGray(image.Rect(0, 0, 1000, 600)))
+	if got := doPut(t, srv.URL+putLink(links, "image/png", big.Len()), big.Bytes()); got != http.StatusCreated {
+		t.Fatalf("PUT: %d", got)
+	}
+	res := get(true)
+	c, format, err := image.DecodeConfig(res.Body)
+	res.Body.Close()
+	if err != nil || format != "jpeg" || c.Width != ThumbSide || c.Height != 288 || res.Header.Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("thumbnail: %v %s %+v %v", err, format, c, res.Header)
+	}
+	res = get(false)
+	c, format, _ = image.DecodeConfig(res.Body)
+	res.Body.Close()
+	if format != "png" || c.Width != 1000 {
+		t.Fatalf("the image itself: %s %+v", format, c)
+	}
+
+	// A small image is served as it is for its thumbnail.
+	_ = blobs.Delete(context.Background(), key)
+	_ = blobs.Delete(context.Background(), filelink.ThumbKey(key))
+	var small bytes.Buffer
+	_ = png.Encode(&small, image.NewGray(image.Rect(0, 0, 40, 30)))
+	if got := doPut(t, srv.URL+putLink(links, "image/png", small.Len()), small.Bytes()); got != http.StatusCreated {
+		t.Fatalf("PUT: %d", got)
+	}
+	if _, ok := blobs.Bytes(filelink.ThumbKey(key)); ok {
+		t.Fatal("a thumbnail made of a small image")
+	}
+	res = get(true)
+	c, format, _ = image.DecodeConfig(res.Body)
+	res.Body.Close()
+	if format != "png" || c.Width != 40 {
+		t.Fatalf("small image's thumbnail link: %s %+v", format, c)
+	}
+}

@@ -35,11 +35,17 @@ type Link struct {
 	Op      string `json:"o"`
 	Key     string `json:"k"`
 	Expires int64  `json:"e"`
-	Size    int64  `json:"s,omitempty"`
-	Type    string `json:"t,omitempty"`
-	Name    string `json:"n,omitempty"`
-	User    string `json:"u,omitempty"`
+	// Thumb asks for an image's thumbnail (the image itself when it has
+	// none: small images and GIFs).
+	Thumb bool   `json:"th,omitempty"`
+	Size  int64  `json:"s,omitempty"`
+	Type  string `json:"t,omitempty"`
+	Name  string `json:"n,omitempty"`
+	User  string `json:"u,omitempty"`
 }
+
+// ThumbKey is where the thumbnail of the image at key is stored.
+func ThumbKey(key string) string { return key + ".thumb" }
 
 // Signer signs and verifies links.
 type Signer struct{ key []byte }

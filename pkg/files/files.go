@@ -94,9 +94,11 @@ type UploadGrant struct {
 	Expires int64  `json:"expires"`
 }
 
-// DownloadGrant maps each asked key to its link, valid until Expires.
+// DownloadGrant maps each asked key to its link, and each image's key to
+// the link of its thumbnail, valid until Expires.
 type DownloadGrant struct {
 	URLs    map[string]string `json:"urls"`
+	Thumbs  map[string]string `json:"thumbs"`
 	Expires int64             `json:"expires"`
 }
 
@@ -162,7 +164,7 @@ func (s *Service) download(ctx context.Context, user string, keys []string) (Dow
 	}
 	checked := map[string]bool{}
 	exp := s.now().Add(s.linkTTL()).UnixMilli()
-	out := DownloadGrant{URLs: make(map[string]string, len(keys)), Expires: exp}
+	out := DownloadGrant{URLs: make(map[string]string, len(keys)), Thumbs: map[string]string{}, Expires: exp}
 	for _, k := range keys {
 		conv, _, ok := frame.IsFileKey(k)
 		if !ok {
@@ -175,6 +177,9 @@ func (s *Service) download(ctx context.Context, user string, keys []string) (Dow
 			checked[conv] = true
 		}
 		out.URLs[k] = s.Links.URL(filelink.Link{Op: filelink.Get, Key: k, Expires: exp})
+		// Any key may be an image's: the gateway serves the image itself
+		// where there is no thumbnail.
+		out.Thumbs[k] = s.Links.URL(filelink.Link{Op: filelink.Get, Key: k, Expires: exp, Thumb: true})
 	}
 	return out, nil
 }
@@ -220,8 +225,12 @@ func (s *Service) Use(ctx context.Context, msgID, user string, mType int, f fram
 	return s.Uploads.UseUpload(ctx, f.Key, msgID)
 }
 
-// Remove deletes a file's bytes (its message was recalled).
+// Remove deletes a file's bytes and its thumbnail (its message was
+// recalled).
 func (s *Service) Remove(ctx context.Context, key string) error {
+	if err := s.Blobs.Delete(ctx, filelink.ThumbKey(key)); err != nil {
+		return err
+	}
 	return s.Blobs.Delete(ctx, key)
 }
 
@@ -252,7 +261,7 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	orphans, err := s.Uploads.ClaimOrphans(ctx, s.now().Add(-ttl).UnixMilli(), sweepBatch)
 	n := 0
 	for _, u := range orphans {
-		if derr := s.Blobs.Delete(ctx, u.Key); derr != nil {
+		if derr := s.Remove(ctx, u.Key); derr != nil {
 			err = errors.Join(err, derr)
 			continue // claimed: the next sweep retries it
 		}

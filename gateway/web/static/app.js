@@ -94,6 +94,7 @@ const chat = createChat(store, {
   uploads: (id) => files.uploadsOf(id),
   onDismissUpload: (id) => files.dismiss(id),
   link: (key) => files.link(key),
+  thumb: (key) => files.thumb(key),
   needLinks: (keys) => files.want(keys),
   linkFailed: (key) => files.loadFailed(key),
   freshLink: (key) => files.fresh(key),

@@ -19,6 +19,7 @@ export class Files {
     this.api = api;
     this.ui = ui;
     this.links = new LinkCache();
+    this.thumbs = new Map(); // key → link of its thumbnail, from the same answer as its link
     this.uploads = new Map(); // id → {id, convId, name, size, state: 'uploading' | 'failed', error}
     this.chain = Promise.resolve();
     this.refreshTimer = 0;
@@ -28,6 +29,7 @@ export class Files {
   // reset forgets what a session had (links are the signed-in user's).
   reset() {
     this.links.clear();
+    this.thumbs.clear();
     this.uploads.clear();
     clearTimeout(this.refreshTimer);
     this.gen++;
@@ -89,6 +91,16 @@ export class Files {
   // link is key's download link while it is good, else ''.
   link(key) { return this.links.get(key); }
 
+  // thumb is the link of key's thumbnail (the image itself where it has
+  // none) while key's link is good (they come and go together), else ''.
+  thumb(key) { return this.links.get(key) ? this.thumbs.get(key) || '' : ''; }
+
+  putThumbs(thumbs) {
+    for (const [k, u] of Object.entries(thumbs || {})) {
+      if (typeof u === 'string' && u.startsWith('/') && !u.startsWith('//')) this.thumbs.set(k, u);
+    }
+  }
+
   // want asks for the links of keys not held (at most 100 a call).
   want(keys) {
     for (let ask = this.links.toAsk(keys); ask.length; ask = this.links.toAsk(keys)) {
@@ -97,6 +109,7 @@ export class Files {
       this.api('file', { action: 'download', keys: asked }).then((res) => {
         if (gen !== this.gen) return;
         this.links.put(asked, res.urls, res.expires);
+        this.putThumbs(res.thumbs);
         this.scheduleRefresh();
         this.ui.render();
       }, (e) => {
@@ -116,6 +129,7 @@ export class Files {
     const res = await this.api('file', { action: 'download', keys: [key] });
     if (gen !== this.gen) return '';
     this.links.put([key], res.urls, res.expires);
+    this.putThumbs(res.thumbs);
     this.scheduleRefresh();
     return this.links.get(key);
   }

@@ -31,7 +31,8 @@ const tapMode = () => matchMedia('(hover: none), (max-width: 760px)').matches;
 // onBack(), onTyped(conv), onStopTyping(conv), onRecall(conv, m),
 // onEdit(conv, m, text), onReact(conv, m, emoji, remove), onHide(conv, m)
 // and notice(text); for files onAttach(conv, files, extra), uploads(convId),
-// onDismissUpload(id), link(key) (a held download link, or ''),
+// onDismissUpload(id), link(key) (a held download link, or ''), thumb(key)
+// (the link of its thumbnail, or ''),
 // needLinks(keys), linkFailed(key) and freshLink(key) (a promise of a link).
 export function createChat(store, h) {
   const { onSend, onRetry, onOlder, onBack } = h;
@@ -674,7 +675,8 @@ export function createChat(store, h) {
       else li.querySelector('.text').before(next);
       box = next;
     }
-    const url = h.link(f.key);
+    // An image is shown from its thumbnail; the full one opens on a click.
+    const url = kind === 'image' ? h.thumb(f.key) || h.link(f.key) : h.link(f.key);
     if (kind === 'image') {
       const img = box.querySelector('img');
       // A loaded image keeps its link; only one not shown yet needs one.
