@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/png"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -176,5 +177,35 @@ func TestImagesGetThumbnailsSmallOnesAreTheirOwn(t *testing.T) {
 	res.Body.Close()
 	if format != "png" || c.Width != 40 {
 		t.Fatalf("small image's thumbnail link: %s %+v", format, c)
+	}
+}
+
+// An upload may take longer than an ordinary request is allowed (the
+// gateway's GATEWAY_READ_TIMEOUT): the route gives it its own bound.
+func TestSlowUploadOutlivesTheServersReadTimeout(t *testing.T) {
+	blobs := blob.NewMemory()
+	links := filelink.New("internal-key-0123456789")
+	srv := httptest.NewUnstartedServer(&Handler{Blobs: blobs, Links: links, Metrics: metrics.New(), Log: slog.Default(), Timeout: time.Minute})
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	body := []byte("slow words, one part after another\n")
+	pr, pw := io.Pipe()
+	go func() {
+		for i := range body {
+			_, _ = pw.Write(body[i : i+1])
+			time.Sleep(30 * time.Millisecond) // about a second in all
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+putLink(links, "text/plain", len(body)), pr)
+	req.ContentLength = int64(len(body))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got, ok := blobs.Bytes(key); res.StatusCode != http.StatusCreated || !ok || !bytes.Equal(got, body) {
+		t.Fatalf("slow upload: %d, stored %q", res.StatusCode, got)
 	}
 }
