@@ -105,21 +105,63 @@ func (s *S3) Stat(ctx context.Context, key string) (Info, error) {
 	return info(key, oi), nil
 }
 
-// Open opens the object; reads go to the server as the caller reads (and
-// seeks, for range requests).
+// Open opens the object with one GET: its answer's headers describe the
+// object (a missing key fails here, before callers write anything) and its
+// body is read as the caller reads. Seeks go to the server only when a
+// read follows at another offset (range requests).
 func (s *S3) Open(ctx context.Context, key string) (Object, Info, error) {
-	// Stat first: GetObject itself does not fail for a missing key until
-	// the first read, and callers answer 404 before writing anything.
-	in, err := s.Stat(ctx, key)
-	if err != nil {
-		return nil, Info{}, err
-	}
 	o, err := s.c.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, Info{}, notFound(err, "opening "+key)
 	}
-	return o, in, nil
+	oi, err := o.Stat()
+	if err != nil {
+		o.Close()
+		return nil, Info{}, notFound(err, "opening "+key)
+	}
+	return &s3Object{o: o, size: oi.Size}, info(key, oi), nil
 }
+
+// s3Object defers seeks to the next read: http.ServeContent seeks to the
+// end and back to learn the size, which minio's object would answer with
+// a second GET.
+type s3Object struct {
+	o        *minio.Object
+	size     int64
+	off, pos int64 // where the caller is, where the open stream is
+}
+
+func (s *s3Object) Read(p []byte) (int, error) {
+	if s.off != s.pos {
+		if _, err := s.o.Seek(s.off, io.SeekStart); err != nil {
+			return 0, err
+		}
+		s.pos = s.off
+	}
+	n, err := s.o.Read(p)
+	s.off += int64(n)
+	s.pos = s.off
+	return n, err
+}
+
+func (s *s3Object) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += s.off
+	case io.SeekEnd:
+		offset += s.size
+	default:
+		return 0, fmt.Errorf("seek: bad whence %d", whence)
+	}
+	if offset < 0 {
+		return 0, errors.New("seek: negative position")
+	}
+	s.off = offset
+	return offset, nil
+}
+
+func (s *s3Object) Close() error { return s.o.Close() }
 
 // Delete removes the object.
 func (s *S3) Delete(ctx context.Context, key string) error {
