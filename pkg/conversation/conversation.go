@@ -6,7 +6,6 @@ package conversation
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 
 	"easychat/pkg/domain"
@@ -188,21 +187,5 @@ func (s *Service) access(ctx context.Context, user, conv string) error {
 	if err := ident.Conversation("conversationId", conv); err != nil {
 		return err
 	}
-	if !ident.IsGroup(conv) {
-		if _, ok := frame.SinglePeer(conv, user); ok {
-			return nil
-		}
-		return reject.Forbidden("not part of conversation %s", conv)
-	}
-	ok, err := s.Store.IsMember(ctx, conv, user)
-	if errors.Is(err, reject.ErrNotFound) {
-		return reject.NotFound("no group %s", conv)
-	}
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return reject.Forbidden("not a member of group %s", conv)
-	}
-	return nil
+	return domain.TakesPart(ctx, s.Store, conv, user)
 }

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -32,11 +31,6 @@ type Uploads interface {
 	UseUpload(ctx context.Context, key, msgID string) error
 	ClaimOrphans(ctx context.Context, before int64, limit int) ([]domain.Upload, error)
 	DropUpload(ctx context.Context, key string) error
-}
-
-// Membership answers whether a user is a member of a group.
-type Membership interface {
-	IsMember(ctx context.Context, group, user string) (bool, error)
 }
 
 // Defaults of the configuration (see package deps for the variables).
@@ -60,7 +54,7 @@ var DefaultTypes = []string{"image/jpeg", "image/png", "image/gif", "image/webp"
 type Service struct {
 	Uploads Uploads
 	Blobs   blob.Store
-	Groups  Membership
+	Groups  domain.Members
 	Links   filelink.Signer
 	Limiter limit.Limiter
 	// UploadLimit bounds the uploads one user asks for.
@@ -139,9 +133,9 @@ func (s *Service) upload(ctx context.Context, user string, req Request) (UploadG
 	case req.Size > max:
 		return UploadGrant{}, reject.TooLarge("file too large: at most %d bytes", max)
 	case !slices.Contains(s.types(), req.Type):
-		return UploadGrant{}, reject.Unsupported("type not allowed: %q (allowed: %s)", clip(req.Type), strings.Join(s.types(), ", "))
+		return UploadGrant{}, reject.Unsupported("type not allowed: %q (allowed: %s)", ident.Clip(req.Type), strings.Join(s.types(), ", "))
 	}
-	if err := s.takesPart(ctx, req.ConversationID, user); err != nil {
+	if err := domain.TakesPart(ctx, s.Groups, req.ConversationID, user); err != nil {
 		return UploadGrant{}, err
 	}
 	if err := limit.Check(ctx, s.Limiter, "file-upload:"+user, s.UploadLimit, "uploads"); err != nil {
@@ -168,10 +162,10 @@ func (s *Service) download(ctx context.Context, user string, keys []string) (Dow
 	for _, k := range keys {
 		conv, _, ok := frame.IsFileKey(k)
 		if !ok {
-			return DownloadGrant{}, reject.Invalid("keys: %q is not a file key", clip(k))
+			return DownloadGrant{}, reject.Invalid("keys: %q is not a file key", ident.Clip(k))
 		}
 		if !checked[conv] {
-			if err := s.takesPart(ctx, conv, user); err != nil {
+			if err := domain.TakesPart(ctx, s.Groups, conv, user); err != nil {
 				return DownloadGrant{}, err
 			}
 			checked[conv] = true
@@ -182,28 +176,6 @@ func (s *Service) download(ctx context.Context, user string, keys []string) (Dow
 		out.Thumbs[k] = s.Links.URL(filelink.Link{Op: filelink.Get, Key: k, Expires: exp, Thumb: true})
 	}
 	return out, nil
-}
-
-// takesPart checks that user is in conv: one of a single conversation's
-// two, or a member of the group.
-func (s *Service) takesPart(ctx context.Context, conv, user string) error {
-	if _, ok := frame.SinglePeer(conv, user); ok {
-		return nil
-	}
-	if !ident.IsGroup(conv) {
-		return reject.Forbidden("not part of conversation %s", conv)
-	}
-	ok, err := s.Groups.IsMember(ctx, conv, user)
-	if errors.Is(err, reject.ErrNotFound) {
-		return reject.NotFound("no group %s", conv)
-	}
-	if err != nil {
-		return fmt.Errorf("checking membership of %s: %w", conv, err)
-	}
-	if !ok {
-		return reject.Forbidden("not a member of group %s", conv)
-	}
-	return nil
 }
 
 // Use checks that file f, sent by user as message msgID of type mType, is
@@ -313,11 +285,4 @@ func randomHex() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func clip(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "…"
-	}
-	return strings.ToValidUTF8(s, "?")
 }

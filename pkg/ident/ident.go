@@ -120,7 +120,7 @@ func IsFrameID(s string) bool {
 // User checks a user id named in field, as a client-facing refusal.
 func User(field, s string) error {
 	if !IsUser(s) {
-		return reject.Invalid("%s: %q is not a user id (3-%d of A-Z a-z 0-9 . -, starting with a letter or digit)", field, clip(s), MaxUser)
+		return reject.Invalid("%s: %q is not a user id (3-%d of A-Z a-z 0-9 . -, starting with a letter or digit)", field, Clip(s), MaxUser)
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func Users(field string, ids []string) error {
 // Group checks a group id named in field.
 func Group(field, s string) error {
 	if !IsGroup(s) {
-		return reject.Invalid("%s: %q is not a group id", field, clip(s))
+		return reject.Invalid("%s: %q is not a group id", field, Clip(s))
 	}
 	return nil
 }
@@ -146,7 +146,7 @@ func Group(field, s string) error {
 // Conversation checks a conversation id named in field.
 func Conversation(field, s string) error {
 	if !IsConversation(s) {
-		return reject.Invalid("%s: %q is not a conversation id", field, clip(s))
+		return reject.Invalid("%s: %q is not a conversation id", field, Clip(s))
 	}
 	return nil
 }
@@ -155,7 +155,7 @@ func Conversation(field, s string) error {
 func MsgIDs(field string, ids []string) error {
 	for _, s := range ids {
 		if !IsMsgID(s) {
-			return reject.Invalid("%s: %q is not a message id", field, clip(s))
+			return reject.Invalid("%s: %q is not a message id", field, Clip(s))
 		}
 	}
 	return nil
@@ -187,9 +187,9 @@ func NewGroup() string {
 	return GroupPrefix + hex.EncodeToString(b[:])
 }
 
-// clip shortens an invalid id for an error text, so a huge id does not
+// Clip shortens an invalid id (or any client value) for an error text, so a huge id does not
 // become a huge answer.
-func clip(s string) string {
+func Clip(s string) string {
 	if len(s) > 40 {
 		return strings.ToValidUTF8(s[:40], "") + "…"
 	}
