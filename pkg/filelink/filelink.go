@@ -57,8 +57,9 @@ func New(internalKey string) Signer {
 	return Signer{key: m.Sum(nil)}
 }
 
-// maxToken bounds a token before any decoding.
-const maxToken = 2048
+// maxToken bounds a token before any decoding: room for a put link of a
+// 255-byte name, escaped (&, <, > take six bytes each in JSON).
+const maxToken = 4096
 
 // Errors of Verify; a client sees only that a link is invalid or expired.
 var (

@@ -83,3 +83,15 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// The longest name a file may have, in characters JSON escapes, still makes
+// a link that verifies.
+func TestLinkOfTheLongestEscapedName(t *testing.T) {
+	s := New("internal-key-0123456789")
+	now := time.UnixMilli(1_800_000_000_000)
+	l := Link{Op: Put, Key: key, Expires: now.Add(time.Minute).UnixMilli(), Size: 1 << 20,
+		Type: "application/octet-stream", Name: strings.Repeat("<", 255), User: "alice-0123456789abcdef0123456789"}
+	if got, err := s.Verify(s.Token(l), Put, key, now); err != nil || got != l {
+		t.Fatalf("Verify = %+v, %v", got, err)
+	}
+}
