@@ -153,6 +153,24 @@ func (c *Conn) Send(b []byte, t frame.Type) bool {
 	return c.SendMany([][]byte{b}, t)
 }
 
+// Offer queues b like Send, but only while the queue is less than half full,
+// and otherwise reports false without dropping the client. It is for frames
+// a client can do without (answers to its own flood), which must not use up
+// the room its acks and pushes need.
+func (c *Conn) Offer(b []byte, t frame.Type) bool {
+	if c.dead.Load() {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead.Load() || len(c.queue) >= c.opt.SendQueue/2 {
+		return false
+	}
+	c.queue = append(c.queue, out{b, t})
+	c.kickLocked()
+	return true
+}
+
 // SendMany queues encoded frames bs of type t, in order, with one wake-up of
 // the writer (which writes what is queued together). Like Send, it never
 // blocks: a socket whose queue cannot take them all is dropped.

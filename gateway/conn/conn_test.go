@@ -533,6 +533,37 @@ func TestSlowClientDropped(t *testing.T) {
 	}
 }
 
+// Offer stops at half the queue, leaving the rest to Send, and never drops
+// the client; what it queued is written, then a close.
+func TestOfferLeavesRoomAndNeverDrops(t *testing.T) {
+	p := dial(t, Options{SendQueue: 8}, nil, netOpts{small: true})
+	b := payload(64<<10, 0) // the writer blocks on the first ones: the client is not reading
+	offered := 0
+	for offered < 1000 && p.c.Offer(b, frame.Error) {
+		offered++
+	}
+	if offered == 1000 {
+		t.Fatal("Offer never refused a client that does not read")
+	}
+	for k := range 4 { // the half Offer left
+		if !p.c.Send([]byte("x"), frame.Data) {
+			t.Fatalf("Send %d refused after Offer filled its half (%d offered)", k, offered)
+		}
+	}
+	if got := counter(p.m.SlowDrops); got != 0 {
+		t.Fatalf("slow drops = %v after Offer, want 0", got)
+	}
+	p.c.Close(websocket.ClosePolicyViolation, "rate limit")
+	for k := range offered + 4 {
+		if _, _, err := p.ws.ReadMessage(); err != nil {
+			t.Fatalf("frame %d of %d: %v", k, offered+4, err)
+		}
+	}
+	if ce := readClose(t, p.ws); ce.Code != websocket.ClosePolicyViolation {
+		t.Fatalf("close %d %q, want 1008", ce.Code, ce.Text)
+	}
+}
+
 // Close flushes what is queued, then sends the close frame.
 func TestCloseFlushesQueue(t *testing.T) {
 	p := dial(t, Options{SendQueue: 512}, nil, netOpts{})

@@ -23,19 +23,43 @@ type fakeSocket struct {
 	frames []frame.Frame
 	done   chan struct{}
 	closed int // close code, once closed
+	// queue > 0 models a writer that is behind: that many frames fit, and
+	// a Send beyond them drops the client (dropped) as conn.Conn does.
+	queue   int
+	dropped bool
 }
 
 func (f *fakeSocket) ID() uint64 { return 7 }
 
 func (f *fakeSocket) User() string { return "alice" }
 func (f *fakeSocket) Send(b []byte, _ frame.Type) bool {
+	return f.queueFrame(b, false)
+}
+
+func (f *fakeSocket) Offer(b []byte, _ frame.Type) bool {
+	return f.queueFrame(b, true)
+}
+
+func (f *fakeSocket) queueFrame(b []byte, offer bool) bool {
 	var fr frame.Frame
 	if err := json.Unmarshal(b, &fr); err != nil {
 		panic(err)
 	}
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dropped || f.closed != 0 {
+		return false
+	}
+	if f.queue > 0 {
+		if offer && len(f.frames) >= f.queue/2 {
+			return false
+		}
+		if len(f.frames) >= f.queue {
+			f.dropped = true
+			return false
+		}
+	}
 	f.frames = append(f.frames, fr)
-	f.mu.Unlock()
 	return true
 }
 func (f *fakeSocket) Done() <-chan struct{} { return f.done }

@@ -107,6 +107,9 @@ type Socket interface {
 	User() string
 	// Send queues an encoded frame without blocking.
 	Send(b []byte, t frame.Type) bool
+	// Offer queues a frame the client can do without, only while the
+	// queue has room to spare; it never drops the client.
+	Offer(b []byte, t frame.Type) bool
 	// ID identifies the socket on its gateway instance.
 	ID() uint64
 	// Done is closed when the socket has ended.
@@ -171,7 +174,8 @@ type Session struct {
 	rate     *rate.Limiter // nil: no frame rate limit
 	// refused counts frames refused by the rate limit since the socket last
 	// kept under it; read pump only.
-	refused int
+	refused    int
+	rateClosed bool // closed for ignoring the rate limit
 
 	mu      sync.Mutex
 	pending map[string]*pendingAck // rigor acks awaiting the client's echo; nil until one
@@ -277,19 +281,25 @@ func (s *Session) Handle(msg []byte, oversized bool) {
 // limited answers a frame over the socket's rate. The client may resend it
 // (a refused chat frame was not accepted). A client that ignores the error
 // and keeps flooding is disconnected: answering every excess frame would
-// only turn its flood into ours.
+// only turn its flood into ours. So is one flooding faster than it reads
+// the answers: they would fill its queue and have it dropped as a slow
+// reader, with nothing to tell it why.
 func (s *Session) limited(msg []byte) {
 	s.env.Metrics.FramesIn.WithLabelValues("limited").Inc()
 	s.refused++
-	if s.refused > max(s.env.FrameBurst, 1) {
-		if s.refused == max(s.env.FrameBurst, 1)+1 {
-			s.log.Warn("closing socket: frame rate limit ignored", "rate", s.env.FrameRate, "burst", s.env.FrameBurst)
-			s.env.Metrics.Rejected.WithLabelValues("rate_close").Inc()
-			s.sock.Close(websocket.ClosePolicyViolation, "rate limit")
-		}
+	if s.rateClosed {
 		return
 	}
-	s.reject(peekID(msg), "rate", ErrTextRate)
+	if s.refused <= max(s.env.FrameBurst, 1) {
+		s.env.Metrics.Rejected.WithLabelValues("rate").Inc()
+		if s.sock.Offer(s.errorFrame(peekID(msg), ErrTextRate), frame.Error) {
+			return
+		}
+	}
+	s.rateClosed = true
+	s.log.Warn("closing socket: frame rate limit ignored", "rate", s.env.FrameRate, "burst", s.env.FrameBurst)
+	s.env.Metrics.Rejected.WithLabelValues("rate_close").Inc()
+	s.sock.Close(websocket.ClosePolicyViolation, "rate limit")
 }
 
 func (s *Session) dispatch(f frame.Frame) {
@@ -702,10 +712,15 @@ func RequestID() string {
 
 func (s *Session) reject(id, reason, msg string) {
 	s.env.Metrics.Rejected.WithLabelValues(reason).Inc()
+	s.sock.Send(s.errorFrame(id, msg), frame.Error)
+}
+
+func (s *Session) errorFrame(id, msg string) []byte {
 	if !ident.IsFrameID(id) {
 		id = "" // not echoed: it could be huge or hold anything
 	}
-	s.send(frame.Frame{FrameType: frame.Error, ID: id, ErrMsg: msg})
+	b, _ := json.Marshal(frame.Frame{FrameType: frame.Error, ID: id, ErrMsg: msg}) // strings only: cannot fail
+	return b
 }
 
 func (s *Session) send(f frame.Frame) {

@@ -2,8 +2,13 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"easychat/pkg/frame"
+
+	"github.com/gorilla/websocket"
 )
 
 func TestPeekID(t *testing.T) {
@@ -107,5 +112,31 @@ func TestFrameRateClosesASlowFloodNotABurst(t *testing.T) {
 	}
 	if closed(csock) {
 		t.Fatal("a client that burst and then kept under the rate was closed")
+	}
+}
+
+// A socket flooding faster than it reads its answers is closed with 1008
+// after the refusals that fit, not dropped as a slow reader: the refusals
+// must not use up the queue (leaving the client nothing to tell it why),
+// however slowly the writer drains it.
+func TestFrameRateRefusalsNeverOverflowTheQueue(t *testing.T) {
+	s, sock, _ := newTestSession(t, &gateCaller{}, 4)
+	s.env.FrameRate, s.env.FrameBurst = 1, 100
+	sock.queue = 32 // fewer than the burst of refusals; nothing is written meanwhile
+	s = New(s.env, sock, s.log)
+	for i := range 500 {
+		// Acks of nothing: the frames let through cost no answer.
+		s.Handle([]byte(fmt.Sprintf(`{"frameType":2,"id":"a%d"}`, i)), false)
+	}
+	sock.mu.Lock()
+	defer sock.mu.Unlock()
+	refusals := 0
+	for _, f := range sock.frames {
+		if f.FrameType == frame.Error && f.ErrMsg == ErrTextRate {
+			refusals++
+		}
+	}
+	if sock.dropped || sock.closed != websocket.ClosePolicyViolation || refusals == 0 {
+		t.Fatalf("dropped %v, close code %d, %d refusals, %d frames queued", sock.dropped, sock.closed, refusals, len(sock.frames))
 	}
 }
