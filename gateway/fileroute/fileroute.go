@@ -49,6 +49,8 @@ type Handler struct {
 	// Draining refuses new uploads while the gateway shuts down.
 	Draining func() bool
 	Now      func() time.Time
+	// Quota bounds each user's transfers; nil: no bound.
+	Quota *Quota
 }
 
 // sniffBytes is how much of an upload is read before storing it: enough
@@ -122,6 +124,11 @@ func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		h.fail(w, refuse(http.StatusForbidden, "%v", err))
 		return
 	}
+	u, ok := h.begin(ctx, w, l)
+	if !ok {
+		return
+	}
+	defer h.Quota.end(u)
 	a, err := h.store(ctx, r, l)
 	if err != nil {
 		h.fail(w, err)
@@ -218,6 +225,11 @@ func (h *Handler) get(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		h.fail(w, refuse(http.StatusForbidden, "%v", err))
 		return
 	}
+	u, ok := h.begin(ctx, w, l)
+	if !ok {
+		return
+	}
+	defer h.Quota.end(u)
 	var obj blob.Object
 	var in blob.Info
 	if l.Thumb {
@@ -256,9 +268,32 @@ func (h *Handler) get(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	// Only in the user's own browser, and asked again each time it is
 	// shown (a 304 while unchanged): a recalled file stops showing at once.
 	hd.Set("Cache-Control", "private, no-cache")
+	if u != nil && u.bytes != nil {
+		w = &shaped{ResponseWriter: w, ctx: ctx, lim: u.bytes, burst: h.Quota.burst}
+	}
 	cw := &countingWriter{ResponseWriter: w}
 	http.ServeContent(cw, r, "", in.Modified, obj)
 	h.Metrics.FileBytes.WithLabelValues("out").Add(float64(cw.n))
+}
+
+// begin starts a transfer on l's user's quota (nil without one), waiting
+// for a turn; false once it has been refused.
+func (h *Handler) begin(ctx context.Context, w http.ResponseWriter, l filelink.Link) (*userQuota, bool) {
+	if h.Quota == nil {
+		return nil, true
+	}
+	who := l.User
+	if who == "" {
+		who = "key:" + l.Key // a link signed before links named their user
+	}
+	u, err := h.Quota.begin(ctx, who)
+	if err != nil {
+		h.Log.Warn("file transfer refused: too many at once", "user", who)
+		w.Header().Set("Retry-After", "1")
+		h.fail(w, refuse(http.StatusTooManyRequests, "too many file transfers at once: retry when one has ended"))
+		return nil, false
+	}
+	return u, true
 }
 
 func (h *Handler) fail(w http.ResponseWriter, err error) {

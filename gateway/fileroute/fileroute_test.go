@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"image"
 	"image/png"
@@ -207,5 +208,112 @@ func TestSlowUploadOutlivesTheServersReadTimeout(t *testing.T) {
 	res.Body.Close()
 	if got, ok := blobs.Bytes(key); res.StatusCode != http.StatusCreated || !ok || !bytes.Equal(got, body) {
 		t.Fatalf("slow upload: %d, stored %q", res.StatusCode, got)
+	}
+}
+
+// One user's downloads share one bucket of bytes and a bound on transfers
+// at once; another user's are not held up by them.
+func TestDownloadsAreBoundedPerUser(t *testing.T) {
+	blobs, links := blob.NewMemory(), filelink.New("internal-key-0123456789")
+	// 64 KiB/s after 256 KiB: the rest of a 1 MiB file would take 12 s,
+	// beyond the 2 s a transfer may last.
+	q := NewQuota(64<<10, 256<<10, 2)
+	srv := httptest.NewServer(&Handler{Blobs: blobs, Links: links, Metrics: metrics.New(), Log: slog.Default(),
+		Timeout: 2 * time.Second, Quota: q})
+	t.Cleanup(srv.Close)
+	big, small, tiny := bytes.Repeat([]byte("b"), 1<<20), bytes.Repeat([]byte("s"), 200<<10), []byte("tiny")
+	const smallKey, tinyKey = "alice_bob/alice/fedcba9876543210fedcba9876543210", "alice_bob/alice/00000000000000000000000000000000"
+	blobs.Set(key, big, blob.Info{Size: int64(len(big)), Type: "application/pdf", Name: "big.pdf"})
+	blobs.Set(smallKey, small, blob.Info{Size: int64(len(small)), Type: "application/pdf", Name: "small.pdf"})
+	blobs.Set(tinyKey, tiny, blob.Info{Size: int64(len(tiny)), Type: "text/plain", Name: "tiny.txt"})
+	get := func(user, k string) *http.Response {
+		t.Helper()
+		u := links.URL(filelink.Link{Op: filelink.Get, Key: k, Expires: time.Now().Add(time.Minute).UnixMilli(), User: user})
+		res, err := http.Get(srv.URL + u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+
+	// Mallory starts two downloads of the big file (her bound); both begin.
+	var running []*http.Response
+	for range 2 {
+		res := get("mallory", key)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("mallory's download: %d", res.StatusCode)
+		}
+		running = append(running, res)
+	}
+	// A third waits for a turn; one that waits longer than allowed is
+	// refused, with when to retry.
+	q.mu.Lock()
+	q.wait = 100 * time.Millisecond
+	q.mu.Unlock()
+	res := get("mallory", tinyKey)
+	res.Body.Close()
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("mallory's third download at once: %d, Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	// Alice meanwhile gets a whole file.
+	res = get("alice", smallKey)
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || err != nil || !bytes.Equal(body, small) {
+		t.Fatalf("alice's download during mallory's: %d, %d bytes, %v", res.StatusCode, len(body), err)
+	}
+	// A third that may wait long enough gets its turn when one ends.
+	q.mu.Lock()
+	q.wait = time.Minute
+	q.mu.Unlock()
+	third := make(chan []byte, 1)
+	go func() {
+		res := get("mallory", tinyKey)
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			b = []byte(res.Status)
+		}
+		third <- b
+	}()
+	// Mallory's two share 256 KiB, then 64 KiB/s: neither gets its
+	// megabyte within the 2 s a transfer may last.
+	got := 0
+	for _, res := range running {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if len(b) == len(big) {
+			t.Fatal("a download of mallory's was not slowed down")
+		}
+		got += len(b)
+	}
+	if got > 256<<10+3*64<<10 {
+		t.Fatalf("mallory got %d bytes in all, more than her burst and 2 s of her rate", got)
+	}
+	if b := <-third; !bytes.Equal(b, tiny) {
+		t.Fatalf("mallory's waiting download: %q", b)
+	}
+}
+
+// A user may have only so many transfers waiting for a turn.
+func TestQuotaBoundsWaiting(t *testing.T) {
+	q := NewQuota(0, 0, 1)
+	var us []*userQuota
+	for range 1 + waitingPerTurn {
+		u, err := q.ref("mallory")
+		if err != nil {
+			t.Fatal(err)
+		}
+		us = append(us, u)
+	}
+	if _, err := q.ref("mallory"); !errors.Is(err, errBusy) {
+		t.Fatalf("one more than may wait: %v", err)
+	}
+	if _, err := q.ref("alice"); err != nil {
+		t.Fatalf("another user: %v", err)
+	}
+	q.unref(us[0])
+	if _, err := q.ref("mallory"); err != nil {
+		t.Fatalf("after one left: %v", err)
 	}
 }

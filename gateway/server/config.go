@@ -78,6 +78,11 @@ import (
 //	GATEWAY_API_FUNCTIONS    user,group,conversation,file functions reachable as POST /api/<name> (the HTTP
 //	                                                API, authenticated by the same bearer JWT)
 //	GATEWAY_FILE_TIMEOUT     5m                     bound on one upload or download at /files/ (body included)
+//	GATEWAY_FILE_RATE_MIB    4                      each user's downloads on this instance share this many MiB/s
+//	                                                (shaped, not refused); 0: not shaped
+//	GATEWAY_FILE_BURST_MIB   64                     MiB a user may download at once before the rate applies
+//	GATEWAY_FILE_TRANSFERS   8                      uploads and downloads one user may run at once on this
+//	                                                instance; more wait for a turn (30 s, 4 per turn), then 429
 //	S3_ENDPOINT, S3_SECURE, S3_REGION, S3_BUCKET, secrets s3-access-key and s3-secret-key: the file
 //	                                                store /files/ streams to and from (package blob; main)
 //	GATEWAY_LOG_LEVEL        info                   debug | info | warn | error (main only)
@@ -128,6 +133,12 @@ type Config struct {
 	// route answers 503 (main builds it from S3_*).
 	Files       blob.Store
 	FileTimeout time.Duration
+	// Each user's downloads through this instance are shaped to FileRate
+	// MiB/s (0: not shaped) with bursts of FileBurst MiB, and a user runs at
+	// most FileTransfers uploads and downloads at once.
+	FileRate      float64
+	FileBurst     int
+	FileTransfers int
 	// Replays remembers the nonces of signed pushes, shared by every
 	// instance (a push signed for one instance must not be replayed to
 	// another). nil: this instance's memory only.
@@ -178,6 +189,9 @@ func DefaultConfig() Config {
 		WriteWait:      10 * time.Second,
 		APIFunctions:   []string{"user", "group", "conversation", "file"},
 		FileTimeout:    5 * time.Minute,
+		FileRate:       4,
+		FileBurst:      64,
+		FileTransfers:  8,
 
 		FrameRate:         50,
 		FrameBurst:        200,
@@ -250,6 +264,11 @@ func (c Config) withDefaults() Config {
 	num(&c.MaxPendingConns, d.MaxPendingConns)
 	num(&c.MaxPendingPerIP, d.MaxPendingPerIP)
 	num(&c.ChatBatchBytes, d.ChatBatchBytes)
+	num(&c.FileBurst, d.FileBurst)
+	num(&c.FileTransfers, d.FileTransfers)
+	if c.FileRate < 0 {
+		c.FileRate = 0
+	}
 	if c.FrameRate < 0 {
 		c.FrameRate = 0
 	}
@@ -308,6 +327,7 @@ func ConfigFromEnv() (Config, error) {
 	c.AllowedOrigins = r.List("GATEWAY_ALLOWED_ORIGINS", c.AllowedOrigins)
 	c.FrameRate = r.Float("GATEWAY_FRAME_RATE", c.FrameRate, 0)
 	c.APIRate = r.Float("GATEWAY_API_RATE", c.APIRate, 0)
+	c.FileRate = r.Float("GATEWAY_FILE_RATE_MIB", c.FileRate, 0)
 	c.AckResend = r.Duration("GATEWAY_ACK_RESEND", c.AckResend)
 	c.RouteTTL = r.Duration("GATEWAY_ROUTE_TTL", c.RouteTTL)
 	c.CallTimeout = r.Duration("GATEWAY_FUNCTION_TIMEOUT", c.CallTimeout)
@@ -333,6 +353,8 @@ func ConfigFromEnv() (Config, error) {
 		"GATEWAY_CHAT_BATCH_INFLIGHT":  &c.ChatInflight,
 		"GATEWAY_MAX_INFLIGHT":         &c.MaxInflight,
 		"GATEWAY_MAX_ONLINE_USERS":     &c.MaxOnlineUsers,
+		"GATEWAY_FILE_BURST_MIB":       &c.FileBurst,
+		"GATEWAY_FILE_TRANSFERS":       &c.FileTransfers,
 	} {
 		*dst = r.Int(key, *dst, 0)
 	}

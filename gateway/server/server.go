@@ -230,7 +230,8 @@ func (s *Server) fileHandler() http.Handler {
 		})
 	}
 	return &fileroute.Handler{Blobs: s.cfg.Files, Links: filelink.New(s.cfg.InternalKey), Metrics: s.metrics,
-		Log: s.log.With("component", "files"), Timeout: s.cfg.FileTimeout, Draining: s.draining.Load}
+		Log: s.log.With("component", "files"), Timeout: s.cfg.FileTimeout, Draining: s.draining.Load,
+		Quota: fileroute.NewQuota(s.cfg.FileRate*(1<<20), s.cfg.FileBurst<<20, s.cfg.FileTransfers)}
 }
 
 // client calls functions, signed, observed in the metrics.

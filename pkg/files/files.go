@@ -170,10 +170,11 @@ func (s *Service) download(ctx context.Context, user string, keys []string) (Dow
 			}
 			checked[conv] = true
 		}
-		out.URLs[k] = s.Links.URL(filelink.Link{Op: filelink.Get, Key: k, Expires: exp})
+		// The user is named so the gateway bounds each user's downloads.
+		out.URLs[k] = s.Links.URL(filelink.Link{Op: filelink.Get, Key: k, Expires: exp, User: user})
 		// Any key may be an image's: the gateway serves the image itself
 		// where there is no thumbnail.
-		out.Thumbs[k] = s.Links.URL(filelink.Link{Op: filelink.Get, Key: k, Expires: exp, Thumb: true})
+		out.Thumbs[k] = s.Links.URL(filelink.Link{Op: filelink.Get, Key: k, Expires: exp, Thumb: true, User: user})
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +118,15 @@ func TestUploadGrants(t *testing.T) {
 	out, err = call(t, s, "bob", map[string]any{"action": "download", "keys": []string{g.Key}})
 	if err != nil || out.(DownloadGrant).URLs[g.Key] == "" {
 		t.Fatalf("member download: %+v, %v", out, err)
+	}
+	// The links name who got them: the gateway bounds each user's downloads.
+	for _, u := range []string{out.(DownloadGrant).URLs[g.Key], out.(DownloadGrant).Thumbs[g.Key]} {
+		_, q, _ := strings.Cut(u, "?t=")
+		tok, _ := url.QueryUnescape(q)
+		l, err := s.Links.Verify(tok, filelink.Get, g.Key, s.now())
+		if err != nil || l.User != "bob" {
+			t.Fatalf("download link %q: %+v, %v", u, l, err)
+		}
 	}
 }
 
