@@ -455,3 +455,36 @@ func TestStoreUploadGoesToTheMessageOrTheSweeperNotBoth(t *testing.T) {
 		}
 	}
 }
+
+// A recalled file the file store could not delete goes to the sweeper: the
+// next sweep claims it, and its message cannot use it again.
+func TestStoreQueuedDeletionIsSwept(t *testing.T) {
+	ctx := context.Background()
+	st := openSystemStore(t, ctx)
+	key := fmt.Sprintf("%s/%s/%032x", frame.SingleConversationID("alice", "bob"), "alice", time.Now().UnixNano())
+	if err := st.AddUpload(ctx, domain.Upload{Key: key, Conversation: "alice_bob", User: "alice", At: time.Now().UnixMilli()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UseUpload(ctx, key, "msg-1"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // a retried recall queues it again
+		if err := st.QueueDeletion(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.UseUpload(ctx, key, "msg-1"); !errors.Is(err, reject.ErrNotFound) {
+		t.Fatalf("its message used it again: %v", err)
+	}
+	// Any cutoff takes it, however recent the sweep's.
+	claimed, err := st.ClaimOrphans(ctx, 1, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(claimed, func(u domain.Upload) bool { return u.Key == key }) {
+		t.Fatalf("the sweep did not claim the queued file (claimed %d)", len(claimed))
+	}
+	if err := st.DropUpload(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+}

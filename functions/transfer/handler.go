@@ -35,12 +35,12 @@ var Handle = call.Component("transfer", func(ctx context.Context, _ sign.Claim, 
 	return map[string]int{"stored": len(evs)}, nil
 })
 
-// removeFile deletes a recalled file's bytes; the file store is reached only
-// then.
+// removeFile deletes a recalled file's bytes (or has the sweeper do it
+// later); the file store is reached only then.
 func removeFile(ctx context.Context, key string) error {
 	fs, err := deps.Files()
 	if err != nil {
 		return err
 	}
-	return fs.Remove(ctx, key)
+	return fs.Recall(ctx, key)
 }

@@ -31,6 +31,8 @@ type Uploads interface {
 	UseUpload(ctx context.Context, key, msgID string) error
 	ClaimOrphans(ctx context.Context, before int64, limit int) ([]domain.Upload, error)
 	DropUpload(ctx context.Context, key string) error
+	// QueueDeletion hands a recalled file to the sweeper.
+	QueueDeletion(ctx context.Context, key string) error
 }
 
 // Defaults of the configuration (see package deps for the variables).
@@ -43,6 +45,9 @@ const (
 	MaxKeys = 100
 	// sweepBatch bounds the orphans one sweep deletes.
 	sweepBatch = 100
+	// recallWait bounds how long a recall waits for the file store before
+	// handing the file to the sweeper.
+	recallWait = 5 * time.Second
 )
 
 // DefaultTypes are the media types accepted by default: the images shown
@@ -205,6 +210,24 @@ func (s *Service) Remove(ctx context.Context, key string) error {
 		return err
 	}
 	return s.Blobs.Delete(ctx, key)
+}
+
+// Recall deletes the bytes of a file whose message was recalled or, when
+// the file store cannot now, hands the file to the sweeper. transfer retries
+// a record that fails, holding up its partition: a file store outage must
+// not stop the messages of every conversation there.
+func (s *Service) Recall(ctx context.Context, key string) error {
+	rctx, cancel := context.WithTimeout(ctx, recallWait)
+	err := s.Remove(rctx, key)
+	cancel()
+	if err == nil {
+		return nil
+	}
+	if qerr := s.Uploads.QueueDeletion(ctx, key); qerr != nil {
+		return errors.Join(err, qerr)
+	}
+	s.log().Warn("could not delete a recalled file; the sweeper will", "key", key, "err", err)
+	return nil
 }
 
 // sweepSometimes deletes orphans at most once per SweepEvery across

@@ -20,6 +20,7 @@ import (
 type fakeUploads struct {
 	ups  map[string]domain.Upload
 	used map[string]string
+	down error // QueueDeletion fails with it
 }
 
 func (f *fakeUploads) AddUpload(_ context.Context, u domain.Upload) error {
@@ -44,8 +45,19 @@ func (f *fakeUploads) ClaimOrphans(_ context.Context, before int64, limit int) (
 	return out, nil
 }
 func (f *fakeUploads) DropUpload(_ context.Context, key string) error { delete(f.ups, key); return nil }
+func (f *fakeUploads) QueueDeletion(_ context.Context, key string) error {
+	if f.down != nil {
+		return f.down
+	}
+	f.used[key] = ""
+	f.ups[key] = domain.Upload{Key: key}
+	return nil
+}
 
-type fakeBlobs struct{ m map[string]blob.Info }
+type fakeBlobs struct {
+	m    map[string]blob.Info
+	down error // Delete fails with it
+}
 
 func (b *fakeBlobs) Put(context.Context, string, io.Reader, blob.Info) error { return nil }
 func (b *fakeBlobs) Stat(_ context.Context, key string) (blob.Info, error) {
@@ -58,7 +70,13 @@ func (b *fakeBlobs) Stat(_ context.Context, key string) (blob.Info, error) {
 func (b *fakeBlobs) Open(context.Context, string) (blob.Object, blob.Info, error) {
 	return nil, blob.Info{}, errors.New("unused")
 }
-func (b *fakeBlobs) Delete(_ context.Context, key string) error { delete(b.m, key); return nil }
+func (b *fakeBlobs) Delete(_ context.Context, key string) error {
+	if b.down != nil {
+		return b.down
+	}
+	delete(b.m, key)
+	return nil
+}
 
 type members map[string]bool
 
@@ -172,5 +190,39 @@ func TestSweepDeletesOnlyOldUnusedUploads(t *testing.T) {
 	}
 	if _, ok := bl.m["new"]; !ok || len(bl.m) != 1 || len(ups.ups) != 1 {
 		t.Fatalf("left %v and %v", bl.m, ups.ups)
+	}
+}
+
+// A recall while the file store is down hands the file to the sweeper
+// instead of failing (transfer would retry, holding up its partition); the
+// next sweep deletes it.
+func TestRecallWhileTheFileStoreIsDown(t *testing.T) {
+	s, ups, bl, _ := service()
+	ctx := context.Background()
+	key := "alice_bob/alice/0123456789abcdef0123456789abcdef"
+	bl.m[key] = blob.Info{Key: key, Size: 10, Type: "text/plain", Name: "a.txt", Uploader: "alice"}
+	ups.used[key] = "m1"
+	bl.down = errors.New("connection refused")
+	if err := s.Recall(ctx, key); err != nil {
+		t.Fatalf("recall while the file store is down: %v", err)
+	}
+	if _, ok := bl.m[key]; !ok {
+		t.Fatal("deleted although the store is down")
+	}
+	if _, ok := ups.ups[key]; !ok || ups.used[key] != "" {
+		t.Fatalf("not handed to the sweeper: upload %v, used by %q", ups.ups[key], ups.used[key])
+	}
+	bl.down = nil
+	if n, err := s.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep: %d, %v", n, err)
+	}
+	if _, ok := bl.m[key]; ok {
+		t.Fatal("the sweep left the recalled file")
+	}
+	// With the database down too, the recall fails: transfer retries it.
+	bl.m[key] = blob.Info{Key: key}
+	bl.down, ups.down = errors.New("connection refused"), errors.New("no database")
+	if err := s.Recall(ctx, key); err == nil {
+		t.Fatal("a recall neither deleted nor queued succeeded")
 	}
 }

@@ -107,6 +107,22 @@ func (s *Store) ClaimOrphans(ctx context.Context, before int64, limit int) ([]do
 	return out, nil
 }
 
+// QueueDeletion hands the file key to the orphan sweeper: its message was
+// recalled, and the file store could not delete it then. The key is spoken
+// for by the sweeper (no message may use it again, not even a resend of its
+// own), and an upload record older than any cutoff has the next sweep take it.
+func (s *Store) QueueDeletion(ctx context.Context, key string) error {
+	_, err := s.db.Collection(UploadUse).ReplaceOne(ctx, bson.D{{Key: "_id", Value: key}},
+		uploadUse{Key: key, Msg: sweptBy}, options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("handing file %s to the sweeper: %w", key, err)
+	}
+	if _, err := s.db.Collection(Uploads).InsertOne(ctx, domain.Upload{Key: key, At: 0}); err != nil && !isDup(err) {
+		return fmt.Errorf("queueing file %s for deletion: %w", key, err)
+	}
+	return nil
+}
+
 // DropUpload forgets an upload record.
 func (s *Store) DropUpload(ctx context.Context, key string) error {
 	if _, err := s.db.Collection(Uploads).DeleteOne(ctx, bson.D{{Key: "_id", Value: key}}); err != nil {

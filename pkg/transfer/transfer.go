@@ -50,7 +50,8 @@ type Service struct {
 	Routes push.Router
 	Push   push.Sender
 	Log    *slog.Logger
-	// RemoveFile deletes the bytes of a file (a recalled file message's).
+	// RemoveFile deletes the bytes of a file (a recalled file message's), or
+	// records that they are to be deleted; an error makes the record retried.
 	RemoveFile func(ctx context.Context, key string) error
 }
 
