@@ -400,6 +400,34 @@ read:
 	t.Logf("flooding socket: %d frames refused with %q, then closed", limited, session.ErrTextRate)
 }
 
+// A member toggling a reaction in a loop (each toggle a change every
+// member's devices get and sync) is refused once over CHANGE_LIMIT (30/1m in
+// this suite); another member's reaction meanwhile goes through.
+func TestReactionLoopIsLimitedPerUser(t *testing.T) {
+	s := system(t)
+	gw := s.Gateways()[0]
+	ids := registered(t, "toggler", "other")
+	ct, co := dial(t, s, gw, ids[0]), dial(t, s, gw, ids[1])
+	conv := frame.SingleConversationID(ids[0], ids[1])
+	m := ct.sent("m", frame.SingleChat, ids[1], map[string]any{"content": "react to this"})
+	co.next(wait, isPush)
+	refused := 0
+	for i := range 40 {
+		f := ct.call(fmt.Sprintf("t%d", i), frame.MethodReact, map[string]any{"conversationId": conv, "msgId": m, "emoji": "👍", "remove": i%2 == 1})
+		if f.FrameType == frame.Error {
+			if !strings.Contains(f.ErrMsg, "too many changes of messages") {
+				t.Fatalf("toggle %d: %s", i, f.ErrMsg)
+			}
+			refused++
+		}
+	}
+	if refused != 10 {
+		t.Fatalf("%d of 40 toggles refused, want the 10 over the limit of 30", refused)
+	}
+	co.mustCall("o", frame.MethodReact, map[string]any{"conversationId": conv, "msgId": m, "emoji": "🎉"})
+	t.Logf("40 toggles in a row: 30 accepted, %d refused; the other member's reaction accepted", refused)
+}
+
 // Finding 4: a user hammering the HTTP API is slowed down (429), and others
 // are not.
 func TestAPICallsAreRateLimitedPerCaller(t *testing.T) {

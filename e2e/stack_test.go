@@ -63,8 +63,10 @@ func system(t testing.TB) *stack.Stack {
 			S3SecretKey:  os.Getenv("S3_SECRET_KEY"),
 			S3Bucket:     os.Getenv("S3_BUCKET"),
 			// Uploads no message uses are swept within seconds (the
-			// orphan test waits for it; others send at once).
-			DeployEnv:       []string{"FILE_ORPHAN_TTL=4s", "FILE_SWEEP_EVERY=1s"},
+			// orphan test waits for it; others send at once). A user's
+			// changes of messages are limited low enough for the hostile
+			// suite to reach the limit quickly.
+			DeployEnv:       []string{"FILE_ORPHAN_TTL=4s", "FILE_SWEEP_EVERY=1s", "CHANGE_LIMIT=30/1m"},
 			KafkaPartitions: 4,
 			RouteTTL:        3 * time.Second,
 			ConnectorBatch:  16,

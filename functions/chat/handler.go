@@ -32,7 +32,8 @@ func service() (*chat.Service, error) {
 	}
 	c := deps.Settings()
 	return &chat.Service{Pub: pub, Groups: st, Messages: st, Now: time.Now,
-		RecallWindow: c.RecallWindow, EditWindow: c.EditWindow, Wait: chat.DefaultWait, UseFile: useFile}, nil
+		RecallWindow: c.RecallWindow, EditWindow: c.EditWindow, Wait: chat.DefaultWait, UseFile: useFile,
+		Limiter: deps.Limiter(), ChangeLimit: c.Limits.Changes}, nil
 }
 
 // useFile checks an image or file message against its upload. The file

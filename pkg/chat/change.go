@@ -13,6 +13,7 @@ import (
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/ident"
+	"easychat/pkg/limit"
 	"easychat/pkg/reject"
 )
 
@@ -52,6 +53,12 @@ func (s *Service) prepareChange(ctx context.Context, groups Membership, it batch
 	}
 	now := s.Now()
 	if err := s.may(kind, c, m, user, owner, now); err != nil {
+		return frame.ChatAck{}, domain.Record{}, err
+	}
+	// Every change stays in its conversation's change log, is pushed to
+	// every member and replayed by every device that syncs: toggling a
+	// reaction in a loop would grow what all of them read.
+	if err := limit.Check(ctx, s.Limiter, "changes:"+user, s.ChangeLimit, "changes of messages"); err != nil {
 		return frame.ChatAck{}, domain.Record{}, err
 	}
 	id := event.MsgID(user, conv, it.FrameID, "change\x00"+kind+"\x00"+c.MsgID+"\x00"+c.Content+"\x00"+c.Emoji+"\x00"+strconv.FormatBool(c.Remove))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"easychat/pkg/domain"
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
+	"easychat/pkg/limit"
 	"easychat/pkg/reject"
 )
 
@@ -140,5 +143,36 @@ func TestChangeIDsAreStableAndMissingMessagesWaitedForAlone(t *testing.T) {
 	}
 	if _, err := s.Accept(context.Background(), changeItem("ann", frame.MethodRecall, `{"conversationId":"ann_bob","msgId":"000000000000000000000000000000f1"}`)); !errors.Is(err, reject.ErrNotFound) {
 		t.Fatalf("a message never stored: %v", err)
+	}
+}
+
+// One user toggling a reaction in a loop is refused (429) once over the
+// change limit; another user's changes still go through.
+func TestChangesPerUserAreLimited(t *testing.T) {
+	pub := &recorder{}
+	s := changeService(pub, time.Now())
+	s.Limiter, s.ChangeLimit = limit.NewMemory(), limit.Rule{N: 10, Per: time.Hour}
+	toggle := func(user string, i int) error {
+		_, err := s.Accept(context.Background(), batch.Item{User: user, FrameID: fmt.Sprintf("r%d", i), Method: frame.MethodReact,
+			Data: []byte(fmt.Sprintf(`{"conversationId":"g-1","msgId":"%s","emoji":"👍","remove":%v}`, msgGrp, i%2 == 1))})
+		return err
+	}
+	var refused error
+	for i := range 12 {
+		if err := toggle("ann", i); err != nil {
+			refused = err
+			if i < 10 {
+				t.Fatalf("change %d refused within the limit: %v", i, err)
+			}
+		}
+	}
+	if reject.Status(refused) != http.StatusTooManyRequests || !strings.Contains(refused.Error(), "too many changes") {
+		t.Fatalf("over the limit: %v", refused)
+	}
+	if err := toggle("cat", 0); err != nil {
+		t.Fatalf("another member's change: %v", err)
+	}
+	if len(pub.recs) != 11 {
+		t.Fatalf("published %d changes, want 10 of ann's and 1 of cat's", len(pub.recs))
 	}
 }

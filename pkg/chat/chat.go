@@ -18,6 +18,7 @@ import (
 	"easychat/pkg/event"
 	"easychat/pkg/frame"
 	"easychat/pkg/ident"
+	"easychat/pkg/limit"
 	"easychat/pkg/reject"
 )
 
@@ -57,6 +58,10 @@ type Service struct {
 	// upload and marks it used by the message (package files); nil: such
 	// messages are refused.
 	UseFile func(ctx context.Context, msgID, user string, mType int, f frame.File) error
+	// Limiter and ChangeLimit bound the changes (recall, edit, react, hide)
+	// one user makes; nil or zero: no bound.
+	Limiter     limit.Limiter
+	ChangeLimit limit.Rule
 }
 
 // fileOutage is a file message that could not be checked because the file

@@ -29,6 +29,7 @@
 //	FILE_ORPHAN_TTL      [1h]    an upload no message uses is deleted after this
 //	FILE_SWEEP_EVERY     [1m]    orphans are looked for at most this often (on uploads)
 //	FILE_UPLOAD_LIMIT    [100/1h] uploads a user may ask for
+//	CHANGE_LIMIT         [300/5m] recalls, edits, reactions and hides a user may make
 //	S3_ENDPOINT, S3_SECURE, S3_REGION, S3_BUCKET: the file store (package blob)
 //
 // Rate limits are N/duration, or "off". Secrets: internal-key (INTERNAL_KEY)
@@ -73,6 +74,7 @@ type Limits struct {
 	GroupAdd        limit.Rule
 	GroupMaxMembers int
 	FileUpload      limit.Rule
+	Changes         limit.Rule
 }
 
 // FileConfig configures images and files (package files).
@@ -127,6 +129,7 @@ func Load() (Config, error) {
 		GroupAdd:        rule("GROUP_ADD_LIMIT", "2000/1h"),
 		GroupMaxMembers: r.Int("GROUP_MAX_MEMBERS", 2000, 2),
 		FileUpload:      rule("FILE_UPLOAD_LIMIT", "100/1h"),
+		Changes:         rule("CHANGE_LIMIT", "300/5m"),
 	}
 	c.Files = FileConfig{
 		MaxBytes:   r.Int64("FILE_MAX_BYTES", files.DefaultMaxBytes, 1),
