@@ -29,6 +29,7 @@
 //	FILE_ORPHAN_TTL      [1h]    an upload no message uses is deleted after this
 //	FILE_SWEEP_EVERY     [1m]    orphans are looked for at most this often (on uploads)
 //	FILE_UPLOAD_LIMIT    [100/1h] uploads a user may ask for
+//	FILE_UPLOAD_MIB_LIMIT [2048/24h] MiB a user may upload (each file counted by its declared size)
 //	CHANGE_LIMIT         [300/5m] recalls, edits, reactions and hides a user may make
 //	S3_ENDPOINT, S3_SECURE, S3_REGION, S3_BUCKET: the file store (package blob)
 //
@@ -74,6 +75,7 @@ type Limits struct {
 	GroupAdd        limit.Rule
 	GroupMaxMembers int
 	FileUpload      limit.Rule
+	FileUploadMiB   limit.Rule
 	Changes         limit.Rule
 }
 
@@ -129,6 +131,7 @@ func Load() (Config, error) {
 		GroupAdd:        rule("GROUP_ADD_LIMIT", "2000/1h"),
 		GroupMaxMembers: r.Int("GROUP_MAX_MEMBERS", 2000, 2),
 		FileUpload:      rule("FILE_UPLOAD_LIMIT", "100/1h"),
+		FileUploadMiB:   rule("FILE_UPLOAD_MIB_LIMIT", "2048/24h"),
 		Changes:         rule("CHANGE_LIMIT", "300/5m"),
 	}
 	c.Files = FileConfig{
@@ -289,7 +292,7 @@ func Files() (*files.Service, error) {
 	}
 	f := cfg.Files
 	return &files.Service{Uploads: st, Blobs: b, Groups: st, Links: filelink.New(internalKey()),
-		Limiter: Limiter(), UploadLimit: cfg.Limits.FileUpload, Log: Log(),
+		Limiter: Limiter(), UploadLimit: cfg.Limits.FileUpload, UploadMiB: cfg.Limits.FileUploadMiB, Log: Log(),
 		MaxBytes: f.MaxBytes, Types: f.Types, LinkTTL: f.LinkTTL, OrphanTTL: f.OrphanTTL, SweepEvery: f.SweepEvery}, nil
 }
 

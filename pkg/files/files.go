@@ -62,8 +62,10 @@ type Service struct {
 	Groups  domain.Members
 	Links   filelink.Signer
 	Limiter limit.Limiter
-	// UploadLimit bounds the uploads one user asks for.
+	// UploadLimit bounds the uploads one user asks for, UploadMiB the
+	// mebibytes they may take (a file that a message uses stays).
 	UploadLimit limit.Rule
+	UploadMiB   limit.Rule
 	Log         *slog.Logger
 	Now         func() time.Time
 
@@ -144,6 +146,10 @@ func (s *Service) upload(ctx context.Context, user string, req Request) (UploadG
 		return UploadGrant{}, err
 	}
 	if err := limit.Check(ctx, s.Limiter, "file-upload:"+user, s.UploadLimit, "uploads"); err != nil {
+		return UploadGrant{}, err
+	}
+	mib := int((req.Size + 1<<20 - 1) >> 20)
+	if err := limit.CheckN(ctx, s.Limiter, "file-mib:"+user, mib, s.UploadMiB, "MiB of uploads"); err != nil {
 		return UploadGrant{}, err
 	}
 	key := frame.FileKeyPrefix(req.ConversationID, user) + randomHex()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"easychat/pkg/domain"
 	"easychat/pkg/filelink"
 	"easychat/pkg/frame"
+	"easychat/pkg/limit"
 	"easychat/pkg/reject"
 )
 
@@ -224,5 +226,36 @@ func TestRecallWhileTheFileStoreIsDown(t *testing.T) {
 	bl.down, ups.down = errors.New("connection refused"), errors.New("no database")
 	if err := s.Recall(ctx, key); err == nil {
 		t.Fatal("a recall neither deleted nor queued succeeded")
+	}
+}
+
+// A user's uploads are bounded in number and in mebibytes (by declared
+// size, each file rounded up): a member filling the store with the largest
+// files is refused (429) before the count would stop them.
+func TestUploadsAreLimitedInCountAndBytes(t *testing.T) {
+	s, _, _, _ := service()
+	s.Limiter = limit.NewMemory()
+	s.UploadLimit, s.UploadMiB = limit.Rule{N: 5, Per: time.Hour}, limit.Rule{N: 50, Per: time.Hour}
+	up := func(user string, size int64) error {
+		_, err := call(t, s, user, map[string]any{"action": "upload", "conversationId": "alice_bob", "name": "a.zip", "size": size, "type": "application/zip"})
+		return err
+	}
+	for i, size := range []int64{DefaultMaxBytes, DefaultMaxBytes, 9<<20 + 1} { // 20 + 20 + 10 MiB
+		if err := up("alice", size); err != nil {
+			t.Fatalf("upload %d within the limits: %v", i, err)
+		}
+	}
+	err := up("alice", 1)
+	if reject.Status(err) != http.StatusTooManyRequests || !strings.Contains(err.Error(), "MiB of uploads") {
+		t.Fatalf("over 50 MiB: %v", err)
+	}
+	if err := up("bob", DefaultMaxBytes); err != nil {
+		t.Fatalf("another user: %v", err)
+	}
+	for range 4 {
+		_ = up("bob", 1)
+	}
+	if err := up("bob", 1); reject.Status(err) != http.StatusTooManyRequests || !strings.Contains(err.Error(), "uploads") {
+		t.Fatalf("a sixth upload: %v", err)
 	}
 }
