@@ -207,6 +207,29 @@ func TestReplyEditReactRecallAndHideReachEveryDeviceAndSync(t *testing.T) {
 	if b, _ := json.Marshal(res); code != 200 || strings.Contains(string(b), "at eight") || strings.Contains(string(b), "at nine") {
 		t.Fatalf("list shows the recalled text: %s", b)
 	}
+	// b deleted the reply for herself: her list shows the message before it
+	// (the recalled one) as the last; a's shows the reply.
+	lastIn := func(who string) domain.Message {
+		code, res := api(t, gw.Addr(), "conversation", tokenFor(t, s, who), map[string]any{"action": "list"})
+		b, _ := json.Marshal(res["conversations"])
+		var cs []domain.ConversationState
+		if err := json.Unmarshal(b, &cs); code != 200 || err != nil {
+			t.Fatalf("%s's list: %d %s", who, code, b)
+		}
+		for _, c := range cs {
+			if c.ConversationID == conv && c.LastMsg != nil {
+				return *c.LastMsg
+			}
+		}
+		t.Fatalf("%s's list has no last message of %s: %s", who, conv, b)
+		return domain.Message{}
+	}
+	if l := lastIn(a); l.Seq != 2 || l.Msg.Content != "which mill?" {
+		t.Fatalf("a's list's last message: %+v", l)
+	}
+	if l := lastIn(b); l.Seq != 1 || !l.Msg.Recalled || l.Msg.Content != "" {
+		t.Fatalf("b's list's last message, having hidden the reply: %+v", l)
+	}
 
 	// A device that was offline gets it all by sync, in order: the
 	// messages as they are now, and the changes after the version it had.

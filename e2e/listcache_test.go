@@ -52,3 +52,26 @@ func TestListCacheMovesForwardOnly(t *testing.T) {
 		t.Fatalf("positions %+v, %v", pos, err)
 	}
 }
+
+// The newest hidden seq of a user's conversation is known once written,
+// "none" included, and only grows: a list that read the store before a
+// hide cannot put back the older value.
+func TestListCacheNewestHiddenOnlyGrows(t *testing.T) {
+	ctx := context.Background()
+	c := listcache.New(testRedis(t))
+	user := uid(t, "h")
+	a, b, unknown := user+"_x", user+"_y", user+"_z"
+	if err := c.PutNewestHidden(ctx, user, map[string]int64{a: 0, b: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Hid(ctx, user, a, 12); err != nil { // transfer stored a hide
+		t.Fatal(err)
+	}
+	if err := c.PutNewestHidden(ctx, user, map[string]int64{a: 3, b: 0}); err != nil { // stale reads
+		t.Fatal(err)
+	}
+	got, err := c.NewestHidden(ctx, user, []string{a, b, unknown})
+	if err != nil || len(got) != 2 || got[a] != 12 || got[b] != 7 {
+		t.Fatalf("newest hidden seqs %v, %v; want %s: 12, %s: 7, nothing of %s", got, err, a, b, unknown)
+	}
+}

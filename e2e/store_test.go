@@ -488,3 +488,21 @@ func TestStoreQueuedDeletionIsSwept(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Hide answers the newest seq the user has hidden in the conversation, and
+// NewestHidden reads it back by _id (0 where nothing is hidden).
+func TestStoreNewestHidden(t *testing.T) {
+	ctx := context.Background()
+	st := openSystemStore(t, ctx)
+	user := uid(t, "h")
+	conv, other := frame.SingleConversationID(user, "x"), frame.SingleConversationID(user, "y")
+	for _, c := range []struct{ seq, want int64 }{{5, 5}, {3, 5}, {5, 5}, {9, 9}} {
+		if got, err := st.Hide(ctx, user, conv, c.seq); err != nil || got != c.want {
+			t.Fatalf("hide %d: newest %d, %v; want %d", c.seq, got, err, c.want)
+		}
+	}
+	got, err := st.NewestHidden(ctx, user, []string{conv, other})
+	if err != nil || len(got) != 2 || got[conv] != 9 || got[other] != 0 {
+		t.Fatalf("newest hidden %v, %v", got, err)
+	}
+}

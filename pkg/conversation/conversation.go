@@ -25,6 +25,7 @@ type Store interface {
 	// Changes of messages (store/change.go).
 	MessagesAt(ctx context.Context, conv string, seqs []int64) ([]*domain.Message, error)
 	HiddenOf(ctx context.Context, user, conv string) (map[int64]bool, error)
+	NewestHidden(ctx context.Context, user string, convs []string) (map[string]int64, error)
 	Changes(ctx context.Context, conv string, after, limit int64) ([]domain.Change, error)
 	ChangeVersion(ctx context.Context, conv string) (int64, error)
 }

@@ -15,6 +15,8 @@ type Cache interface {
 	Fill(ctx context.Context, sums map[string]domain.Summary) error
 	Positions(ctx context.Context, keys []domain.PositionKey) (map[domain.PositionKey]domain.Position, error)
 	PutPositions(ctx context.Context, pos map[domain.PositionKey]domain.Position) error
+	NewestHidden(ctx context.Context, user string, convs []string) (map[string]int64, error)
+	PutNewestHidden(ctx context.Context, user string, newest map[string]int64) error
 }
 
 // list returns user's conversations, most recently active first: every
@@ -83,57 +85,116 @@ func (s *Service) list(ctx context.Context, user string, withPositions bool) ([]
 		st.Mentioned = max(sum.Mentioned[user], sum.Mentioned[domain.AllMembers]) > st.ReadSeq
 		out = append(out, st)
 	}
+	if withPositions {
+		if err := s.unhideLast(ctx, user, out); err != nil {
+			return nil, err
+		}
+	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].UpdatedAt > out[j].UpdatedAt })
 	return out, nil
 }
 
-// summaries returns the summaries of convs: the cache's, then the store's
-// for the rest, which are cached.
-func (s *Service) summaries(ctx context.Context, convs []string) (map[string]domain.Summary, error) {
-	have := map[string]domain.Summary{}
-	if s.Cache != nil {
-		var err error
-		if have, err = s.Cache.Summaries(ctx, convs); err != nil {
-			s.warn("reading cached summaries; reading the store", err)
-			have = map[string]domain.Summary{}
+// unhideLast shows, where a conversation's last message is one user deleted
+// for themselves, the newest one they did not delete instead (none, if they
+// deleted every one). Summaries are the members' in common; what one of
+// them hid is theirs. The newest seq each user hid per conversation is
+// known like a position (cache, then store by _id); only a conversation
+// whose last message it is costs more: its hidden set and one message.
+func (s *Service) unhideLast(ctx context.Context, user string, states []domain.ConversationState) error {
+	var convs []string
+	for _, st := range states {
+		if st.LastMsg != nil {
+			convs = append(convs, st.ConversationID)
 		}
 	}
-	var missing []string
-	for _, c := range convs {
-		if _, ok := have[c]; !ok {
-			missing = append(missing, c)
-		}
-	}
-	if len(missing) == 0 {
-		return have, nil
-	}
-	got, err := s.Store.Summaries(ctx, missing)
+	newest, err := s.newestHidden(ctx, user, convs)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if s.Cache != nil {
-		if err := s.Cache.Fill(ctx, got); err != nil {
-			s.warn("caching summaries", err)
+	for i := range states {
+		st := &states[i]
+		if st.LastMsg == nil || newest[st.ConversationID] < st.LastMsg.Seq {
+			continue
 		}
+		hidden, err := s.Store.HiddenOf(ctx, user, st.ConversationID)
+		if err != nil {
+			return err
+		}
+		if !hidden[st.LastMsg.Seq] {
+			continue
+		}
+		seq := st.LastMsg.Seq - 1
+		for seq > 0 && hidden[seq] {
+			seq-- // at most store.MaxHidden steps
+		}
+		st.LastMsg = nil
+		if seq == 0 {
+			continue
+		}
+		got, err := s.Store.MessagesAt(ctx, st.ConversationID, []int64{seq})
+		if err != nil {
+			return err
+		}
+		st.LastMsg = got[0]
 	}
-	for c, sum := range got {
-		have[c] = sum
-	}
-	return have, nil
+	return nil
 }
 
-// positions returns the positions named by keys: the cache's, then the
-// store's for the rest, which are cached.
-func (s *Service) positions(ctx context.Context, keys []domain.PositionKey) (map[domain.PositionKey]domain.Position, error) {
-	have := map[domain.PositionKey]domain.Position{}
+// newestHidden returns the newest seq user hid in each of convs (0: none).
+func (s *Service) newestHidden(ctx context.Context, user string, convs []string) (map[string]int64, error) {
+	var c cached[string, int64]
 	if s.Cache != nil {
+		c.read = func(ks []string) (map[string]int64, error) { return s.Cache.NewestHidden(ctx, user, ks) }
+		c.put = func(m map[string]int64) error { return s.Cache.PutNewestHidden(ctx, user, m) }
+	}
+	c.load = func(ks []string) (map[string]int64, error) { return s.Store.NewestHidden(ctx, user, ks) }
+	return c.get(s, "hidden seqs", convs)
+}
+
+// summaries returns the summaries of convs.
+func (s *Service) summaries(ctx context.Context, convs []string) (map[string]domain.Summary, error) {
+	var c cached[string, domain.Summary]
+	if s.Cache != nil {
+		c.read = func(ks []string) (map[string]domain.Summary, error) { return s.Cache.Summaries(ctx, ks) }
+		c.put = func(m map[string]domain.Summary) error { return s.Cache.Fill(ctx, m) }
+	}
+	c.load = func(ks []string) (map[string]domain.Summary, error) { return s.Store.Summaries(ctx, ks) }
+	return c.get(s, "summaries", convs)
+}
+
+// positions returns the positions named by keys.
+func (s *Service) positions(ctx context.Context, keys []domain.PositionKey) (map[domain.PositionKey]domain.Position, error) {
+	var c cached[domain.PositionKey, domain.Position]
+	if s.Cache != nil {
+		c.read = func(ks []domain.PositionKey) (map[domain.PositionKey]domain.Position, error) {
+			return s.Cache.Positions(ctx, ks)
+		}
+		c.put = func(m map[domain.PositionKey]domain.Position) error { return s.Cache.PutPositions(ctx, m) }
+	}
+	c.load = func(ks []domain.PositionKey) (map[domain.PositionKey]domain.Position, error) {
+		return s.Store.Positions(ctx, ks)
+	}
+	return c.get(s, "positions", keys)
+}
+
+// cached reads values through the list cache: what the cache holds (read),
+// then the store's for the rest (load), which are cached (put). Without a
+// cache read and put are nil; a cache that fails costs speed, not the answer.
+type cached[K comparable, V any] struct {
+	read, load func([]K) (map[K]V, error)
+	put        func(map[K]V) error
+}
+
+func (c cached[K, V]) get(s *Service, what string, keys []K) (map[K]V, error) {
+	have := map[K]V{}
+	if c.read != nil {
 		var err error
-		if have, err = s.Cache.Positions(ctx, keys); err != nil {
-			s.warn("reading cached positions; reading the store", err)
-			have = map[domain.PositionKey]domain.Position{}
+		if have, err = c.read(keys); err != nil {
+			s.warn("reading cached "+what+"; reading the store", err)
+			have = map[K]V{}
 		}
 	}
-	var missing []domain.PositionKey
+	var missing []K
 	for _, k := range keys {
 		if _, ok := have[k]; !ok {
 			missing = append(missing, k)
@@ -142,17 +203,17 @@ func (s *Service) positions(ctx context.Context, keys []domain.PositionKey) (map
 	if len(missing) == 0 {
 		return have, nil
 	}
-	got, err := s.Store.Positions(ctx, missing)
+	got, err := c.load(missing)
 	if err != nil {
 		return nil, err
 	}
-	if s.Cache != nil {
-		if err := s.Cache.PutPositions(ctx, got); err != nil {
-			s.warn("caching positions", err)
+	if c.put != nil {
+		if err := c.put(got); err != nil {
+			s.warn("caching "+what, err)
 		}
 	}
-	for k, p := range got {
-		have[k] = p
+	for k, v := range got {
+		have[k] = v
 	}
 	return have, nil
 }

@@ -22,6 +22,8 @@ type memStore struct {
 	fail      error
 	members   map[string][]string
 	histories int
+	hidden    map[string]map[int64]bool // user#conv → seqs
+	hidReads  int
 }
 
 func (m *memStore) ListOf(_ context.Context, user string) ([]domain.ListEntry, error) {
@@ -68,7 +70,21 @@ func (m *memStore) MessagesAt(_ context.Context, conv string, seqs []int64) ([]*
 	}
 	return out, nil
 }
-func (m *memStore) HiddenOf(context.Context, string, string) (map[int64]bool, error) { return nil, nil }
+func (m *memStore) HiddenOf(_ context.Context, user, conv string) (map[int64]bool, error) {
+	m.hidReads++
+	return m.hidden[user+"#"+conv], nil
+}
+func (m *memStore) NewestHidden(_ context.Context, user string, convs []string) (map[string]int64, error) {
+	m.hidReads += len(convs)
+	out := map[string]int64{}
+	for _, c := range convs {
+		out[c] = 0
+		for q := range m.hidden[user+"#"+c] {
+			out[c] = max(out[c], q)
+		}
+	}
+	return out, m.fail
+}
 func (m *memStore) Changes(context.Context, string, int64, int64) ([]domain.Change, error) {
 	return nil, nil
 }
@@ -86,7 +102,30 @@ func (m *memStore) IsMember(_ context.Context, g, u string) (bool, error) {
 type memCache struct {
 	sums map[string]domain.Summary
 	pos  map[domain.PositionKey]domain.Position
+	hid  map[string]int64 // user#conv → newest hidden seq
 	down bool
+}
+
+func (c *memCache) NewestHidden(_ context.Context, user string, convs []string) (map[string]int64, error) {
+	if c.down {
+		return nil, errors.New("redis down")
+	}
+	out := map[string]int64{}
+	for _, conv := range convs {
+		if q, ok := c.hid[user+"#"+conv]; ok {
+			out[conv] = q
+		}
+	}
+	return out, nil
+}
+func (c *memCache) PutNewestHidden(_ context.Context, user string, newest map[string]int64) error {
+	if c.down {
+		return errors.New("redis down")
+	}
+	for conv, q := range newest {
+		c.hid[user+"#"+conv] = max(c.hid[user+"#"+conv], q)
+	}
+	return nil
 }
 
 func (c *memCache) Summaries(_ context.Context, convs []string) (map[string]domain.Summary, error) {
@@ -197,20 +236,68 @@ func TestListAssemblesStateFromSummariesAndPositions(t *testing.T) {
 	}
 }
 
+// A last message the user deleted for themselves is not their list's last
+// message: the newest one they did not delete is, or none. Other members'
+// lists are unchanged; a conversation whose last message the user did not
+// hide costs no read of their hidden set.
+func TestListSkipsWhatTheUserHid(t *testing.T) {
+	st := fixture()
+	st.lists["ben"] = []domain.ListEntry{{ConversationID: "ann_ben", ChatType: frame.SingleChat}}
+	st.msgs = map[string][]domain.Message{"ann_ben": {{Seq: 7, MsgID: "7"}, {Seq: 8, MsgID: "8"}, {Seq: 9, MsgID: "9"}, {Seq: 10, MsgID: "10"}}}
+	st.hidden = map[string]map[int64]bool{"ann#ann_ben": {10: true, 9: true, 4: true}, "ann#g-team": {2: true}}
+	c := &memCache{sums: map[string]domain.Summary{}, pos: map[domain.PositionKey]domain.Position{}, hid: map[string]int64{}}
+	last := func(s *Service, user, conv string) *domain.Message {
+		t.Helper()
+		for _, c := range listOf(t, s, user) {
+			if c.ConversationID == conv {
+				return c.LastMsg
+			}
+		}
+		t.Fatalf("%s's list lacks %s", user, conv)
+		return nil
+	}
+	for _, s := range []*Service{{Store: st}, {Store: st, Cache: c}, {Store: st, Cache: c}} { // bare, cold cache, warm
+		if m := last(s, "ann", "ann_ben"); m == nil || m.Seq != 8 {
+			t.Fatalf("ann hid 9 and 10: last message %+v", m)
+		}
+		if m := last(s, "ann", "g-team"); m == nil || m.Seq != 4 {
+			t.Fatalf("ann hid an older message of g-team: last message %+v", m)
+		}
+		if m := last(s, "ben", "ann_ben"); m == nil || m.Seq != 10 {
+			t.Fatalf("ben hid nothing: last message %+v", m)
+		}
+	}
+	// Hiding everything leaves no last message (the cache heard of it as
+	// transfer tells it).
+	all := map[int64]bool{}
+	for q := int64(1); q <= 10; q++ {
+		all[q] = true
+	}
+	st.hidden["ann#ann_ben"] = all
+	if err := c.PutNewestHidden(context.Background(), "ann", map[string]int64{"ann_ben": 10}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Service{{Store: st}, {Store: st, Cache: c}} {
+		if m := last(s, "ann", "ann_ben"); m != nil {
+			t.Fatalf("ann hid everything: last message %+v", m)
+		}
+	}
+}
+
 // The cache answers what it holds; the store is asked only for the rest,
 // which is cached; a cache that is down costs speed, not the answer.
 func TestListReadsTheStoreOnlyForWhatTheCacheLacks(t *testing.T) {
 	st := fixture()
-	c := &memCache{sums: map[string]domain.Summary{}, pos: map[domain.PositionKey]domain.Position{}}
+	c := &memCache{sums: map[string]domain.Summary{}, pos: map[domain.PositionKey]domain.Position{}, hid: map[string]int64{}}
 	s := &Service{Store: st, Cache: c}
 	first := listOf(t, s, "ann")
 	if st.sumReads != 4 || st.posReads != 6 {
 		t.Fatalf("cold cache: %d summaries and %d positions read from the store", st.sumReads, st.posReads)
 	}
-	st.sumReads, st.posReads = 0, 0
+	st.sumReads, st.posReads, st.hidReads = 0, 0, 0
 	second := listOf(t, s, "ann")
-	if st.sumReads != 0 || st.posReads != 0 {
-		t.Fatalf("warm cache: still read %d summaries and %d positions from the store", st.sumReads, st.posReads)
+	if st.sumReads != 0 || st.posReads != 0 || st.hidReads != 0 {
+		t.Fatalf("warm cache: still read %d summaries, %d positions and %d hidden sets from the store", st.sumReads, st.posReads, st.hidReads)
 	}
 	if asJSON(first) != asJSON(second) {
 		t.Fatalf("cached list differs:\n%+v\n%+v", first, second)

@@ -48,6 +48,10 @@ func New(rdb redis.UniversalClient) *Redis { return &Redis{rdb: rdb} }
 func summaryKey(conv string) string  { return "ec:sum:" + conv }
 func positionKey(user string) string { return "ec:pos:" + user }
 
+// A user's newest hidden seqs are one sorted set of conversations, scored
+// by the newest seq the user deleted for themselves there + 1 (1: none).
+func hiddenKey(user string) string { return "ec:hid:" + user }
+
 // fieldBase lifts the fields' scores above every seq, so that pruning the
 // older last messages by score leaves them; seqs, times in ms and the sum
 // stay exact in a float64 (below 2^53).
@@ -254,6 +258,52 @@ func (c *Redis) PutPositions(ctx context.Context, pos map[domain.PositionKey]dom
 		return fmt.Errorf("caching positions of %d users: %w", len(touched), err)
 	}
 	return nil
+}
+
+// NewestHidden returns the newest seq user deleted for themselves in each
+// of convs that the cache knows (0: none).
+func (c *Redis) NewestHidden(ctx context.Context, user string, convs []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(convs))
+	if len(convs) == 0 {
+		return out, nil
+	}
+	scores, err := c.rdb.ZMScore(ctx, hiddenKey(user), convs...).Result()
+	if err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("reading the newest hidden seqs of %s: %w", user, err)
+	}
+	for i, v := range scores {
+		if v > 0 { // absent: 0
+			out[convs[i]] = int64(v) - 1
+		}
+	}
+	return out, nil
+}
+
+// PutNewestHidden records the newest seq user deleted for themselves in
+// each conversation of newest (0: none). The seq only grows, and whoever
+// writes it (a list that read the store, transfer that hid one) knows its
+// value at that moment: the greater of two racing writes is the newer.
+func (c *Redis) PutNewestHidden(ctx context.Context, user string, newest map[string]int64) error {
+	if len(newest) == 0 {
+		return nil
+	}
+	zs := make([]redis.Z, 0, len(newest))
+	for conv, seq := range newest {
+		zs = append(zs, redis.Z{Score: float64(seq + 1), Member: conv})
+	}
+	pipe := c.rdb.Pipeline()
+	pipe.ZAddGT(ctx, hiddenKey(user), zs...)
+	pipe.PExpire(ctx, hiddenKey(user), TTL)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("caching the newest hidden seqs of %s: %w", user, err)
+	}
+	return nil
+}
+
+// Hid records that the newest seq user deleted for themselves in conv is
+// now seq (transfer, after storing a hide).
+func (c *Redis) Hid(ctx context.Context, user, conv string, seq int64) error {
+	return c.PutNewestHidden(ctx, user, map[string]int64{conv: seq})
 }
 
 // newest decodes copies of one message and returns the most changed (nil if

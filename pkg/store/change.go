@@ -245,23 +245,48 @@ type hiddenDoc struct {
 	Seqs []int64 `bson:"seqs"`
 }
 
-// Hide records that user deleted seq of conv for themselves; false if it
-// was already hidden or the user hides MaxHidden messages there.
-func (s *Store) Hide(ctx context.Context, user, conv string, seq int64) (bool, error) {
+// Hide records that user deleted seq of conv for themselves (unless they
+// hide MaxHidden messages there already) and returns the newest seq they
+// have hidden there. A conversation's hides are applied one at a time (its
+// records share a partition), so that is exact.
+func (s *Store) Hide(ctx context.Context, user, conv string, seq int64) (int64, error) {
 	id := readID(user, conv)
 	h, err := findByID[hiddenDoc](ctx, s.db.Collection(Hidden), id, "hidden messages")
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return false, err
+		return 0, err
 	}
+	newest := slices.Max(append(h.Seqs, 0))
 	if len(h.Seqs) >= MaxHidden || slices.Contains(h.Seqs, seq) {
-		return false, nil
+		return newest, nil
 	}
 	_, err = s.db.Collection(Hidden).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "seqs", Value: seq}}}}, options.Update().SetUpsert(true))
 	if err != nil {
-		return false, fmt.Errorf("hiding %s#%d for %s: %w", conv, seq, user, err)
+		return 0, fmt.Errorf("hiding %s#%d for %s: %w", conv, seq, user, err)
 	}
-	return true, nil
+	return max(newest, seq), nil
+}
+
+// NewestHidden returns, for each of convs, the newest seq user deleted for
+// themselves there (0: none): a point lookup each, for the lists.
+func (s *Store) NewestHidden(ctx context.Context, user string, convs []string) (map[string]int64, error) {
+	newest := make([]int64, len(convs))
+	err := parallel(len(convs), func(k int) error {
+		h, err := findByID[hiddenDoc](ctx, s.db.Collection(Hidden), readID(user, convs[k]), "hidden messages")
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		newest[k] = slices.Max(append(h.Seqs, 0))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(convs))
+	for k, c := range convs {
+		out[c] = newest[k]
+	}
+	return out, nil
 }
 
 // HiddenOf returns the seqs of conv that user deleted for themselves.

@@ -65,8 +65,15 @@ func (s *Service) change(ctx context.Context, evs []event.Chat) error {
 		m := *got[0]
 		rcpt := []string{c.By}
 		if c.Kind == frame.KindHide {
-			if _, err := s.Store.Hide(ctx, c.By, ev.ConversationID, c.Seq); err != nil {
+			newest, err := s.Store.Hide(ctx, c.By, ev.ConversationID, c.Seq)
+			if err != nil {
 				return err
+			}
+			// The user's list must stop showing it as the last message.
+			if s.Lists != nil {
+				if err := s.Lists.Hid(ctx, c.By, ev.ConversationID, newest); err != nil {
+					return fmt.Errorf("updating the list of %s: %w", c.By, err)
+				}
 			}
 		} else {
 			if m, err = s.apply(ctx, m, ev, c); err != nil {

@@ -32,7 +32,7 @@ type Store interface {
 	AppendChanges(ctx context.Context, evs []event.Chat) ([]domain.Change, error)
 	MessagesAt(ctx context.Context, conv string, seqs []int64) ([]*domain.Message, error)
 	Revise(ctx context.Context, m domain.Message) error
-	Hide(ctx context.Context, user, conv string, seq int64) (bool, error)
+	Hide(ctx context.Context, user, conv string, seq int64) (int64, error)
 }
 
 // Lists is where stored messages update what conversation lists show
@@ -40,6 +40,8 @@ type Store interface {
 type Lists interface {
 	Advance(ctx context.Context, sums map[string]domain.Summary) error
 	Revise(ctx context.Context, m domain.Message) error
+	// Hid records the newest seq user deleted for themselves in conv.
+	Hid(ctx context.Context, user, conv string, seq int64) error
 }
 
 // Service processes chat records. Lists, when set, hears of every stored

@@ -88,14 +88,18 @@ func (m *memStore) Revise(_ context.Context, x domain.Message) error {
 	return nil
 }
 
-func (m *memStore) Hide(_ context.Context, user, conv string, seq int64) (bool, error) {
+func (m *memStore) Hide(_ context.Context, user, conv string, seq int64) (int64, error) {
 	if m.hidden == nil {
 		m.hidden = map[string]bool{}
 	}
-	k := fmt.Sprintf("%s#%s#%d", user, conv, seq)
-	was := m.hidden[k]
-	m.hidden[k] = true
-	return !was, nil
+	m.hidden[fmt.Sprintf("%s#%s#%d", user, conv, seq)] = true
+	newest := int64(0)
+	for q := int64(1); q <= m.seq[conv]; q++ {
+		if m.hidden[fmt.Sprintf("%s#%s#%d", user, conv, q)] {
+			newest = q
+		}
+	}
+	return newest, nil
 }
 
 func (m *memStore) Group(_ context.Context, id string) (domain.Group, error) {
@@ -273,6 +277,7 @@ func FuzzDecode(f *testing.F) {
 
 type advanced struct {
 	sums map[string]domain.Summary
+	hid  map[string]int64 // user#conv → newest hidden seq
 	fail error
 }
 
@@ -282,6 +287,14 @@ func (a *advanced) Advance(_ context.Context, sums map[string]domain.Summary) er
 }
 
 func (a *advanced) Revise(context.Context, domain.Message) error { return a.fail }
+
+func (a *advanced) Hid(_ context.Context, user, conv string, seq int64) error {
+	if a.hid == nil {
+		a.hid = map[string]int64{}
+	}
+	a.hid[user+"#"+conv] = seq
+	return a.fail
+}
 
 // The lists hear of stored messages (newest seq, last message, each
 // sender's seq); if they cannot, the call fails and is delivered again.
@@ -317,7 +330,8 @@ func TestChangesApplyOnceInOrderAndHidesStayPrivate(t *testing.T) {
 	st := &memStore{msgs: map[string]domain.Message{}, seq: map[string]int64{},
 		groups: map[string]domain.Group{"g-1": {ID: "g-1", Members: []string{"ann", "ben", "cat"}}}}
 	p := &pusher{sent: map[string][]event.Push{}}
-	s := &Service{Store: st, Routes: routes{"ann": "gw1", "ben": "gw1", "cat": "gw2"}, Push: p,
+	l := &advanced{}
+	s := &Service{Store: st, Lists: l, Routes: routes{"ann": "gw1", "ben": "gw1", "cat": "gw2"}, Push: p,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	evs, err := Decode([]byte(`[
 	 {"msgId":"00000000000000000000000000000001","conversationId":"g-1","chatType":1,"sendId":"ann","recvId":"g-1","msg":{"content":"one"}},
@@ -335,8 +349,8 @@ func TestChangesApplyOnceInOrderAndHidesStayPrivate(t *testing.T) {
 	if !m.Msg.Recalled || m.Msg.Content != "" || m.Msg.Version != 3 || st.revised != 2 {
 		t.Fatalf("message after react, hide, recall, edit: %+v (revised %d times)", m.Msg, st.revised)
 	}
-	if !st.hidden["cat#g-1#1"] {
-		t.Fatal("cat's hide was not recorded")
+	if !st.hidden["cat#g-1#1"] || l.hid["cat#g-1"] != 1 {
+		t.Fatalf("cat's hide was not recorded (store %v, lists %v)", st.hidden, l.hid)
 	}
 	kinds := func(addr string) []string {
 		var out []string
