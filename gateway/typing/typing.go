@@ -85,15 +85,14 @@ func (r *Relay) Send(ctx context.Context, user string, t frame.Typing) error {
 
 // groupMembers returns the members of group g, which must include user:
 // asked of the group function as user (which refuses a non-member), and
-// remembered for a few seconds.
+// remembered for a few seconds. A user the remembered members lack asks
+// again: they may have joined since (a non-member's asking is bounded by
+// the typing rate of their sockets).
 func (r *Relay) groupMembers(ctx context.Context, user, g string) ([]string, error) {
 	r.mu.Lock()
 	c, ok := r.members[g]
 	r.mu.Unlock()
-	if ok && time.Now().Before(c.until) {
-		if !slices.Contains(c.members, user) {
-			return nil, ErrNotMember
-		}
+	if ok && time.Now().Before(c.until) && slices.Contains(c.members, user) {
 		return c.members, nil
 	}
 	body, _ := json.Marshal(map[string]string{"action": "members", "groupId": g})
