@@ -102,33 +102,38 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetWriteDeadline(deadline)
 	ctx, cancel := context.WithDeadline(r.Context(), deadline)
 	defer cancel()
-	tok := r.URL.Query().Get("t")
+	linkOp := filelink.Get
 	switch r.Method {
 	case http.MethodPut:
-		h.put(ctx, sw, r, key, tok)
+		if h.Draining != nil && h.Draining() {
+			h.fail(sw, refuse(http.StatusServiceUnavailable, "gateway is shutting down: retry"))
+			return
+		}
+		linkOp = filelink.Put
 	case http.MethodGet, http.MethodHead:
-		h.get(ctx, sw, r, key, tok)
 	default:
 		sw.Header().Set("Allow", "GET, HEAD, PUT")
 		h.fail(sw, refuse(http.StatusMethodNotAllowed, "GET, HEAD or PUT"))
-	}
-}
-
-func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Request, key, tok string) {
-	if h.Draining != nil && h.Draining() {
-		h.fail(w, refuse(http.StatusServiceUnavailable, "gateway is shutting down: retry"))
 		return
 	}
-	l, err := h.Links.Verify(tok, filelink.Put, key, h.now())
+	l, err := h.Links.Verify(r.URL.Query().Get("t"), linkOp, key, h.now())
 	if err != nil {
-		h.fail(w, refuse(http.StatusForbidden, "%v", err))
+		h.fail(sw, refuse(http.StatusForbidden, "%v", err))
 		return
 	}
-	u, ok := h.begin(ctx, w, l)
+	u, ok := h.begin(ctx, sw, l)
 	if !ok {
 		return
 	}
 	defer h.Quota.end(u)
+	if linkOp == filelink.Put {
+		h.put(ctx, sw, r, l)
+	} else {
+		h.get(ctx, sw, r, l, u)
+	}
+}
+
+func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Request, l filelink.Link) {
 	a, err := h.store(ctx, r, l)
 	if err != nil {
 		h.fail(w, err)
@@ -219,24 +224,17 @@ func Sniff(head []byte) string {
 	return t
 }
 
-func (h *Handler) get(ctx context.Context, w http.ResponseWriter, r *http.Request, key, tok string) {
-	l, err := h.Links.Verify(tok, filelink.Get, key, h.now())
-	if err != nil {
-		h.fail(w, refuse(http.StatusForbidden, "%v", err))
-		return
-	}
-	u, ok := h.begin(ctx, w, l)
-	if !ok {
-		return
-	}
-	defer h.Quota.end(u)
-	var obj blob.Object
-	var in blob.Info
+func (h *Handler) get(ctx context.Context, w http.ResponseWriter, r *http.Request, l filelink.Link, u *userQuota) {
+	var (
+		obj blob.Object
+		in  blob.Info
+		err error
+	)
 	if l.Thumb {
-		obj, in, err = h.Blobs.Open(ctx, filelink.ThumbKey(key))
+		obj, in, err = h.Blobs.Open(ctx, filelink.ThumbKey(l.Key))
 	}
 	if !l.Thumb || errors.Is(err, blob.ErrNotFound) {
-		obj, in, err = h.Blobs.Open(ctx, key)
+		obj, in, err = h.Blobs.Open(ctx, l.Key)
 	}
 	if errors.Is(err, blob.ErrNotFound) {
 		h.fail(w, refuse(http.StatusNotFound, "file not found (deleted or recalled)"))
