@@ -12,7 +12,6 @@ import (
 	_ "image/png"
 	"io"
 	"io/fs"
-	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -173,7 +172,7 @@ type fileKind struct {
 // chooseKind picks how data is sent. An image whose header cannot be read
 // is refused here, as the gateway would refuse it.
 func chooseKind(data []byte) (fileKind, error) {
-	t := sniff(data)
+	t := frame.SniffType(data)
 	if !frame.ImageTypes[t] {
 		return fileKind{MType: frame.FileMsg, Type: t}, nil
 	}
@@ -185,16 +184,6 @@ func chooseKind(data []byte) (fileKind, error) {
 		return fileKind{}, fmt.Errorf("the image is %d×%d: at most %d pixels a side can be sent", c.Width, c.Height, frame.MaxImageSide)
 	}
 	return fileKind{MType: frame.ImageMsg, Type: t, Width: c.Width, Height: c.Height}, nil
-}
-
-// sniff is the media type of data from its first 512 bytes, without
-// parameters, as the gateway judges an upload.
-func sniff(data []byte) string {
-	t, _, err := mime.ParseMediaType(http.DetectContentType(data[:min(len(data), 512)]))
-	if err != nil {
-		return "application/octet-stream"
-	}
-	return t
 }
 
 // uploadName is the name a file is sent under: its base name, or, when

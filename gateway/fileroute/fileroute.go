@@ -163,7 +163,7 @@ func (h *Handler) store(ctx context.Context, r *http.Request, l filelink.Link) (
 	if err != nil {
 		return Answer{}, short(err, l.Size, int64(n))
 	}
-	in := blob.Info{Key: l.Key, Size: l.Size, Name: l.Name, Uploader: l.User, Type: Sniff(head)}
+	in := blob.Info{Key: l.Key, Size: l.Size, Name: l.Name, Uploader: l.User, Type: frame.SniffType(head)}
 	if in.Type != l.Type {
 		return Answer{}, refuse(http.StatusUnsupportedMediaType, "content is %s, declared %s", in.Type, l.Type)
 	}
@@ -212,16 +212,6 @@ func short(err error, size, got int64) error {
 		return refuse(http.StatusBadRequest, "the body ended after %d of the declared %d bytes", got, size)
 	}
 	return refuse(http.StatusRequestTimeout, "the body was not received in time")
-}
-
-// Sniff is the media type of content, from its first bytes only (without
-// parameters such as charset).
-func Sniff(head []byte) string {
-	t, _, err := mime.ParseMediaType(http.DetectContentType(head))
-	if err != nil {
-		return "application/octet-stream"
-	}
-	return t
 }
 
 func (h *Handler) get(ctx context.Context, w http.ResponseWriter, r *http.Request, l filelink.Link, u *userQuota) {

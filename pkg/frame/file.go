@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
+	"net/http"
 	"strings"
 	"unicode/utf8"
 
@@ -32,6 +34,17 @@ const (
 // ImageTypes are the media types shown inline as images; every other type
 // is only ever served as an attachment.
 var ImageTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/gif": true, "image/webp": true}
+
+// SniffType is the media type of content judged from its first bytes only
+// (at most 512 are looked at), without parameters such as charset: how the
+// gateway judges an upload, and a client what it is about to send.
+func SniffType(head []byte) string {
+	t, _, err := mime.ParseMediaType(http.DetectContentType(head))
+	if err != nil {
+		return "application/octet-stream"
+	}
+	return t
+}
 
 // ErrFile is the error of a file message whose content is not a File of its
 // conversation and sender.

@@ -110,3 +110,18 @@ func FuzzParseFile(f *testing.F) {
 		}
 	})
 }
+
+func TestSniff(t *testing.T) {
+	for in, want := range map[string]string{
+		"%PDF-1.4 ...":     "application/pdf",
+		"plain words\n":    "text/plain",
+		"PK\x03\x04rest":   "application/zip",
+		"\x00\x01\x02\x03": "application/octet-stream",
+		"GIF89a\x01\x00":   "image/gif",
+		"<svg xmlns='x'/>": "text/plain", // never an image type: an SVG can carry script
+	} {
+		if got := SniffType([]byte(in)); got != want {
+			t.Errorf("SniffType(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
