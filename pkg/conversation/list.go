@@ -1,8 +1,10 @@
 package conversation
 
 import (
+	"cmp"
 	"context"
 	"sort"
+	"sync"
 
 	"easychat/pkg/domain"
 	"easychat/pkg/frame"
@@ -39,23 +41,21 @@ func (s *Service) list(ctx context.Context, user string, withPositions bool) ([]
 			keys = append(keys, domain.PositionKey{User: peer, Conversation: e.ConversationID})
 		}
 	}
-	// Summaries and positions are read at once: neither needs the other.
-	pos := map[domain.PositionKey]domain.Position{}
-	posErr := make(chan error, 1)
+	// Summaries, positions and what the user hid are read at once: none
+	// needs another.
+	var (
+		wg             sync.WaitGroup
+		pos            = map[domain.PositionKey]domain.Position{}
+		hidden         map[string]int64
+		posErr, hidErr error
+	)
 	if withPositions {
-		go func() {
-			var err error
-			pos, err = s.positions(ctx, keys)
-			posErr <- err
-		}()
-	} else {
-		posErr <- nil
+		wg.Go(func() { pos, posErr = s.positions(ctx, keys) })
+		wg.Go(func() { hidden, hidErr = s.newestHidden(ctx, user, convs) })
 	}
 	sums, err := s.summaries(ctx, convs)
-	if perr := <-posErr; err == nil {
-		err = perr
-	}
-	if err != nil {
+	wg.Wait()
+	if err := cmp.Or(err, posErr, hidErr); err != nil {
 		return nil, err
 	}
 	out := make([]domain.ConversationState, 0, len(entries))
@@ -86,7 +86,7 @@ func (s *Service) list(ctx context.Context, user string, withPositions bool) ([]
 		out = append(out, st)
 	}
 	if withPositions {
-		if err := s.unhideLast(ctx, user, out); err != nil {
+		if err := s.unhideLast(ctx, user, out, hidden); err != nil {
 			return nil, err
 		}
 	}
@@ -97,20 +97,10 @@ func (s *Service) list(ctx context.Context, user string, withPositions bool) ([]
 // unhideLast shows, where a conversation's last message is one user deleted
 // for themselves, the newest one they did not delete instead (none, if they
 // deleted every one). Summaries are the members' in common; what one of
-// them hid is theirs. The newest seq each user hid per conversation is
+// them hid is theirs. newest is the newest seq user hid per conversation,
 // known like a position (cache, then store by _id); only a conversation
 // whose last message it is costs more: its hidden set and one message.
-func (s *Service) unhideLast(ctx context.Context, user string, states []domain.ConversationState) error {
-	var convs []string
-	for _, st := range states {
-		if st.LastMsg != nil {
-			convs = append(convs, st.ConversationID)
-		}
-	}
-	newest, err := s.newestHidden(ctx, user, convs)
-	if err != nil {
-		return err
-	}
+func (s *Service) unhideLast(ctx context.Context, user string, states []domain.ConversationState, newest map[string]int64) error {
 	for i := range states {
 		st := &states[i]
 		if st.LastMsg == nil || newest[st.ConversationID] < st.LastMsg.Seq {
